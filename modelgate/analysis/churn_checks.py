@@ -1,0 +1,179 @@
+"""The statistical checks against natural churn, turned into Checks with evidence.
+
+`policy.alpha` is the false-alarm budget of the whole family: it is split evenly (Bonferroni)
+across the enabled tests, and each test corrects within itself (Holm). Waived flips are removed
+from the observed counts only, never from the churn null, so a waiver can only weaken a finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from modelgate.analysis.calibration import Calibration
+from modelgate.analysis.churn import (
+    CellResult,
+    attraction_test,
+    destination_test,
+    margin_collapse,
+)
+from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
+from modelgate.analysis.flips import FlipTable
+from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
+from modelgate.config import Config
+from modelgate.policy import apply_mode
+from modelgate.predict import Predictions
+from modelgate.result import Check, Finding, Status
+from modelgate.suite.format import Suite
+
+_MAX_IDS = 20
+
+
+def _p(p: float) -> float:
+    return float(f"{p:.4g}")
+
+
+def _ids(suite: Suite, indices: Sequence[int]) -> tuple[str, ...]:
+    return tuple(suite.ids[i] for i in indices[:_MAX_IDS])
+
+
+def _cell_finding(check: str, cell: CellResult, suite: Suite) -> Finding:
+    classes = suite.classes
+    evidence: list[tuple[str, object]] = [("expected", round(cell.expected, 4)),
+                                          ("observed", round(cell.observed, 4)),
+                                          ("p_adjusted", _p(cell.p_adjusted)),
+                                          ("to", classes[cell.new_class])]
+    if cell.true_class is not None:
+        evidence.append(("from", classes[cell.true_class]))
+    return Finding(check=check, message=cell.message[0].upper() + cell.message[1:] + ".",
+                   test=cell.test, statistic=round(cell.statistic, 4), p_value=_p(cell.p_value),
+                   canaries=_ids(suite, cell.indices), evidence=tuple(sorted(evidence)))
+
+
+def _check(name: str, findings: list[Finding], passed: str, failed: str) -> Check:
+    if findings:
+        return Check(name, Status.FAILED, failed, tuple(findings))
+    return Check(name, Status.PASSED, passed)
+
+
+def statistical_checks(suite: Suite, base: Predictions, cand: Predictions, table: FlipTable,
+                       explained: np.ndarray, config: Config,
+                       calibration: Calibration | None = None) -> list[Check]:
+    """McNemar, per-class McNemar, destination, attraction and protected margin collapse."""
+    policy = config.policy
+    modes = {
+        "stats.mcnemar": policy.tests.mcnemar,
+        "stats.per_class": policy.tests.per_class,
+        "stats.destination": policy.tests.destination,
+        "stats.attraction": policy.tests.attraction,
+        "stats.margin_collapse": policy.protected.margin_collapse,
+    }
+    enabled = [name for name, mode in modes.items() if mode != "off"]
+    alpha = policy.alpha / max(1, len(enabled))
+    y = suite.labels
+    # Waived flips look unflipped to the count tests; the null still sees every flip.
+    observed_pred = np.where(explained, base.labels, cand.labels)
+    curves: Sequence[FlipCurve]
+    if calibration is not None:
+        curves = calibration.curves
+    else:
+        curves = self_calibrated_curves(y, base.labels, cand.labels, base.log_probs)
+    source = ("calibrated on control retrains" if calibration is not None
+              else "self-calibrated from this pair, leave-one-class-out")
+    checks = [
+        _mcnemar(table, explained, alpha),
+        _per_class(suite, table, explained, alpha),
+        _destination(suite, base, observed_pred, curves, alpha, source),
+        _attraction(suite, base, cand, observed_pred, curves, alpha, calibration),
+        _margin_collapse(suite, base, cand, alpha),
+    ]
+    return [apply_mode(check, modes[check.name]) for check in checks]
+
+
+def _mcnemar(table: FlipTable, explained: np.ndarray, alpha: float) -> Check:
+    n_neg = int((table.negative & ~explained).sum())
+    n_pos = int(table.positive.sum())
+    p = mcnemar_exact(n_neg, n_pos)
+    summary = f"{n_neg} right->wrong vs {n_pos} wrong->right flips (exact McNemar p = {p:.2g})"
+    if p <= alpha:
+        finding = Finding(
+            check="stats.mcnemar",
+            message=f"The candidate turned {n_neg} canaries from right to wrong but only {n_pos} "
+                    f"from wrong to right; a retrain that is no worse makes these equally "
+                    f"likely (exact McNemar p = {p:.2g}).",
+            test="mcnemar_exact", statistic=float(n_neg), p_value=_p(p),
+            evidence=(("negative_flips", n_neg), ("positive_flips", n_pos)))
+        return Check("stats.mcnemar", Status.FAILED, summary, (finding,))
+    return Check("stats.mcnemar", Status.PASSED, summary)
+
+
+def _per_class(suite: Suite, table: FlipTable, explained: np.ndarray, alpha: float) -> Check:
+    classes, y = suite.classes, suite.labels
+    counts = [(int((table.negative & ~explained & (y == c)).sum()),
+               int((table.positive & (y == c)).sum())) for c in range(len(classes))]
+    p = [mcnemar_exact(neg, pos) for neg, pos in counts]
+    adjusted = holm_adjusted(p)
+    findings = []
+    for c, ((neg, pos), pv, pa) in enumerate(zip(counts, p, adjusted)):
+        if pa <= alpha:
+            idx = np.flatnonzero(table.negative & ~explained & (y == c))
+            findings.append(Finding(
+                check="stats.per_class",
+                message=f"Class '{classes[c]}' lost {neg} canaries and regained {pos} "
+                        f"(one-sided exact McNemar p = {pv:.2g}, Holm-adjusted {pa:.2g}).",
+                test="mcnemar_exact", statistic=float(neg), p_value=_p(pv),
+                canaries=_ids(suite, idx),
+                evidence=(("class", classes[c]), ("negative_flips", neg),
+                          ("p_adjusted", _p(pa)), ("positive_flips", pos))))
+    return _check("stats.per_class", findings,
+                  f"no class loses significantly more canaries than it gains "
+                  f"({len(classes)} classes, Holm)",
+                  f"{len(findings)} class(es) lose significantly more canaries than they gain")
+
+
+def _destination(suite: Suite, base: Predictions, observed_pred: np.ndarray,
+                 curves: Sequence[FlipCurve], alpha: float, source: str) -> Check:
+    cells = destination_test(suite.labels, base.labels, observed_pred, base.log_probs, curves,
+                             alpha, classes=suite.classes)
+    findings = [_cell_finding("stats.destination", c, suite) for c in cells if c.significant]
+    k = len(suite.classes)
+    return _check("stats.destination", findings,
+                  f"regressions spread like clean churn ({k * (k - 1)} cells, null {source})",
+                  f"{len(findings)} cell(s) of the regression matrix exceed clean churn "
+                  f"(null {source})")
+
+
+def _attraction(suite: Suite, base: Predictions, cand: Predictions, observed_pred: np.ndarray,
+                curves: Sequence[FlipCurve], alpha: float,
+                calibration: Calibration | None) -> Check:
+    # Two views of one question (count and shift); each gets half of this test's alpha.
+    cells = attraction_test(suite.labels, base.labels, observed_pred, base.log_probs,
+                            cand.log_probs, curves, alpha / 2, classes=suite.classes,
+                            shift_null=calibration.shift_null if calibration else None)
+    findings = [_cell_finding("stats.attraction", c, suite) for c in cells if c.significant]
+    return _check("stats.attraction", findings,
+                  "no class attracts canaries of other classes beyond clean churn",
+                  f"{len(findings)} class(es) attract canaries beyond clean churn")
+
+
+def _margin_collapse(suite: Suite, base: Predictions, cand: Predictions, alpha: float) -> Check:
+    protected = suite.tagged("protected")
+    if not protected.any():
+        return Check("stats.margin_collapse", Status.SKIPPED, "no canary is tagged protected")
+    results = margin_collapse(base.margins(suite.labels), cand.margins(suite.labels), protected,
+                              alpha, ids=suite.ids)
+    findings = [
+        Finding(check="stats.margin_collapse", message=r.message[0].upper() + r.message[1:] + ".",
+                test="margin_collapse", statistic=round(r.z, 4), p_value=_p(r.p_value),
+                canaries=(suite.ids[r.index],),
+                evidence=(("baseline_margin", round(r.base_margin, 4)),
+                          ("candidate_margin", round(r.cand_margin, 4)),
+                          ("expected_margin", round(r.expected_margin, 4)),
+                          ("p_adjusted", _p(r.p_adjusted))))
+        for r in results if r.significant
+    ]
+    return _check("stats.margin_collapse", findings,
+                  f"no protected canary lost unusual margin ({int(protected.sum())} protected)",
+                  f"{len(findings)} protected canar{'y' if len(findings) == 1 else 'ies'} "
+                  f"lost far more margin than their peers")

@@ -1,0 +1,131 @@
+"""The blessed baseline record: what the production model did on every canary.
+
+A JSON file laid out for diffs: the header pretty-printed, then one canary per line sorted by id,
+so a pull request that re-blesses shows exactly which canaries changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelgate.atomic import write_text_atomic
+from modelgate.digest import file_sha256
+from modelgate.errors import BaselineError
+from modelgate.predict import Predictions
+from modelgate.suite.format import Suite
+
+FORMAT_NAME = "modelgate-baseline"
+FORMAT_VERSION = 1
+_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class BaselineRecord:
+    """A parsed baseline: header plus the blessed predictions in suite order."""
+
+    path: Path
+    sha256: str
+    header: dict[str, Any]
+    predictions: Predictions
+
+    @property
+    def suite_digest(self) -> str:
+        return str(self.header["suite"]["digest"])
+
+
+def render_baseline(suite: Suite, predictions: Predictions, header: dict[str, Any]) -> str:
+    """The record's text: deterministic, one canary per line, sorted by canary id."""
+    lines = ["{", f'  "format": "{FORMAT_NAME}",', f'  "format_version": {FORMAT_VERSION},']
+    header_text = json.dumps(header, indent=2, sort_keys=True).replace("\n", "\n  ")
+    lines.append(f'  "header": {header_text},')
+    lines.append('  "canaries": [')
+    order = sorted(range(len(suite)), key=lambda i: suite.ids[i])
+    rounded = np.round(predictions.log_probs.astype(np.float64), _DECIMALS)
+    margins = np.round(predictions.margins(suite.labels).astype(np.float64), _DECIMALS)
+    classes = suite.classes
+    rows = []
+    for i in order:
+        row = {
+            "id": suite.ids[i],
+            "label": classes[suite.labels[i]],
+            "pred": classes[predictions.labels[i]],
+            "margin": float(margins[i]) + 0.0,  # + 0.0 turns -0.0 into 0.0
+            "logp": [float(x) + 0.0 for x in rounded[i]],
+        }
+        rows.append("    " + json.dumps(row, separators=(", ", ": ")))
+    lines.append(",\n".join(rows))
+    lines.append("  ]")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_baseline(path: Path, suite: Suite, predictions: Predictions,
+                   header: dict[str, Any]) -> None:
+    write_text_atomic(path, render_baseline(suite, predictions, header))
+
+
+def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) -> BaselineRecord:
+    """Read a record and line it up with `suite`; refuse one blessed on another suite."""
+    if not path.is_file():
+        raise BaselineError("baseline record not found", file=path, key="baseline",
+                            hint="run `modelgate bless` on the model in production")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"malformed baseline record: {exc}", file=path) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise BaselineError(f"not a {FORMAT_NAME} file", file=path, key="format")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise BaselineError(f"unsupported format_version {data.get('format_version')!r}",
+                            file=path, key="format_version")
+    header = data.get("header")
+    try:
+        recorded = header["suite"]
+        digest = recorded["digest"]
+    except (TypeError, KeyError):
+        raise BaselineError("header.suite.digest is missing", file=path,
+                            key="header.suite") from None
+    if digest != suite.digest:
+        raise BaselineError(
+            f"blessed on suite {recorded.get('name')} v{recorded.get('version')} "
+            f"(digest {str(digest)[:12]}), but the suite is {suite.manifest.name} "
+            f"v{suite.manifest.version} (digest {suite.digest[:12]})",
+            file=path, key="header.suite.digest",
+            hint="bless the production model again on this suite",
+        )
+    predictions = _parse_canaries(data.get("canaries"), suite, path)
+    return BaselineRecord(path=path, sha256=file_sha256(path), header=header,
+                          predictions=predictions)
+
+
+def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
+    if not isinstance(rows, list):
+        raise BaselineError("canaries must be a list", file=path, key="canaries")
+    if len(rows) != len(suite):
+        raise BaselineError(f"{len(rows)} canaries recorded, the suite has {len(suite)}",
+                            file=path, key="canaries")
+    position = {canary_id: i for i, canary_id in enumerate(suite.ids)}
+    k = len(suite.classes)
+    class_index = {name: c for c, name in enumerate(suite.classes)}
+    log_probs = np.empty((len(suite), k), dtype=np.float32)
+    labels = np.empty(len(suite), dtype=np.int64)
+    for n, row in enumerate(rows):
+        try:
+            i = position[row["id"]]
+            values = row["logp"]
+            labels[i] = class_index[row["pred"]]
+        except (KeyError, TypeError):
+            raise BaselineError("canary entry needs an id of the suite, a pred among its "
+                                "classes, and logp", file=path, key=f"canaries.{n}") from None
+        if not isinstance(values, list) or len(values) != k:
+            raise BaselineError(f"logp must list {k} scores", file=path, key=f"canaries.{n}")
+        log_probs[i] = values
+    if not np.isfinite(log_probs).all():
+        raise BaselineError("non-finite scores in the record", file=path, key="canaries")
+    # The recorded label wins over an argmax of rounded scores, which could break a tie.
+    return Predictions(log_probs=log_probs, labels=labels)

@@ -1,0 +1,270 @@
+"""The `modelgate` command: the only module that parses arguments, prints and exits.
+
+Heavy modules (torch, numpy, the engine) are imported inside the commands so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelgate import __version__
+from modelgate.errors import (
+    EXIT_INTERNAL,
+    EXIT_UNDECIDED,
+    ModelgateError,
+    UsageError,
+)
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  passed: no finding
+  1  findings: the gate failed the candidate (see the report)
+  2  could not decide: bad config, missing or tampered input, model that fails to load or
+     returns NaN (fail closed; one line names the file and key)
+  3  internal error in modelgate (please report it; --debug shows the traceback)
+"""
+
+
+def _err(message: str) -> None:
+    print(f"modelgate: error: {message}", file=sys.stderr)
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress counter on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label} {done}/{total} canaries", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _load_config(args: argparse.Namespace) -> Any:
+    from modelgate.config import load_config
+
+    return load_config(args.config)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from modelgate.gate import run_gate
+    from modelgate.report import console
+    from modelgate.report import default_targets, write_reports
+
+    config = _load_config(args)
+    targets: dict[str, Path] = {}
+    if not args.no_reports:
+        out_dir = Path(args.output_dir) if args.output_dir else config.resolve(
+            config.model.output.dir)
+        targets = default_targets(out_dir, config.model.output.formats)
+    for fmt, value in (("json", args.json), ("junit", args.junit_xml),
+                       ("markdown", args.markdown)):
+        if value:
+            targets[fmt] = Path(value)
+    result = run_gate(config, progress=_progress("predicting"))
+    written = write_reports(result, targets)
+    if not args.quiet:
+        print(console.render(result, color=console.use_color(sys.stdout)))
+        for fmt, path in sorted(written.items()):
+            print(f"{fmt} report: {path}", file=sys.stderr)
+    return result.exit_code
+
+
+def cmd_bless(args: argparse.Namespace) -> int:
+    from modelgate.gate import bless
+
+    config = _load_config(args)
+    outcome = bless(config, force=args.force, reason=args.reason,
+                    progress=_progress("predicting"))
+    if outcome.previous is None:
+        print(f"blessed {config.candidate.path or config.candidate.callable} as the first "
+              f"baseline: {outcome.path}")
+    else:
+        n = len(outcome.changed)
+        print(f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label)")
+        for canary_id in outcome.changed[:20]:
+            print(f"  {canary_id}")
+        if n > 20:
+            print(f"  ... and {n - 20} more (see the diff of {outcome.path.name})")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from modelgate.config import json_schema_text
+
+    sys.stdout.write(json_schema_text())
+    return 0
+
+
+def cmd_waive(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from modelgate.suite.format import load_suite
+    from modelgate.waivers import WaiverEntry, append_waiver
+
+    config = _load_config(args)
+    if not config.model.waivers:
+        raise UsageError("the config names no waivers file", file=config.path, key="waivers",
+                         hint="add `waivers: waivers.yaml`")
+    suite = load_suite(config.suite_path)
+    if args.canary not in set(suite.ids):
+        raise UsageError(f"canary {args.canary!r} is not in suite {suite.manifest.name}")
+    if args.to not in suite.classes:
+        raise UsageError(f"label {args.to!r} is not one of the suite's classes "
+                         f"({', '.join(suite.classes)})")
+    expires = None
+    if args.expires:
+        try:
+            expires = dt.date.fromisoformat(args.expires)
+        except ValueError:
+            raise UsageError(f"--expires {args.expires!r} is not a date (YYYY-MM-DD)") from None
+    entry = WaiverEntry(canary=args.canary, to=args.to, reason=args.reason,
+                        approved_by=args.by, expires=expires)
+    path = config.resolve(config.model.waivers)
+    append_waiver(path, entry)
+    print(f"waived {args.canary} -> {args.to} in {path}")
+    return 0
+
+
+def cmd_suite_freeze(args: argparse.Namespace) -> int:
+    from modelgate.suite.freeze import freeze_suite
+
+    manifest, changed = freeze_suite(args.folder)
+    if changed:
+        print(f"froze suite {manifest.name} at version {manifest.version}")
+    else:
+        print(f"suite {manifest.name} v{manifest.version} unchanged")
+    return 0
+
+
+def cmd_suite_verify(args: argparse.Namespace) -> int:
+    from modelgate.suite.format import load_suite
+
+    suite = load_suite(args.folder)
+    print(f"suite {suite.manifest.name} v{suite.manifest.version}: {len(suite)} canaries, "
+          f"digest {suite.digest[:12]}, all files verified")
+    return 0
+
+
+def cmd_suite_init(args: argparse.Namespace) -> int:
+    from modelgate.suite.ingest import read_canaries
+    from modelgate.suite.freeze import init_suite
+
+    canaries = read_canaries(Path(args.inputs), labels=args.labels,
+                             label_column=args.label_column, modality=args.modality)
+    manifest = init_suite(
+        args.folder, name=args.name, modality=args.modality, inputs=canaries.inputs,
+        labels=canaries.labels, classes=args.classes.split(",") if args.classes else None,
+        ids=canaries.ids, tags=canaries.tags, curated_by=args.curated_by, source=args.source,
+        license=args.license,
+    )
+    print(f"created suite {manifest.name} v{manifest.version} in {args.folder} "
+          f"({len(canaries.labels)} canaries, {len(manifest.classes)} classes)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelgate",
+        description="Gate a retrained model before deploy: compare it canary by canary with the "
+                    "blessed baseline and fail on unexplained flips and new trigger behaviour.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"modelgate {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str,
+            parent: Any = commands, config: bool = True) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help, description=help, epilog=EXIT_CODES_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(handler=handler)
+        if config:
+            sub.add_argument("-c", "--config", default="modelgate.yaml",
+                             help="config file (default: modelgate.yaml)")
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks")
+        return sub
+
+    check = add("check", cmd_check, "run the gate on the candidate named in the config")
+    check.add_argument("--output-dir", help="report folder (default: output.dir of the config)")
+    check.add_argument("--json", metavar="PATH", help="also write the JSON report here")
+    check.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
+    check.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+    check.add_argument("--no-reports", action="store_true",
+                       help="write no report files (only the explicit paths above)")
+    check.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    bless_cmd = add("bless", cmd_bless, "record the candidate as the new blessed baseline")
+    bless_cmd.add_argument("--force", action="store_true",
+                           help="bless even though the candidate fails the gate")
+    bless_cmd.add_argument("--reason", help="why (required with --force; kept in the record)")
+
+    waive = add("waive", cmd_waive, "explain an expected flip (appends to the waivers file)")
+    waive.add_argument("canary", help="canary id")
+    waive.add_argument("--to", required=True, help="the new label the canary is expected to get")
+    waive.add_argument("--reason", required=True, help="why the flip is expected")
+    waive.add_argument("--by", required=True, help="who approved it")
+    waive.add_argument("--expires", help="last day the waiver applies (YYYY-MM-DD)")
+
+    add("schema", cmd_schema, "print the JSON Schema of modelgate.yaml", config=False)
+
+    suite = commands.add_parser("suite", help="create, freeze and verify canary suites")
+    suite_commands = suite.add_subparsers(dest="suite_command", metavar="COMMAND", required=True)
+    init = add("init", cmd_suite_init, "create a suite from an array or a table plus labels",
+               parent=suite_commands, config=False)
+    init.add_argument("folder")
+    init.add_argument("--inputs", required=True,
+                      help=".npy array, .csv table (tabular) or .jsonl with a text field")
+    init.add_argument("--labels", help="a text file with one label per line (for .npy inputs)")
+    init.add_argument("--label-column", default="label",
+                      help="column / field holding the label in a .csv or .jsonl (default label)")
+    init.add_argument("--modality", required=True, choices=["image", "tabular", "text"])
+    init.add_argument("--name", required=True)
+    init.add_argument("--classes", help="comma-separated class names in model output order")
+    init.add_argument("--curated-by", required=True)
+    init.add_argument("--source", required=True, help="where the canaries come from")
+    init.add_argument("--license")
+    freeze = add("freeze", cmd_suite_freeze, "record file digests and bump the version",
+                 parent=suite_commands, config=False)
+    freeze.add_argument("folder")
+    verify = add("verify", cmd_suite_verify, "check every file against its recorded digest",
+                 parent=suite_commands, config=False)
+    verify.add_argument("folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return EXIT_UNDECIDED
+    debug = bool(args.debug) or os.environ.get("MODELGATE_DEBUG") == "1"
+    try:
+        return int(args.handler(args))
+    except ModelgateError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # a bug in modelgate, not in the user's input
+        if debug:
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

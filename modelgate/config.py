@@ -1,0 +1,193 @@
+"""`modelgate.yaml` -> a typed, validated Config.
+
+The pydantic models below are the single source of truth: they validate the file and generate
+the published JSON Schema (`modelgate schema`). Every error names file, line and key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import Field, field_validator
+
+from modelgate.errors import ConfigError
+from modelgate.validation import StrictModel, validate_mapping
+from modelgate.yamlfile import LocatedYaml, load_yaml
+
+DEFAULT_CONFIG_NAME = "modelgate.yaml"
+CONFIG_VERSION = 1
+
+TestMode = Literal["fail", "warn", "off"]
+ModelFormat = Literal["auto", "state_dict", "export", "torchscript", "callable", "onnx"]
+ReportFormat = Literal["json", "junit", "markdown"]
+
+
+class ModelSpec(StrictModel):
+    """How to load one model. Formats that carry code are refused when `allow_code` is false."""
+
+    path: str | None = Field(None, description="Model file, relative to the config's folder.")
+    format: ModelFormat = Field("auto", description="Inferred from the file extension on auto.")
+    factory: str | None = Field(
+        None,
+        description="`module:function` or `file.py:function` that builds the nn.Module whose "
+        "state dict `path` holds.",
+    )
+    callable: str | None = Field(
+        None,
+        description="`module:function` or `file.py:function` mapping a batch of raw inputs "
+        "to per-class scores (black-box models: text pipelines, sklearn, anything).",
+    )
+    output: Literal["logits", "probs", "log_probs"] = Field(
+        "logits", description="What the model's scores are."
+    )
+    allow_code: bool = Field(
+        True,
+        description="False refuses formats that run their author's code on load "
+        "(torch.export, TorchScript, callables); only weights + your factory run.",
+    )
+
+
+class ProtectedPolicy(StrictModel):
+    max_flips: int = Field(0, ge=0, description="Flips allowed among canaries tagged protected.")
+    margin_collapse: TestMode = Field(
+        "fail", description="A protected canary whose margin collapses without flipping."
+    )
+
+
+class TagBudget(StrictModel):
+    max_flips: int | None = Field(None, ge=0, description="Any flip of a canary with this tag.")
+    max_negative_flips: int | None = Field(None, ge=0, description="Right -> wrong flips.")
+
+
+class AccuracyPolicy(StrictModel):
+    max_drop: float = Field(0.02, ge=0, le=1, description="Largest accuracy drop allowed.")
+
+
+class TestsPolicy(StrictModel):
+    """Each statistical test can fail the gate, only warn, or be switched off."""
+
+    mcnemar: TestMode = "fail"
+    per_class: TestMode = "fail"
+    destination: TestMode = "fail"
+    attraction: TestMode = "fail"
+
+
+class Policy(StrictModel):
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="False-alarm budget of the whole statistical family."
+    )
+    protected: ProtectedPolicy = ProtectedPolicy()
+    tags: dict[str, TagBudget] = Field(default_factory=dict)
+    accuracy: AccuracyPolicy = AccuracyPolicy()
+    tests: TestsPolicy = TestsPolicy()
+    expired_waivers: TestMode = Field("warn", description="What an expired waiver does.")
+
+
+class InferenceSpec(StrictModel):
+    batch_size: int = Field(256, ge=1, le=1_000_000)
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default torch's.")
+
+
+class OutputSpec(StrictModel):
+    dir: str = "modelgate-report"
+    formats: list[ReportFormat] = Field(default_factory=lambda: ["json", "junit", "markdown"])
+
+
+class ConfigModel(StrictModel):
+    version: Literal[1] = Field(description="Config format version; must be 1.")
+    suite: str = Field(description="Canary suite folder (holds suite.yaml).")
+    candidate: Union[str, ModelSpec] = Field(description="The model under test.")  # noqa: UP007
+    baseline: str = Field(description="Blessed baseline record written by `modelgate bless`.")
+    calibration: str | None = Field(None, description="Churn calibration record (optional).")
+    waivers: str | None = Field(None, description="Waivers file (optional).")
+    policy: Policy = Policy()
+    inference: InferenceSpec = InferenceSpec()
+    output: OutputSpec = OutputSpec()
+
+    @field_validator("candidate", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config with every path made absolute."""
+
+    path: Path
+    sha256: str
+    model: ConfigModel
+    folder: Path
+    located: LocatedYaml | None = None
+
+    def resolve(self, relative: str) -> Path:
+        return (self.folder / relative).resolve()
+
+    @property
+    def candidate(self) -> ModelSpec:
+        assert isinstance(self.model.candidate, ModelSpec)
+        return self.model.candidate
+
+    @property
+    def suite_path(self) -> Path:
+        return self.resolve(self.model.suite)
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.resolve(self.model.baseline)
+
+    @property
+    def policy(self) -> Policy:
+        return self.model.policy
+
+    def line_of(self, key_path: str) -> int | None:
+        return self.located.line_of(key_path) if self.located else None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raise ConfigError naming file, line and key."""
+    config_path = Path(path)
+    if config_path.is_dir():
+        config_path = config_path / DEFAULT_CONFIG_NAME
+    located = load_yaml(config_path, ConfigError, what="config file")
+    if isinstance(located.data, dict) and isinstance(located.data.get("version"), float):
+        raise ConfigError(
+            f"must be the integer {CONFIG_VERSION}, not the float {located.data['version']!r}",
+            file=config_path,
+            key="version",
+            line=located.line_of("version"),
+        )
+    model = validate_mapping(located, ConfigModel, ConfigError)
+    candidate = model.candidate
+    assert isinstance(candidate, ModelSpec)
+    if candidate.path is None and candidate.callable is None:
+        raise ConfigError(
+            "needs `path` (a model file) or `callable`",
+            file=config_path,
+            key="candidate",
+            line=located.line_of("candidate"),
+        )
+    digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
+    return Config(
+        path=config_path.resolve(),
+        sha256=digest,
+        model=model,
+        folder=config_path.resolve().parent,
+        located=located,
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of modelgate.yaml (for editor completion)."""
+    schema = ConfigModel.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "modelgate.yaml"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,184 @@
+"""The engine: `run_gate(config) -> GateResult`. Every front end calls this and only renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelgate import __version__
+from modelgate.analysis.flips import flip_metrics, flip_table, list_flips
+from modelgate.baseline import BaselineRecord, read_baseline, write_baseline
+from modelgate.config import Config
+from modelgate.errors import UsageError
+from modelgate.policy import accuracy_check, budget_checks, verdict_of, waiver_check
+from modelgate.predict import Predictions, predict_suite
+from modelgate.result import BaselineInfo, GateResult, ModelInfo, SuiteInfo
+from modelgate.suite.format import Suite, load_suite
+from modelgate.waivers import Waivers, load_waivers, match_waivers
+
+Progress = Callable[[int, int], None]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def suite_info(suite: Suite) -> SuiteInfo:
+    m = suite.manifest
+    return SuiteInfo(name=m.name, version=m.version, digest=suite.digest, modality=m.modality,
+                     n_canaries=len(suite), classes=tuple(m.classes))
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a check reads, loaded and verified before any model runs."""
+
+    config: Config
+    suite: Suite
+    baseline: BaselineRecord
+    waivers: Waivers
+
+
+def load_inputs(config: Config) -> Inputs:
+    suite = load_suite(config.suite_path)
+    baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
+    waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
+    waivers = load_waivers(waivers_path, suite.classes)
+    return Inputs(config=config, suite=suite, baseline=baseline, waivers=waivers)
+
+
+def predict_candidate(config: Config, suite: Suite, progress: Progress | None = None
+                      ) -> tuple[Predictions, ModelInfo]:
+    from modelgate.models import load_predictor
+
+    spec = config.candidate
+    if config.model.inference.threads:
+        import torch
+
+        torch.set_num_threads(config.model.inference.threads)
+    predictor = load_predictor(spec, config.folder, config_file=config.path, key="candidate")
+    source = config.resolve(spec.path) if spec.path else config.path
+    predictions = predict_suite(predictor, suite, batch_size=config.model.inference.batch_size,
+                                source=source, progress=progress)
+    return predictions, predictor.info
+
+
+def run_gate(config: Config, *, progress: Progress | None = None,
+             today: dt.date | None = None) -> GateResult:
+    """Load, verify, predict once, compare with the baseline, decide."""
+    started = _now()
+    inputs = load_inputs(config)
+    candidate, info = predict_candidate(config, inputs.suite, progress)
+    return evaluate(inputs, candidate, info, started_at=started, today=today)
+
+
+def evaluate(inputs: Inputs, candidate: Predictions, candidate_info: ModelInfo, *,
+             started_at: str = "", today: dt.date | None = None) -> GateResult:
+    """The pure part of the gate: predictions in, verdict out (no model, no torch)."""
+    from modelgate.analysis.churn_checks import statistical_checks
+
+    suite, config, baseline = inputs.suite, inputs.config, inputs.baseline
+    policy = config.policy
+    truth = suite.labels
+    base = baseline.predictions
+    table = flip_table(truth, base.labels, candidate.labels)
+    classes = suite.classes
+    cand_names = [classes[c] for c in candidate.labels]
+    match = match_waivers(inputs.waivers, suite.ids, suite.tags, cand_names, table.any,
+                          today or dt.date.today())
+    base_margin = base.margins(truth)
+    cand_margin = candidate.margins(truth)
+    flips = list_flips(suite.ids, truth, base.labels, candidate.labels, base_margin,
+                       cand_margin, table, classes, suite.tags, match.notes)
+    metrics = flip_metrics(truth, table, classes, suite.tags, match.explained)
+    checks = [accuracy_check(metrics, policy)]
+    checks += budget_checks(flips, policy)
+    checks += statistical_checks(suite, base, candidate, table, match.explained, config)
+    checks.append(waiver_check(match.uses, policy))
+    checks.sort(key=lambda c: c.name)
+    header = baseline.header
+    return GateResult(
+        verdict=verdict_of(checks),
+        checks=tuple(checks),
+        metrics=metrics,
+        flips=flips,
+        waivers=match.uses,
+        suite=suite_info(suite),
+        candidate=candidate_info,
+        baseline=BaselineInfo(
+            path=_display_path(baseline.path, config.folder), sha256=baseline.sha256,
+            model_sha256=str(header.get("model", {}).get("sha256", "")),
+            blessed_at=str(header.get("blessed_at", "")), git_commit=header.get("git_commit")),
+        config_path=config.path.name,
+        config_sha256=config.sha256,
+        modelgate_version=__version__,
+        started_at=started_at,
+        finished_at=_now(),
+    )
+
+
+def _display_path(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class BlessOutcome:
+    path: Path
+    previous: GateResult | None  # the check against the old baseline, when there was one
+    changed: tuple[str, ...]  # canary ids whose blessed label changed
+
+
+def bless(config: Config, *, force: bool = False, reason: str | None = None,
+          progress: Progress | None = None) -> BlessOutcome:
+    """Record the candidate as the new baseline; refuse over a failing check unless forced."""
+    if force and not reason:
+        raise UsageError("--force needs --reason: say why a failing model is blessed")
+    suite = load_suite(config.suite_path)
+    previous: GateResult | None = None
+    changed: tuple[str, ...] = ()
+    if config.baseline_path.exists():
+        inputs = load_inputs(config)
+        candidate, info = predict_candidate(config, suite, progress)
+        previous = evaluate(inputs, candidate, info)
+        if previous.exit_code != 0 and not force:
+            failing = ", ".join(c.name for c in previous.checks if c.status.value == "failed")
+            raise UsageError(f"the candidate fails the gate ({failing}); not blessed",
+                             file=config.path, key="candidate",
+                             hint="fix it, or bless anyway with --force --reason '...'")
+        moved = np.flatnonzero(inputs.baseline.predictions.labels != candidate.labels)
+        changed = tuple(sorted(suite.ids[i] for i in moved))
+    else:
+        candidate, info = predict_candidate(config, suite, progress)
+    header: dict[str, Any] = {
+        "blessed_at": _now(),
+        "config_sha256": config.sha256,
+        "git_commit": git_commit(config.folder),
+        "model": {"path": info.path, "format": info.format, "sha256": info.sha256,
+                  "carries_code": info.carries_code},
+        "modelgate_version": __version__,
+        "suite": {"name": suite.manifest.name, "version": suite.manifest.version,
+                  "digest": suite.digest},
+        "classes": list(suite.classes),
+        "forced": bool(force and previous is not None and previous.exit_code != 0),
+        "reason": reason,
+    }
+    write_baseline(config.baseline_path, suite, candidate, header)
+    return BlessOutcome(path=config.baseline_path, previous=previous, changed=changed)

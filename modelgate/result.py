@@ -1,0 +1,184 @@
+"""The plain data every stage hands on, ending in the GateResult that every report renders.
+
+Frozen dataclasses and tuples only, so a result can be compared, hashed into tests and rendered
+by several reporters without any of them changing it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelgate.errors import EXIT_FINDINGS, EXIT_PASSED
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class Status(str, enum.Enum):
+    """Outcome of one check."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNED = "warned"
+    SKIPPED = "skipped"
+
+
+class Verdict(str, enum.Enum):
+    """Outcome of the whole gate."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class FlipKind(str, enum.Enum):
+    """How a canary's prediction changed between the baseline and the candidate."""
+
+    NEGATIVE = "negative"  # right -> wrong: a regression
+    POSITIVE = "positive"  # wrong -> right
+    OTHER = "other"  # wrong -> another wrong
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded, and whether loading it ran its author's code."""
+
+    path: str
+    format: str
+    sha256: str
+    carries_code: bool
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    name: str
+    version: int
+    digest: str
+    modality: str
+    n_canaries: int
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BaselineInfo:
+    path: str
+    sha256: str
+    model_sha256: str
+    blessed_at: str
+    git_commit: str | None
+
+
+@dataclass(frozen=True)
+class CanaryFlip:
+    """One canary whose predicted label changed."""
+
+    id: str
+    label: str
+    baseline: str
+    candidate: str
+    kind: FlipKind
+    baseline_margin: float
+    candidate_margin: float
+    tags: tuple[str, ...] = ()
+    waiver: str | None = None  # "reason (approver)" when a waiver explains the flip
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the gate will not let through silently, with the evidence a reviewer needs."""
+
+    check: str
+    message: str  # one sentence a reviewer understands
+    test: str | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    canaries: tuple[str, ...] = ()
+    evidence: tuple[tuple[str, Any], ...] = ()  # sorted (key, value) pairs
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check; it becomes one JUnit test case and one pytest item."""
+
+    name: str
+    status: Status
+    summary: str
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupMetrics:
+    """Flip counts for one class or tag."""
+
+    name: str
+    n: int
+    baseline_correct: int
+    candidate_correct: int
+    negative_flips: int
+    positive_flips: int
+    other_flips: int
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n_canaries: int
+    baseline_accuracy: float
+    candidate_accuracy: float
+    negative_flips: int
+    positive_flips: int
+    other_flips: int
+    negative_flip_rate: float
+    positive_flip_rate: float
+    unexplained_flips: int
+    per_class: tuple[GroupMetrics, ...]
+    per_tag: tuple[GroupMetrics, ...]
+
+
+@dataclass(frozen=True)
+class WaiverUse:
+    """A waiver and what became of it in this run."""
+
+    target: str  # canary id or "tag:NAME"
+    to: str
+    reason: str
+    approved_by: str
+    expires: str | None
+    state: str  # "used", "unused" or "expired"
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Everything one run of the gate found; the single input of every report."""
+
+    verdict: Verdict
+    checks: tuple[Check, ...]
+    metrics: Metrics
+    flips: tuple[CanaryFlip, ...]
+    waivers: tuple[WaiverUse, ...]
+    suite: SuiteInfo
+    candidate: ModelInfo
+    baseline: BaselineInfo
+    config_path: str
+    config_sha256: str
+    modelgate_version: str
+    notes: tuple[str, ...] = ()
+    started_at: str = ""
+    finished_at: str = ""
+    schema_version: int = REPORT_SCHEMA_VERSION
+    extras: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PASSED if self.verdict is Verdict.PASSED else EXIT_FINDINGS
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for c in self.checks for f in c.findings)
+
+    def check(self, name: str) -> Check:
+        """The check called `name`; KeyError when the run had none of that name."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)

@@ -1,0 +1,277 @@
+"""The canary suite format v1: `suite.yaml` + inputs + a per-sample table, all digested.
+
+A suite is trusted data kept apart from training data; loading it verifies every file's sha256
+so a suite edited without `modelgate suite freeze` is refused rather than silently compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+from pydantic import Field
+
+from modelgate.digest import file_sha256, json_sha256
+from modelgate.errors import SuiteError
+from modelgate.validation import StrictModel, validate_mapping
+from modelgate.yamlfile import load_yaml
+
+MANIFEST_NAME = "suite.yaml"
+SAMPLE_COLUMNS = ("id", "label", "tags", "source", "added")
+Modality = Literal["image", "tabular", "text"]
+
+
+class InputSpec(StrictModel):
+    shape: list[int] = Field(description="Shape of one canary's input (empty for text).")
+    dtype: Literal["float32", "float64", "uint8", "int64", "str"] = "float32"
+
+
+class Provenance(StrictModel):
+    curated_by: str = Field(description="Who curated the suite.")
+    source: str = Field(description="Where the canaries come from (a clean source).")
+    created: Union[dt.date, str] = Field(description="When the suite was made.")  # noqa: UP007
+    license: str | None = None
+    notes: str | None = None
+
+
+class SuiteManifest(StrictModel):
+    """`suite.yaml`."""
+
+    format: Literal[1] = 1
+    name: str
+    version: int = Field(0, ge=0, description="Bumped by `modelgate suite freeze`.")
+    modality: Modality
+    classes: list[str] = Field(min_length=2)
+    input: InputSpec
+    provenance: Provenance
+    inputs: str = Field("inputs.npy", description="inputs.npy, or inputs.jsonl for text.")
+    samples: str = Field("samples.csv", description="Per-sample table.")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="sha256 of every data file, written by freeze."
+    )
+
+    def to_yaml_dict(self) -> dict[str, object]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["input"]["shape"] = list(self.input.shape)
+        data["classes"] = list(self.classes)
+        return data
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded, verified suite. `inputs` is memory-mapped (or a list of texts)."""
+
+    path: Path
+    manifest: SuiteManifest
+    digest: str
+    ids: tuple[str, ...]
+    labels: np.ndarray  # (N,) int64 class indices
+    tags: tuple[tuple[str, ...], ...]
+    inputs: np.ndarray | list[str]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.manifest.classes)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray | list[str]]]:
+        """(start index, batch) pairs in suite order; only one batch is in memory at a time."""
+        for start in range(0, len(self.ids), batch_size):
+            yield start, self.inputs[start : start + batch_size]
+
+    def tagged(self, tag: str) -> np.ndarray:
+        """Boolean mask of canaries carrying `tag`."""
+        return np.array([tag in t for t in self.tags], dtype=bool)
+
+
+def read_manifest(folder: Path) -> SuiteManifest:
+    """Read and validate `suite.yaml` in `folder`."""
+    if not folder.exists():
+        raise SuiteError("suite folder not found", file=folder)
+    manifest_path = folder / MANIFEST_NAME if folder.is_dir() else folder
+    located = load_yaml(manifest_path, SuiteError, what="suite manifest")
+    manifest: SuiteManifest = validate_mapping(located, SuiteManifest, SuiteError)
+    if len(set(manifest.classes)) != len(manifest.classes):
+        raise SuiteError(
+            "class names must be unique",
+            file=manifest_path,
+            key="classes",
+            line=located.line_of("classes"),
+        )
+    return manifest
+
+
+def data_files(manifest: SuiteManifest) -> tuple[str, ...]:
+    return tuple(sorted({manifest.inputs, manifest.samples}))
+
+
+def suite_digest(manifest: SuiteManifest) -> str:
+    """The suite's identity: a digest of its manifest, which holds every file's digest."""
+    return json_sha256(manifest.model_dump(mode="json"))
+
+
+def verify_files(folder: Path, manifest: SuiteManifest) -> None:
+    """Refuse a suite that was never frozen or whose files changed since the freeze."""
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest.files:
+        raise SuiteError(
+            "suite was never frozen (no file digests)",
+            file=manifest_path,
+            key="files",
+            hint=f"run `modelgate suite freeze {folder}`",
+        )
+    for name in data_files(manifest):
+        if name not in manifest.files:
+            raise SuiteError(
+                f"no digest recorded for {name}",
+                file=manifest_path,
+                key=f"files.{name}",
+                hint="run `modelgate suite freeze`",
+            )
+    for name, recorded in sorted(manifest.files.items()):
+        path = folder / name
+        if not path.is_file():
+            raise SuiteError("suite file is missing", file=path, key=f"files.{name}")
+        if file_sha256(path) != recorded.removeprefix("sha256:"):
+            raise SuiteError(
+                "file changed since the suite was frozen (digest mismatch)",
+                file=path,
+                key=f"files.{name}",
+                hint="if the change is reviewed, run `modelgate suite freeze` to bump the version",
+            )
+
+
+def _read_samples(
+    path: Path, classes: tuple[str, ...]
+) -> tuple[tuple[str, ...], np.ndarray, tuple[tuple[str, ...], ...]]:
+    index = {name: i for i, name in enumerate(classes)}
+    ids: list[str] = []
+    labels: list[int] = []
+    tags: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in ("id", "label") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise SuiteError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
+            for row in reader:
+                line = reader.line_num
+                canary_id = (row.get("id") or "").strip()
+                if not canary_id:
+                    raise SuiteError("empty canary id", file=path, key="id", line=line)
+                if canary_id in seen:
+                    raise SuiteError(
+                        f"duplicate canary id {canary_id!r}", file=path, key="id", line=line
+                    )
+                seen.add(canary_id)
+                label = (row.get("label") or "").strip()
+                if label not in index:
+                    raise SuiteError(
+                        f"label {label!r} is not one of the suite's classes",
+                        file=path,
+                        key="label",
+                        line=line,
+                    )
+                ids.append(canary_id)
+                labels.append(index[label])
+                tags.append(tuple(sorted(set((row.get("tags") or "").split()))))
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"not UTF-8 text: {exc.reason}", file=path) from None
+    except csv.Error as exc:
+        raise SuiteError(f"malformed CSV: {exc}", file=path) from None
+    return tuple(ids), np.asarray(labels, dtype=np.int64), tuple(tags)
+
+
+def _read_inputs(
+    folder: Path, manifest: SuiteManifest, ids: tuple[str, ...]
+) -> np.ndarray | list[str]:
+    path = folder / manifest.inputs
+    if manifest.modality == "text":
+        texts: list[str] = []
+        try:
+            with path.open(encoding="utf-8") as handle:
+                for line_no, line in enumerate(handle, start=1):
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise SuiteError(
+                            f"malformed JSON: {exc.msg}", file=path, line=line_no
+                        ) from None
+                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                        raise SuiteError(
+                            'each line must be {"id": ..., "text": "..."}',
+                            file=path,
+                            key="text",
+                            line=line_no,
+                        )
+                    if line_no <= len(ids) and record.get("id") != ids[line_no - 1]:
+                        raise SuiteError(
+                            f"id {record.get('id')!r} does not match the sample table's "
+                            f"{ids[line_no - 1]!r} at the same position",
+                            file=path,
+                            key="id",
+                            line=line_no,
+                        )
+                    texts.append(record["text"])
+        except UnicodeDecodeError as exc:
+            raise SuiteError(f"not UTF-8 text: {exc.reason}", file=path) from None
+        if len(texts) != len(ids):
+            raise SuiteError(
+                f"{len(texts)} texts but {len(ids)} rows in {manifest.samples}", file=path
+            )
+        return texts
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise SuiteError(
+            f"not a plain .npy array (pickled objects are refused): {exc}", file=path
+        ) from None
+    except OSError as exc:
+        raise SuiteError(f"cannot read array: {exc}", file=path) from None
+    expected = (len(ids), *manifest.input.shape)
+    if tuple(array.shape) != expected:
+        raise SuiteError(
+            f"shape {tuple(array.shape)} does not match {expected} "
+            "(rows in the sample table x input.shape)",
+            file=path,
+            key="input.shape",
+        )
+    if str(array.dtype) != manifest.input.dtype:
+        raise SuiteError(
+            f"dtype {array.dtype} does not match input.dtype {manifest.input.dtype}",
+            file=path,
+            key="input.dtype",
+        )
+    return array
+
+
+def load_suite(folder: str | Path, *, verify: bool = True) -> Suite:
+    """Load a suite folder, verifying digests unless `verify` is False (freeze only)."""
+    folder = Path(folder)
+    if folder.is_file() and folder.name == MANIFEST_NAME:
+        folder = folder.parent
+    manifest = read_manifest(folder)
+    if verify:
+        verify_files(folder, manifest)
+    ids, labels, tags = _read_samples(folder / manifest.samples, manifest.classes)
+    if not ids:
+        raise SuiteError("suite has no canaries", file=folder / manifest.samples)
+    inputs = _read_inputs(folder, manifest, ids)
+    return Suite(
+        path=folder.resolve(),
+        manifest=manifest,
+        digest=suite_digest(manifest),
+        ids=ids,
+        labels=labels,
+        tags=tags,
+        inputs=inputs,
+    )

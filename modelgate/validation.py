@@ -1,0 +1,110 @@
+"""pydantic validation of YAML files, turned into one-line errors that name file, line and key."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelgate.yamlfile import LocatedYaml
+
+
+class StrictModel(BaseModel):
+    """Base of every file schema: unknown keys are errors and nothing is coerced."""
+
+    # strict: YAML 1.1 turns `no` into False and `1.10` into 1.1; never coerce those silently.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    # pydantic puts union member names into loc ("str", "ModelSpec"); they are not keys.
+    keys = [str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper())]
+    keys = [k for k in keys if k not in {"str", "function-before[_path_shorthand(), union]"}]
+    return ".".join(keys)
+
+
+def _model_at(root: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at `loc`, for did-you-mean suggestions."""
+    current: Any = root
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _unwrap_model(field.annotation)
+        if current is None:
+            return None
+        if current is dict:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_model(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _unwrap_model(arg)
+            if found is not None:
+                return found
+        return None
+    if origin is Annotated:
+        return _unwrap_model(typing.get_args(annotation)[0])
+    if origin is dict:
+        return dict
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str]:
+    loc = tuple(error["loc"])
+    key_path = _loc_to_path(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = key_path.rsplit(".", 1)[0] if "." in key_path else ""
+        model = _model_at(root, parent.split(".") if parent else [])
+        bad = key_path.rsplit(".", 1)[-1]
+        message = "unknown key"
+        if model is not None:
+            close = difflib.get_close_matches(bad, list(model.model_fields), n=1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+            else:
+                message += f"; allowed: {', '.join(sorted(model.model_fields))}"
+        return key_path, message
+    if kind == "missing":
+        return key_path, "required key is missing"
+    if kind == "literal_error" and key_path == "version":
+        return key_path, f"unsupported version {error.get('input')!r}; {error['msg'].lower()}"
+    message = error["msg"]
+    value = error.get("input")
+    if kind in {"string_type"} and isinstance(value, (bool, int, float)):
+        message += f" (YAML read {value!r}; quote it)"
+    return key_path, message[0].lower() + message[1:]
+
+
+def _first_error(exc: ValidationError, root: type[BaseModel]) -> tuple[str, str, int]:
+    errors = exc.errors()
+    # Prefer the most specific message: unions report one error per member; skip the str one.
+    ranked = sorted(errors, key=lambda e: (e["type"] == "string_type", -len(e["loc"])))
+    key_path, message = _describe(ranked[0], root)
+    return key_path, message, len({_loc_to_path(tuple(e["loc"])) for e in errors}) - 1
+
+
+def validate_mapping(located: LocatedYaml, model: type[BaseModel], error: type[Any]) -> Any:
+    """Validate parsed YAML against `model`; the first problem becomes a one-line `error`."""
+    if not isinstance(located.data, dict):
+        raise error("must be a YAML mapping of keys to values", file=located.path, line=1)
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        key_path, message, others = _first_error(exc, model)
+        if others > 0:
+            message += f" ({others} other error{'s' if others > 1 else ''})"
+        raise error(
+            message, file=located.path, key=key_path or None, line=located.line_of(key_path)
+        ) from None

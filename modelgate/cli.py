@@ -70,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             targets[fmt] = Path(value)
     result = run_gate(config, progress=_progress("predicting"))
     written = write_reports(result, targets)
-    if not args.quiet:
+    if not args.quiet or result.exit_code != 0:
         print(console.render(result, color=console.use_color(sys.stdout)))
         for fmt, path in sorted(written.items()):
             print(f"{fmt} report: {path}", file=sys.stderr)
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
     check.add_argument("--no-reports", action="store_true",
                        help="write no report files (only the explicit paths above)")
-    check.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    check.add_argument("-q", "--quiet", action="store_true", help="print nothing when the gate passes")
 
     bless_cmd = add("bless", cmd_bless, "record the candidate as the new blessed baseline")
     bless_cmd.add_argument("--force", action="store_true",

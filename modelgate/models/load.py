@@ -8,6 +8,7 @@ Nothing here ever unpickles an arbitrary object, and no failure falls back to an
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,9 @@ def _state_dict_module(spec: ModelSpec, folder: Path, path: Path, config_file: P
                                  key=f"{key}.path") from None
     else:
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about odd pickles; we refuse them anyway
+                warnings.simplefilter("ignore")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # UnpicklingError and friends: refuse, never retry unsafely
             raise ModelLoadError(
                 "refused: the file holds pickled objects beyond plain tensors "

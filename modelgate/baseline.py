@@ -64,16 +64,21 @@ def render_baseline(suite: Suite, predictions: Predictions, header: dict[str, An
     return "\n".join(lines) + "\n"
 
 
-def write_baseline(path: Path, suite: Suite, predictions: Predictions,
-                   header: dict[str, Any]) -> None:
+def write_baseline(
+    path: Path, suite: Suite, predictions: Predictions, header: dict[str, Any]
+) -> None:
     write_text_atomic(path, render_baseline(suite, predictions, header))
 
 
 def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) -> BaselineRecord:
     """Read a record and line it up with `suite`; refuse one blessed on another suite."""
     if not path.is_file():
-        raise BaselineError("baseline record not found", file=path, key="baseline",
-                            hint="run `modelgate bless` on the model in production")
+        raise BaselineError(
+            "baseline record not found",
+            file=path,
+            key="baseline",
+            hint="run `modelgate bless` on the model in production",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -81,34 +86,41 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise BaselineError(f"not a {FORMAT_NAME} file", file=path, key="format")
     if data.get("format_version") != FORMAT_VERSION:
-        raise BaselineError(f"unsupported format_version {data.get('format_version')!r}",
-                            file=path, key="format_version")
+        raise BaselineError(
+            f"unsupported format_version {data.get('format_version')!r}",
+            file=path,
+            key="format_version",
+        )
     header = data.get("header")
     try:
         recorded = header["suite"]
         digest = recorded["digest"]
     except (TypeError, KeyError):
-        raise BaselineError("header.suite.digest is missing", file=path,
-                            key="header.suite") from None
+        raise BaselineError(
+            "header.suite.digest is missing", file=path, key="header.suite"
+        ) from None
     if digest != suite.digest:
         raise BaselineError(
             f"blessed on suite {recorded.get('name')} v{recorded.get('version')} "
             f"(digest {str(digest)[:12]}), but the suite is {suite.manifest.name} "
             f"v{suite.manifest.version} (digest {suite.digest[:12]})",
-            file=path, key="header.suite.digest",
+            file=path,
+            key="header.suite.digest",
             hint="bless the production model again on this suite",
         )
     predictions = _parse_canaries(data.get("canaries"), suite, path)
-    return BaselineRecord(path=path, sha256=file_sha256(path), header=header,
-                          predictions=predictions)
+    return BaselineRecord(
+        path=path, sha256=file_sha256(path), header=header, predictions=predictions
+    )
 
 
 def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
     if not isinstance(rows, list):
         raise BaselineError("canaries must be a list", file=path, key="canaries")
     if len(rows) != len(suite):
-        raise BaselineError(f"{len(rows)} canaries recorded, the suite has {len(suite)}",
-                            file=path, key="canaries")
+        raise BaselineError(
+            f"{len(rows)} canaries recorded, the suite has {len(suite)}", file=path, key="canaries"
+        )
     position = {canary_id: i for i, canary_id in enumerate(suite.ids)}
     k = len(suite.classes)
     class_index = {name: c for c, name in enumerate(suite.classes)}
@@ -120,8 +132,11 @@ def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
             values = row["logp"]
             labels[i] = class_index[row["pred"]]
         except (KeyError, TypeError):
-            raise BaselineError("canary entry needs an id of the suite, a pred among its "
-                                "classes, and logp", file=path, key=f"canaries.{n}") from None
+            raise BaselineError(
+                "canary entry needs an id of the suite, a pred among its classes, and logp",
+                file=path,
+                key=f"canaries.{n}",
+            ) from None
         if not isinstance(values, list) or len(values) != k:
             raise BaselineError(f"logp must list {k} scores", file=path, key=f"canaries.{n}")
         log_probs[i] = values

@@ -55,17 +55,16 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from modelgate.gate import run_gate
-    from modelgate.report import console
-    from modelgate.report import default_targets, write_reports
+    from modelgate.report import console, default_targets, write_reports
 
     config = _load_config(args)
     targets: dict[str, Path] = {}
     if not args.no_reports:
-        out_dir = Path(args.output_dir) if args.output_dir else config.resolve(
-            config.model.output.dir)
+        out_dir = (
+            Path(args.output_dir) if args.output_dir else config.resolve(config.model.output.dir)
+        )
         targets = default_targets(out_dir, config.model.output.formats)
-    for fmt, value in (("json", args.json), ("junit", args.junit_xml),
-                       ("markdown", args.markdown)):
+    for fmt, value in (("json", args.json), ("junit", args.junit_xml), ("markdown", args.markdown)):
         if value:
             targets[fmt] = Path(value)
     result = run_gate(config, progress=_progress("predicting"))
@@ -81,11 +80,12 @@ def cmd_bless(args: argparse.Namespace) -> int:
     from modelgate.gate import bless
 
     config = _load_config(args)
-    outcome = bless(config, force=args.force, reason=args.reason,
-                    progress=_progress("predicting"))
+    outcome = bless(config, force=args.force, reason=args.reason, progress=_progress("predicting"))
     if outcome.previous is None:
-        print(f"blessed {config.candidate.path or config.candidate.callable} as the first "
-              f"baseline: {outcome.path}")
+        print(
+            f"blessed {config.candidate.path or config.candidate.callable} as the first "
+            f"baseline: {outcome.path}"
+        )
     else:
         n = len(outcome.changed)
         print(f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label)")
@@ -111,22 +111,28 @@ def cmd_waive(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     if not config.model.waivers:
-        raise UsageError("the config names no waivers file", file=config.path, key="waivers",
-                         hint="add `waivers: waivers.yaml`")
+        raise UsageError(
+            "the config names no waivers file",
+            file=config.path,
+            key="waivers",
+            hint="add `waivers: waivers.yaml`",
+        )
     suite = load_suite(config.suite_path)
     if args.canary not in set(suite.ids):
         raise UsageError(f"canary {args.canary!r} is not in suite {suite.manifest.name}")
     if args.to not in suite.classes:
-        raise UsageError(f"label {args.to!r} is not one of the suite's classes "
-                         f"({', '.join(suite.classes)})")
+        raise UsageError(
+            f"label {args.to!r} is not one of the suite's classes ({', '.join(suite.classes)})"
+        )
     expires = None
     if args.expires:
         try:
             expires = dt.date.fromisoformat(args.expires)
         except ValueError:
             raise UsageError(f"--expires {args.expires!r} is not a date (YYYY-MM-DD)") from None
-    entry = WaiverEntry(canary=args.canary, to=args.to, reason=args.reason,
-                        approved_by=args.by, expires=expires)
+    entry = WaiverEntry(
+        canary=args.canary, to=args.to, reason=args.reason, approved_by=args.by, expires=expires
+    )
     path = config.resolve(config.model.waivers)
     append_waiver(path, entry)
     print(f"waived {args.canary} -> {args.to} in {path}")
@@ -148,25 +154,40 @@ def cmd_suite_verify(args: argparse.Namespace) -> int:
     from modelgate.suite.format import load_suite
 
     suite = load_suite(args.folder)
-    print(f"suite {suite.manifest.name} v{suite.manifest.version}: {len(suite)} canaries, "
-          f"digest {suite.digest[:12]}, all files verified")
+    print(
+        f"suite {suite.manifest.name} v{suite.manifest.version}: {len(suite)} canaries, "
+        f"digest {suite.digest[:12]}, all files verified"
+    )
     return 0
 
 
 def cmd_suite_init(args: argparse.Namespace) -> int:
-    from modelgate.suite.ingest import read_canaries
     from modelgate.suite.freeze import init_suite
+    from modelgate.suite.ingest import read_canaries
 
-    canaries = read_canaries(Path(args.inputs), labels=args.labels,
-                             label_column=args.label_column, modality=args.modality)
+    canaries = read_canaries(
+        Path(args.inputs),
+        labels=args.labels,
+        label_column=args.label_column,
+        modality=args.modality,
+    )
     manifest = init_suite(
-        args.folder, name=args.name, modality=args.modality, inputs=canaries.inputs,
-        labels=canaries.labels, classes=args.classes.split(",") if args.classes else None,
-        ids=canaries.ids, tags=canaries.tags, curated_by=args.curated_by, source=args.source,
+        args.folder,
+        name=args.name,
+        modality=args.modality,
+        inputs=canaries.inputs,
+        labels=canaries.labels,
+        classes=args.classes.split(",") if args.classes else None,
+        ids=canaries.ids,
+        tags=canaries.tags,
+        curated_by=args.curated_by,
+        source=args.source,
         license=args.license,
     )
-    print(f"created suite {manifest.name} v{manifest.version} in {args.folder} "
-          f"({len(canaries.labels)} canaries, {len(manifest.classes)} classes)")
+    print(
+        f"created suite {manifest.name} v{manifest.version} in {args.folder} "
+        f"({len(canaries.labels)} canaries, {len(manifest.classes)} classes)"
+    )
     return 0
 
 
@@ -174,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgate",
         description="Gate a retrained model before deploy: compare it canary by canary with the "
-                    "blessed baseline and fail on unexplained flips and new trigger behaviour.",
+        "blessed baseline and fail on unexplained flips and new trigger behaviour.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -182,16 +203,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str,
-            parent: Any = commands, config: bool = True) -> argparse.ArgumentParser:
-        sub = parent.add_parser(name, help=help, description=help, epilog=EXIT_CODES_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    def add(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help: str,
+        parent: Any = commands,
+        config: bool = True,
+    ) -> argparse.ArgumentParser:
+        sub = parent.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.set_defaults(handler=handler)
         if config:
-            sub.add_argument("-c", "--config", default="modelgate.yaml",
-                             help="config file (default: modelgate.yaml)")
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help="show tracebacks")
+            sub.add_argument(
+                "-c",
+                "--config",
+                default="modelgate.yaml",
+                help="config file (default: modelgate.yaml)",
+            )
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
         return sub
 
     check = add("check", cmd_check, "run the gate on the candidate named in the config")
@@ -199,13 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     check.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
     check.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
-    check.add_argument("--no-reports", action="store_true",
-                       help="write no report files (only the explicit paths above)")
-    check.add_argument("-q", "--quiet", action="store_true", help="print nothing when the gate passes")
+    check.add_argument(
+        "--no-reports",
+        action="store_true",
+        help="write no report files (only the explicit paths above)",
+    )
+    check.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
+    )
 
     bless_cmd = add("bless", cmd_bless, "record the candidate as the new blessed baseline")
-    bless_cmd.add_argument("--force", action="store_true",
-                           help="bless even though the candidate fails the gate")
+    bless_cmd.add_argument(
+        "--force", action="store_true", help="bless even though the candidate fails the gate"
+    )
     bless_cmd.add_argument("--reason", help="why (required with --force; kept in the record)")
 
     waive = add("waive", cmd_waive, "explain an expected flip (appends to the waivers file)")
@@ -219,25 +261,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     suite = commands.add_parser("suite", help="create, freeze and verify canary suites")
     suite_commands = suite.add_subparsers(dest="suite_command", metavar="COMMAND", required=True)
-    init = add("init", cmd_suite_init, "create a suite from an array or a table plus labels",
-               parent=suite_commands, config=False)
+    init = add(
+        "init",
+        cmd_suite_init,
+        "create a suite from an array or a table plus labels",
+        parent=suite_commands,
+        config=False,
+    )
     init.add_argument("folder")
-    init.add_argument("--inputs", required=True,
-                      help=".npy array, .csv table (tabular) or .jsonl with a text field")
+    init.add_argument(
+        "--inputs",
+        required=True,
+        help=".npy array, .csv table (tabular) or .jsonl with a text field",
+    )
     init.add_argument("--labels", help="a text file with one label per line (for .npy inputs)")
-    init.add_argument("--label-column", default="label",
-                      help="column / field holding the label in a .csv or .jsonl (default label)")
+    init.add_argument(
+        "--label-column",
+        default="label",
+        help="column / field holding the label in a .csv or .jsonl (default label)",
+    )
     init.add_argument("--modality", required=True, choices=["image", "tabular", "text"])
     init.add_argument("--name", required=True)
     init.add_argument("--classes", help="comma-separated class names in model output order")
     init.add_argument("--curated-by", required=True)
     init.add_argument("--source", required=True, help="where the canaries come from")
     init.add_argument("--license")
-    freeze = add("freeze", cmd_suite_freeze, "record file digests and bump the version",
-                 parent=suite_commands, config=False)
+    freeze = add(
+        "freeze",
+        cmd_suite_freeze,
+        "record file digests and bump the version",
+        parent=suite_commands,
+        config=False,
+    )
     freeze.add_argument("folder")
-    verify = add("verify", cmd_suite_verify, "check every file against its recorded digest",
-                 parent=suite_commands, config=False)
+    verify = add(
+        "verify",
+        cmd_suite_verify,
+        "check every file against its recorded digest",
+        parent=suite_commands,
+        config=False,
+    )
     verify.add_argument("folder")
     return parser
 

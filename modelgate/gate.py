@@ -31,8 +31,14 @@ def _now() -> str:
 
 def suite_info(suite: Suite) -> SuiteInfo:
     m = suite.manifest
-    return SuiteInfo(name=m.name, version=m.version, digest=suite.digest, modality=m.modality,
-                     n_canaries=len(suite), classes=tuple(m.classes))
+    return SuiteInfo(
+        name=m.name,
+        version=m.version,
+        digest=suite.digest,
+        modality=m.modality,
+        n_canaries=len(suite),
+        classes=tuple(m.classes),
+    )
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,9 @@ def load_inputs(config: Config) -> Inputs:
     return Inputs(config=config, suite=suite, baseline=baseline, waivers=waivers)
 
 
-def predict_candidate(config: Config, suite: Suite, progress: Progress | None = None
-                      ) -> tuple[Predictions, ModelInfo]:
+def predict_candidate(
+    config: Config, suite: Suite, progress: Progress | None = None
+) -> tuple[Predictions, ModelInfo]:
     from modelgate.models import load_predictor
 
     spec = config.candidate
@@ -64,13 +71,19 @@ def predict_candidate(config: Config, suite: Suite, progress: Progress | None = 
         torch.set_num_threads(config.model.inference.threads)
     predictor = load_predictor(spec, config.folder, config_file=config.path, key="candidate")
     source = config.resolve(spec.path) if spec.path else config.path
-    predictions = predict_suite(predictor, suite, batch_size=config.model.inference.batch_size,
-                                source=source, progress=progress)
+    predictions = predict_suite(
+        predictor,
+        suite,
+        batch_size=config.model.inference.batch_size,
+        source=source,
+        progress=progress,
+    )
     return predictions, predictor.info
 
 
-def run_gate(config: Config, *, progress: Progress | None = None,
-             today: dt.date | None = None) -> GateResult:
+def run_gate(
+    config: Config, *, progress: Progress | None = None, today: dt.date | None = None
+) -> GateResult:
     """Load, verify, predict once, compare with the baseline, decide."""
     started = _now()
     inputs = load_inputs(config)
@@ -78,8 +91,14 @@ def run_gate(config: Config, *, progress: Progress | None = None,
     return evaluate(inputs, candidate, info, started_at=started, today=today)
 
 
-def evaluate(inputs: Inputs, candidate: Predictions, candidate_info: ModelInfo, *,
-             started_at: str = "", today: dt.date | None = None) -> GateResult:
+def evaluate(
+    inputs: Inputs,
+    candidate: Predictions,
+    candidate_info: ModelInfo,
+    *,
+    started_at: str = "",
+    today: dt.date | None = None,
+) -> GateResult:
     """The pure part of the gate: predictions in, verdict out (no model, no torch)."""
     from modelgate.analysis.churn_checks import statistical_checks
 
@@ -90,12 +109,23 @@ def evaluate(inputs: Inputs, candidate: Predictions, candidate_info: ModelInfo, 
     table = flip_table(truth, base.labels, candidate.labels)
     classes = suite.classes
     cand_names = [classes[c] for c in candidate.labels]
-    match = match_waivers(inputs.waivers, suite.ids, suite.tags, cand_names, table.any,
-                          today or dt.date.today())
+    match = match_waivers(
+        inputs.waivers, suite.ids, suite.tags, cand_names, table.any, today or dt.date.today()
+    )
     base_margin = base.margins(truth)
     cand_margin = candidate.margins(truth)
-    flips = list_flips(suite.ids, truth, base.labels, candidate.labels, base_margin,
-                       cand_margin, table, classes, suite.tags, match.notes)
+    flips = list_flips(
+        suite.ids,
+        truth,
+        base.labels,
+        candidate.labels,
+        base_margin,
+        cand_margin,
+        table,
+        classes,
+        suite.tags,
+        match.notes,
+    )
     metrics = flip_metrics(truth, table, classes, suite.tags, match.explained)
     checks = [accuracy_check(metrics, policy)]
     checks += budget_checks(flips, policy)
@@ -112,9 +142,12 @@ def evaluate(inputs: Inputs, candidate: Predictions, candidate_info: ModelInfo, 
         suite=suite_info(suite),
         candidate=candidate_info,
         baseline=BaselineInfo(
-            path=_display_path(baseline.path, config.folder), sha256=baseline.sha256,
+            path=_display_path(baseline.path, config.folder),
+            sha256=baseline.sha256,
             model_sha256=str(header.get("model", {}).get("sha256", "")),
-            blessed_at=str(header.get("blessed_at", "")), git_commit=header.get("git_commit")),
+            blessed_at=str(header.get("blessed_at", "")),
+            git_commit=header.get("git_commit"),
+        ),
         config_path=config.path.name,
         config_sha256=config.sha256,
         modelgate_version=__version__,
@@ -132,8 +165,14 @@ def _display_path(path: Path, folder: Path) -> str:
 
 def git_commit(folder: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                             text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -146,8 +185,13 @@ class BlessOutcome:
     changed: tuple[str, ...]  # canary ids whose blessed label changed
 
 
-def bless(config: Config, *, force: bool = False, reason: str | None = None,
-          progress: Progress | None = None) -> BlessOutcome:
+def bless(
+    config: Config,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    progress: Progress | None = None,
+) -> BlessOutcome:
     """Record the candidate as the new baseline; refuse over a failing check unless forced."""
     if force and not reason:
         raise UsageError("--force needs --reason: say why a failing model is blessed")
@@ -160,9 +204,12 @@ def bless(config: Config, *, force: bool = False, reason: str | None = None,
         previous = evaluate(inputs, candidate, info)
         if previous.exit_code != 0 and not force:
             failing = ", ".join(c.name for c in previous.checks if c.status.value == "failed")
-            raise UsageError(f"the candidate fails the gate ({failing}); not blessed",
-                             file=config.path, key="candidate",
-                             hint="fix it, or bless anyway with --force --reason '...'")
+            raise UsageError(
+                f"the candidate fails the gate ({failing}); not blessed",
+                file=config.path,
+                key="candidate",
+                hint="fix it, or bless anyway with --force --reason '...'",
+            )
         moved = np.flatnonzero(inputs.baseline.predictions.labels != candidate.labels)
         changed = tuple(sorted(suite.ids[i] for i in moved))
     else:
@@ -171,11 +218,18 @@ def bless(config: Config, *, force: bool = False, reason: str | None = None,
         "blessed_at": _now(),
         "config_sha256": config.sha256,
         "git_commit": git_commit(config.folder),
-        "model": {"path": info.path, "format": info.format, "sha256": info.sha256,
-                  "carries_code": info.carries_code},
+        "model": {
+            "path": info.path,
+            "format": info.format,
+            "sha256": info.sha256,
+            "carries_code": info.carries_code,
+        },
         "modelgate_version": __version__,
-        "suite": {"name": suite.manifest.name, "version": suite.manifest.version,
-                  "digest": suite.digest},
+        "suite": {
+            "name": suite.manifest.name,
+            "version": suite.manifest.version,
+            "digest": suite.digest,
+        },
         "classes": list(suite.classes),
         "forced": bool(force and previous is not None and previous.exit_code != 0),
         "reason": reason,

@@ -18,12 +18,17 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
 
 def accuracy_check(metrics: Metrics, policy: Policy) -> Check:
     drop = metrics.baseline_accuracy - metrics.candidate_accuracy
-    summary = (f"accuracy {metrics.baseline_accuracy:.2%} -> {metrics.candidate_accuracy:.2%} "
-               f"(allowed drop {policy.accuracy.max_drop:.2%})")
+    summary = (
+        f"accuracy {metrics.baseline_accuracy:.2%} -> {metrics.candidate_accuracy:.2%} "
+        f"(allowed drop {policy.accuracy.max_drop:.2%})"
+    )
     if drop > policy.accuracy.max_drop + 1e-12:
-        finding = Finding(check="accuracy", message=f"Accuracy dropped by {drop:.2%}, more than "
-                          f"the allowed {policy.accuracy.max_drop:.2%}.",
-                          statistic=round(drop, 6))
+        finding = Finding(
+            check="accuracy",
+            message=f"Accuracy dropped by {drop:.2%}, more than "
+            f"the allowed {policy.accuracy.max_drop:.2%}.",
+            statistic=round(drop, 6),
+        )
         return Check("accuracy", Status.FAILED, summary, (finding,))
     return Check("accuracy", Status.PASSED, summary)
 
@@ -38,7 +43,7 @@ def budget_check(name: str, flips: Sequence[CanaryFlip], limit: int | None, what
         finding = Finding(
             check=name,
             message=f"{len(unexplained)} {what} flipped without a waiver, over the budget of "
-                    f"{limit}: {_flip_list(unexplained)}.",
+            f"{limit}: {_flip_list(unexplained)}.",
             statistic=float(len(unexplained)),
             canaries=tuple(f.id for f in unexplained),
         )
@@ -49,32 +54,44 @@ def budget_check(name: str, flips: Sequence[CanaryFlip], limit: int | None, what
 def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
     """The protected budget and every per-tag budget of the policy."""
     protected = [f for f in flips if "protected" in f.tags and f.kind.value != "positive"]
-    checks = [budget_check("flips.protected", protected, policy.protected.max_flips,
-                           "protected canaries")]
+    checks = [
+        budget_check("flips.protected", protected, policy.protected.max_flips, "protected canaries")
+    ]
     for tag, budget in sorted(policy.tags.items()):
         tagged = [f for f in flips if tag in f.tags]
         if budget.max_flips is not None:
-            checks.append(budget_check(f"flips.tag.{tag}", [f for f in tagged
-                                                             if f.kind.value != "positive"],
-                                       budget.max_flips, f"canaries tagged {tag}"))
+            checks.append(
+                budget_check(
+                    f"flips.tag.{tag}",
+                    [f for f in tagged if f.kind.value != "positive"],
+                    budget.max_flips,
+                    f"canaries tagged {tag}",
+                )
+            )
         if budget.max_negative_flips is not None:
-            checks.append(budget_check(
-                f"flips.tag.{tag}.negative", [f for f in tagged if f.kind.value == "negative"],
-                budget.max_negative_flips, f"right-to-wrong canaries tagged {tag}"))
+            checks.append(
+                budget_check(
+                    f"flips.tag.{tag}.negative",
+                    [f for f in tagged if f.kind.value == "negative"],
+                    budget.max_negative_flips,
+                    f"right-to-wrong canaries tagged {tag}",
+                )
+            )
     return checks
 
 
 def waiver_check(uses: Sequence[WaiverUse], policy: Policy) -> Check:
     expired = [u for u in uses if u.state == "expired"]
     unused = [u for u in uses if u.state == "unused"]
-    summary = (f"{sum(u.state == 'used' for u in uses)} used, {len(unused)} unused, "
-               f"{len(expired)} expired")
+    summary = (
+        f"{sum(u.state == 'used' for u in uses)} used, {len(unused)} unused, {len(expired)} expired"
+    )
     if not expired or policy.expired_waivers == "off":
         return Check("waivers", Status.PASSED, summary)
     finding = Finding(
         check="waivers",
         message=f"{len(expired)} waiver(s) expired and no longer explain flips: "
-                + ", ".join(f"{u.target} -> {u.to} (expired {u.expires})" for u in expired[:10]),
+        + ", ".join(f"{u.target} -> {u.to} (expired {u.expires})" for u in expired[:10]),
     )
     status = Status.FAILED if policy.expired_waivers == "fail" else Status.WARNED
     return Check("waivers", status, summary, (finding,))

@@ -71,16 +71,23 @@ def predict_suite(
             raise PredictionError(
                 f"model raised {type(exc).__name__} on canaries {start}..{start + len(batch) - 1}:"
                 f" {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-                file=source, key="candidate",
+                file=source,
+                key="candidate",
             ) from exc
         if out.shape != (len(batch), k):
             raise PredictionError(
                 f"model returned scores of shape {tuple(out.shape)}; expected "
-                f"({len(batch)}, {k}) for {k} classes", file=source, key="output")
+                f"({len(batch)}, {k}) for {k} classes",
+                file=source,
+                key="output",
+            )
         if not np.isfinite(out).all():
             bad = start + int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
-            raise PredictionError(f"model returned NaN or infinite scores (canary "
-                                  f"{suite.ids[bad]!r})", file=source, key="output")
+            raise PredictionError(
+                f"model returned NaN or infinite scores (canary {suite.ids[bad]!r})",
+                file=source,
+                key="output",
+            )
         log_probs[start : start + len(batch)] = out
         if progress is not None:
             progress(start + len(batch), n)
@@ -95,8 +102,9 @@ def _torch_runner(predictor: Predictor) -> Callable[[Any], np.ndarray]:
         with torch.inference_mode():
             scores = predictor.score(tensor)
             if not isinstance(scores, torch.Tensor):
-                raise PredictionError(f"model returned {type(scores).__name__}, not a tensor",
-                                      key="output")
+                raise PredictionError(
+                    f"model returned {type(scores).__name__}, not a tensor", key="output"
+                )
             if scores.ndim != 2:
                 return scores.float().numpy()  # the shape check names the problem
             scores = scores.float()
@@ -117,8 +125,9 @@ def _python_runner(predictor: Predictor) -> Callable[[Any], np.ndarray]:
         try:
             scores = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise PredictionError(f"model returned {type(raw).__name__} that is not numeric",
-                                  key="output") from exc
+            raise PredictionError(
+                f"model returned {type(raw).__name__} that is not numeric", key="output"
+            ) from exc
         if scores.ndim != 2:
             return scores
         return _to_log_probs_numpy(scores, predictor.output)

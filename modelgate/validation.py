@@ -90,8 +90,10 @@ def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str]:
 def _first_error(exc: ValidationError, root: type[BaseModel]) -> tuple[str, str, int]:
     errors = exc.errors()
     # Prefer the most specific message: unions report one error per member; skip the str one.
-    ranked = sorted(errors, key=lambda e: (e["type"] != "extra_forbidden",
-                                           e["type"] == "string_type", -len(e["loc"])))
+    ranked = sorted(
+        errors,
+        key=lambda e: (e["type"] != "extra_forbidden", e["type"] == "string_type", -len(e["loc"])),
+    )
     key_path, message = _describe(ranked[0], root)
     return key_path, message, len({_loc_to_path(tuple(e["loc"])) for e in errors}) - 1
 

@@ -65,8 +65,12 @@ def load_waivers(path: Path | None, classes: Sequence[str]) -> Waivers:
     parsed: WaiverFile = validate_mapping(located, WaiverFile, WaiverError)
     for n, entry in enumerate(parsed.waivers):
         if entry.to not in classes:
-            raise WaiverError(f"label {entry.to!r} is not one of the suite's classes", file=path,
-                              key=f"waivers.{n}.to", line=located.line_of(f"waivers.{n}.to"))
+            raise WaiverError(
+                f"label {entry.to!r} is not one of the suite's classes",
+                file=path,
+                key=f"waivers.{n}.to",
+                line=located.line_of(f"waivers.{n}.to"),
+            )
     lines = tuple(located.line_of(f"waivers.{n}") for n in range(len(parsed.waivers)))
     return Waivers(entries=parsed.waivers, lines=lines, path=path)
 
@@ -98,12 +102,17 @@ def match_waivers(
                 explained[i] = True
                 notes.setdefault(i, f"{entry.reason} ({entry.approved_by})")
         state = "expired" if expired else ("used" if hits else "unused")
-        uses.append(WaiverUse(
-            target=entry.canary if entry.canary is not None else f"tag:{entry.tag}",
-            to=entry.to, reason=entry.reason, approved_by=entry.approved_by,
-            expires=entry.expires.isoformat() if entry.expires else None, state=state,
-            line=line,
-        ))
+        uses.append(
+            WaiverUse(
+                target=entry.canary if entry.canary is not None else f"tag:{entry.tag}",
+                to=entry.to,
+                reason=entry.reason,
+                approved_by=entry.approved_by,
+                expires=entry.expires.isoformat() if entry.expires else None,
+                state=state,
+                line=line,
+            )
+        )
     uses.sort(key=lambda u: (u.state, u.target, u.to))
     return WaiverMatch(explained=explained, notes=notes, uses=tuple(uses))
 
@@ -130,6 +139,9 @@ def append_waiver(path: Path, entry: WaiverEntry) -> None:
     except (yaml.YAMLError, KeyError, TypeError, IndexError):
         ok = False
     if not ok:
-        raise WaiverError("cannot append: its `waivers:` list must be the last block "
-                          "in block style", file=path, key="waivers")
+        raise WaiverError(
+            "cannot append: its `waivers:` list must be the last block in block style",
+            file=path,
+            key="waivers",
+        )
     write_text_atomic(path, new_text)

@@ -112,9 +112,17 @@ def project(tmp_path: Path) -> Project:
     """A blessed project whose candidate equals the baseline (so `check` passes)."""
     x, labels = make_data()
     tags = ["protected" if i < 3 else "" for i in range(len(labels))]
-    init_suite(tmp_path / "suite", name="blobs", modality="tabular", inputs=x,
-               labels=[CLASSES[c] for c in labels], classes=CLASSES, tags=tags,
-               curated_by="tests", source="tests/conftest.py make_data seed 0")
+    init_suite(
+        tmp_path / "suite",
+        name="blobs",
+        modality="tabular",
+        inputs=x,
+        labels=[CLASSES[c] for c in labels],
+        classes=CLASSES,
+        tags=tags,
+        curated_by="tests",
+        source="tests/conftest.py make_data seed 0",
+    )
     (tmp_path / "model.py").write_text(FACTORY)
     save_weights(tmp_path / "candidate.safetensors", linear_weights())
     (tmp_path / "waivers.yaml").write_text("version: 1\nwaivers: []\n")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import Project, linear_weights, save_weights
+
 from modelgate.cli import main
 from modelgate.config import json_schema_text
 
@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_does_not_import_torch() -> None:
-    code = ("import sys; from modelgate.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in ('torch', 'numpy', 'scipy', 'pydantic') if m in sys.modules]\n"
-            "print('IMPORTED=' + ','.join(bad))")
+    code = (
+        "import sys; from modelgate.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('torch', 'numpy', 'scipy', 'pydantic') if m in sys.modules]\n"
+        "print('IMPORTED=' + ','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "IMPORTED="
 
@@ -56,17 +58,37 @@ def test_cli_subprocess_exit_codes(project: Project) -> None:
     assert report["verdict"] == "failed"
 
 
-def test_suite_init_freeze_verify_and_tamper(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_suite_init_freeze_verify_and_tamper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = ["f1,f2,label,id,tags"] + [f"{i},{i % 3},{'ab'[i % 2]},row{i:02d}," for i in range(20)]
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     folder = tmp_path / "suite"
-    assert main(["suite", "init", str(folder), "--inputs", str(tmp_path / "data.csv"),
-                 "--modality", "tabular", "--name", "t", "--curated-by", "me",
-                 "--source", "unit test"]) == 0
+    assert (
+        main(
+            [
+                "suite",
+                "init",
+                str(folder),
+                "--inputs",
+                str(tmp_path / "data.csv"),
+                "--modality",
+                "tabular",
+                "--name",
+                "t",
+                "--curated-by",
+                "me",
+                "--source",
+                "unit test",
+            ]
+        )
+        == 0
+    )
     assert main(["suite", "verify", str(folder)]) == 0
-    assert "unchanged" in (capsys.readouterr(), main(["suite", "freeze", str(folder)]),
-                           capsys.readouterr().out)[2]
+    assert (
+        "unchanged"
+        in (capsys.readouterr(), main(["suite", "freeze", str(folder)]), capsys.readouterr().out)[2]
+    )
     samples = folder / "samples.csv"
     samples.write_text(samples.read_text().replace("row01,b", "row01,a"))
     assert main(["suite", "verify", str(folder)]) == 2
@@ -79,15 +101,52 @@ def test_suite_init_freeze_verify_and_tamper(tmp_path: Path,
 def test_suite_init_from_npy_and_text(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", np.zeros((6, 2, 2), dtype=np.float32))
     (tmp_path / "labels.txt").write_text("a\nb\na\nb\na\nb\n")
-    assert main(["suite", "init", str(tmp_path / "img"), "--inputs", str(tmp_path / "x.npy"),
-                 "--labels", str(tmp_path / "labels.txt"), "--modality", "image",
-                 "--name", "img", "--curated-by", "me", "--source", "zeros"]) == 0
-    lines = [json.dumps({"text": f"text {i}", "label": "pos" if i % 2 else "neg"})
-             for i in range(4)]
+    assert (
+        main(
+            [
+                "suite",
+                "init",
+                str(tmp_path / "img"),
+                "--inputs",
+                str(tmp_path / "x.npy"),
+                "--labels",
+                str(tmp_path / "labels.txt"),
+                "--modality",
+                "image",
+                "--name",
+                "img",
+                "--curated-by",
+                "me",
+                "--source",
+                "zeros",
+            ]
+        )
+        == 0
+    )
+    lines = [
+        json.dumps({"text": f"text {i}", "label": "pos" if i % 2 else "neg"}) for i in range(4)
+    ]
     (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
-    assert main(["suite", "init", str(tmp_path / "txt"), "--inputs", str(tmp_path / "t.jsonl"),
-                 "--modality", "text", "--name", "txt", "--curated-by", "me",
-                 "--source", "made up"]) == 0
+    assert (
+        main(
+            [
+                "suite",
+                "init",
+                str(tmp_path / "txt"),
+                "--inputs",
+                str(tmp_path / "t.jsonl"),
+                "--modality",
+                "text",
+                "--name",
+                "txt",
+                "--curated-by",
+                "me",
+                "--source",
+                "made up",
+            ]
+        )
+        == 0
+    )
     from modelgate.suite.format import load_suite
 
     suite = load_suite(tmp_path / "txt")
@@ -95,8 +154,22 @@ def test_suite_init_from_npy_and_text(tmp_path: Path) -> None:
     assert suite.classes == ("neg", "pos")
 
 
-def test_waive_rejects_unknown_canary(project: Project,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["waive", "nope", "--to", "cat", "--reason", "r", "--by", "a",
-                 "-c", str(project.config)]) == 2
+def test_waive_rejects_unknown_canary(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "waive",
+                "nope",
+                "--to",
+                "cat",
+                "--reason",
+                "r",
+                "--by",
+                "a",
+                "-c",
+                str(project.config),
+            ]
+        )
+        == 2
+    )
     assert "nope" in capsys.readouterr().err

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import Project, save_weights
+
 from modelgate.cli import main
 
 
@@ -95,24 +95,29 @@ def wrong_outputs(p: Project) -> None:
     import torch
 
     _edit_config(p, "model.py:build", "model.py:build_wrong_outputs")
-    save_weights(p.root / "candidate.safetensors",
-                 {"weight": torch.zeros(5, 4), "bias": torch.zeros(5)})
+    save_weights(
+        p.root / "candidate.safetensors", {"weight": torch.zeros(5, 4), "bias": torch.zeros(5)}
+    )
 
 
 def nan_outputs(p: Project) -> None:
     import torch
 
     _edit_config(p, "model.py:build", "model.py:build_nan")
-    save_weights(p.root / "candidate.safetensors",
-                 {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3)})
+    save_weights(
+        p.root / "candidate.safetensors",
+        {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3)},
+    )
 
 
 def raising_model(p: Project) -> None:
     import torch
 
     _edit_config(p, "model.py:build", "model.py:build_raising")
-    save_weights(p.root / "candidate.safetensors",
-                 {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3)})
+    save_weights(
+        p.root / "candidate.safetensors",
+        {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3)},
+    )
 
 
 def pickled_code(p: Project) -> None:
@@ -178,27 +183,34 @@ def pickled_suite_array(p: Project) -> None:
 
 def code_refused(p: Project) -> None:
     (p.root / "candidate.pt2").write_bytes(b"whatever")
-    _config(p, """
+    _config(
+        p,
+        """
         version: 1
         suite: suite
         candidate: {path: candidate.pt2, allow_code: false}
         baseline: baseline.json
-        """)
+        """,
+    )
 
 
 def malformed_waivers(p: Project) -> None:
-    (p.root / "waivers.yaml").write_text("version: 1\nwaivers:\n  - canary: blobs-001\n    to: dog\n")
+    (p.root / "waivers.yaml").write_text(
+        "version: 1\nwaivers:\n  - canary: blobs-001\n    to: dog\n"
+    )
 
 
 def waiver_unknown_label(p: Project) -> None:
-    (p.root / "waivers.yaml").write_text(textwrap.dedent("""
+    (p.root / "waivers.yaml").write_text(
+        textwrap.dedent("""
         version: 1
         waivers:
           - canary: blobs-001
             to: wolf
             reason: relabelled
             approved_by: alice
-        """))
+        """)
+    )
 
 
 CASES: dict[str, tuple[Callable[[Project], None], str, str | None]] = {
@@ -234,8 +246,9 @@ CASES: dict[str, tuple[Callable[[Project], None], str, str | None]] = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_exits_2_with_one_line(project: Project, name: str,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_one_line(
+    project: Project, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     breaker, file_part, key_part = CASES[name]
     breaker(project)
     capsys.readouterr()

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import Project, linear_weights, save_weights
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Project, linear_weights, save_weights
 from modelgate.baseline import BaselineRecord
 from modelgate.cli import main
 from modelgate.config import Config, ConfigModel, load_config
@@ -51,8 +51,10 @@ def test_two_runs_give_identical_json_apart_from_timestamps(project: Project) ->
     texts = []
     for n in range(2):
         out = project.root / f"run{n}.json"
-        assert main(["check", "-q", "-c", str(project.config), "--no-reports",
-                     "--json", str(out)]) == 1
+        assert (
+            main(["check", "-q", "-c", str(project.config), "--no-reports", "--json", str(out)])
+            == 1
+        )
         texts.append(out.read_text())
     assert _without_timestamps(texts[0]) == _without_timestamps(texts[1])
     first, second = (t.splitlines() for t in texts)
@@ -60,8 +62,7 @@ def test_two_runs_give_identical_json_apart_from_timestamps(project: Project) ->
     assert all(any(k in line for k in TIMESTAMPS) for line in differing)
 
 
-def test_bless_refuses_a_failing_candidate_unless_forced(project: Project,
-                                                         capsys) -> None:  # type: ignore[no-untyped-def]
+def test_bless_refuses_a_failing_candidate_unless_forced(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
     save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 1, 2.5)))
     before = (project.root / "baseline.json").read_text()
     assert main(["bless", "-c", str(project.config)]) == 2
@@ -87,8 +88,23 @@ def test_waiver_explains_a_flip(project: Project) -> None:
     flipped = [f for f in result.flips if f.kind.value == "negative"]
     assert flipped
     target = flipped[0]
-    assert main(["waive", target.id, "--to", target.candidate, "--reason", "reviewed",
-                 "--by", "alice", "-c", str(project.config)]) == 0
+    assert (
+        main(
+            [
+                "waive",
+                target.id,
+                "--to",
+                target.candidate,
+                "--reason",
+                "reviewed",
+                "--by",
+                "alice",
+                "-c",
+                str(project.config),
+            ]
+        )
+        == 0
+    )
     again = run_gate(load_config(project.config))
     assert again.metrics.unexplained_flips == result.metrics.unexplained_flips - 1
     waived = next(f for f in again.flips if f.id == target.id)
@@ -100,7 +116,8 @@ def test_expired_and_unused_waivers_are_reported(project: Project) -> None:
     (project.root / "waivers.yaml").write_text(
         "version: 1\nwaivers:\n"
         "  - {canary: blobs-001, to: cat, reason: old, approved_by: bob, expires: 2020-01-01}\n"
-        "  - {tag: protected, to: eel, reason: never used, approved_by: bob}\n")
+        "  - {tag: protected, to: eel, reason: never used, approved_by: bob}\n"
+    )
     result = run_gate(load_config(project.config))
     assert sorted(u.state for u in result.waivers) == ["expired", "unused"]
     assert result.check("waivers").status.value == "warned"
@@ -111,23 +128,46 @@ def test_expired_and_unused_waivers_are_reported(project: Project) -> None:
 K = 4
 
 
-def _inputs(labels: np.ndarray, base_logp: np.ndarray, tags: list[tuple[str, ...]],
-            waivers: tuple[WaiverEntry, ...] = (), ids: list[str] | None = None) -> Inputs:
+def _inputs(
+    labels: np.ndarray,
+    base_logp: np.ndarray,
+    tags: list[tuple[str, ...]],
+    waivers: tuple[WaiverEntry, ...] = (),
+    ids: list[str] | None = None,
+) -> Inputs:
     n = len(labels)
     ids = ids or [f"c{i:04d}" for i in range(n)]
     manifest = SuiteManifest(
-        name="synthetic", version=1, modality="tabular", classes=[str(c) for c in range(K)],
+        name="synthetic",
+        version=1,
+        modality="tabular",
+        classes=[str(c) for c in range(K)],
         input=InputSpec(shape=[1]),
-        provenance=Provenance(curated_by="tests", source="hypothesis", created="2026-01-01"))
-    suite = Suite(path=Path("."), manifest=manifest, digest="d" * 64, ids=tuple(ids),
-                  labels=labels, tags=tuple(tags), inputs=np.zeros((n, 1), np.float32))
-    config = Config(path=Path("modelgate.yaml"), sha256="c" * 64, folder=Path("."),
-                    model=ConfigModel(version=1, suite="s", candidate="m.safetensors",
-                                      baseline="b.json"))
+        provenance=Provenance(curated_by="tests", source="hypothesis", created="2026-01-01"),
+    )
+    suite = Suite(
+        path=Path("."),
+        manifest=manifest,
+        digest="d" * 64,
+        ids=tuple(ids),
+        labels=labels,
+        tags=tuple(tags),
+        inputs=np.zeros((n, 1), np.float32),
+    )
+    config = Config(
+        path=Path("modelgate.yaml"),
+        sha256="c" * 64,
+        folder=Path("."),
+        model=ConfigModel(version=1, suite="s", candidate="m.safetensors", baseline="b.json"),
+    )
     base = Predictions(log_probs=base_logp, labels=base_logp.argmax(axis=1))
     record = BaselineRecord(path=Path("b.json"), sha256="b" * 64, header={}, predictions=base)
-    return Inputs(config=config, suite=suite, baseline=record,
-                  waivers=Waivers(entries=waivers, lines=(None,) * len(waivers), path=None))
+    return Inputs(
+        config=config,
+        suite=suite,
+        baseline=record,
+        waivers=Waivers(entries=waivers, lines=(None,) * len(waivers), path=None),
+    )
 
 
 INFO = ModelInfo(path="m.safetensors", format="state_dict", sha256="m" * 64, carries_code=False)
@@ -161,8 +201,9 @@ FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @given(scenarios())
 def test_identical_predictions_give_no_flips(s) -> None:  # type: ignore[no-untyped-def]
     labels, base, _, tags = s
-    result = evaluate(_inputs(labels, base, tags),
-                      Predictions(log_probs=base, labels=base.argmax(axis=1)), INFO)
+    result = evaluate(
+        _inputs(labels, base, tags), Predictions(log_probs=base, labels=base.argmax(axis=1)), INFO
+    )
     assert result.flips == ()
     assert result.metrics.unexplained_flips == 0
     assert result.verdict is Verdict.PASSED
@@ -176,11 +217,17 @@ def test_permuting_canaries_changes_nothing(s, random) -> None:  # type: ignore[
     order = list(range(n))
     random.shuffle(order)
     ids = [f"c{i:04d}" for i in range(n)]
-    first = evaluate(_inputs(labels, base, tags, ids=ids),
-                     Predictions(log_probs=cand, labels=cand.argmax(axis=1)), INFO)
+    first = evaluate(
+        _inputs(labels, base, tags, ids=ids),
+        Predictions(log_probs=cand, labels=cand.argmax(axis=1)),
+        INFO,
+    )
     p = np.array(order)
-    second = evaluate(_inputs(labels[p], base[p], [tags[i] for i in p], ids=[ids[i] for i in p]),
-                      Predictions(log_probs=cand[p], labels=cand[p].argmax(axis=1)), INFO)
+    second = evaluate(
+        _inputs(labels[p], base[p], [tags[i] for i in p], ids=[ids[i] for i in p]),
+        Predictions(log_probs=cand[p], labels=cand[p].argmax(axis=1)),
+        INFO,
+    )
     a = _without_timestamps(json_report.render(first))
     b = _without_timestamps(json_report.render(second))
     assert a == b
@@ -191,18 +238,27 @@ def test_permuting_canaries_changes_nothing(s, random) -> None:  # type: ignore[
 def test_a_waiver_never_turns_a_pass_into_a_fail(s, data) -> None:  # type: ignore[no-untyped-def]
     labels, base, cand, tags = s
     cand_pred = cand.argmax(axis=1)
-    without = evaluate(_inputs(labels, base, tags),
-                       Predictions(log_probs=cand, labels=cand_pred), INFO)
+    without = evaluate(
+        _inputs(labels, base, tags), Predictions(log_probs=cand, labels=cand_pred), INFO
+    )
     n = len(labels)
     picks = data.draw(st.lists(st.integers(0, n - 1), max_size=5, unique=True))
     waivers = tuple(
-        WaiverEntry(canary=f"c{i:04d}", to=data.draw(st.sampled_from([str(c) for c in range(K)])),
-                    reason="r", approved_by="a",
-                    expires=data.draw(st.sampled_from([None, dt.date(2000, 1, 1)])))
-        for i in picks)
-    with_waivers = evaluate(_inputs(labels, base, tags, waivers),
-                            Predictions(log_probs=cand, labels=cand_pred), INFO,
-                            today=dt.date(2026, 1, 1))
+        WaiverEntry(
+            canary=f"c{i:04d}",
+            to=data.draw(st.sampled_from([str(c) for c in range(K)])),
+            reason="r",
+            approved_by="a",
+            expires=data.draw(st.sampled_from([None, dt.date(2000, 1, 1)])),
+        )
+        for i in picks
+    )
+    with_waivers = evaluate(
+        _inputs(labels, base, tags, waivers),
+        Predictions(log_probs=cand, labels=cand_pred),
+        INFO,
+        today=dt.date(2026, 1, 1),
+    )
     failed = {c.name for c in with_waivers.checks if c.status.value == "failed"}
     failed_before = {c.name for c in without.checks if c.status.value == "failed"}
     # Expired waivers may fail the `waivers` check by policy; nothing else may newly fail.

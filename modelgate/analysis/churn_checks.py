@@ -40,15 +40,23 @@ def _ids(suite: Suite, indices: Sequence[int]) -> tuple[str, ...]:
 
 def _cell_finding(check: str, cell: CellResult, suite: Suite) -> Finding:
     classes = suite.classes
-    evidence: list[tuple[str, object]] = [("expected", round(cell.expected, 4)),
-                                          ("observed", round(cell.observed, 4)),
-                                          ("p_adjusted", _p(cell.p_adjusted)),
-                                          ("to", classes[cell.new_class])]
+    evidence: list[tuple[str, object]] = [
+        ("expected", round(cell.expected, 4)),
+        ("observed", round(cell.observed, 4)),
+        ("p_adjusted", _p(cell.p_adjusted)),
+        ("to", classes[cell.new_class]),
+    ]
     if cell.true_class is not None:
         evidence.append(("from", classes[cell.true_class]))
-    return Finding(check=check, message=cell.message[0].upper() + cell.message[1:] + ".",
-                   test=cell.test, statistic=round(cell.statistic, 4), p_value=_p(cell.p_value),
-                   canaries=_ids(suite, cell.indices), evidence=tuple(sorted(evidence)))
+    return Finding(
+        check=check,
+        message=cell.message[0].upper() + cell.message[1:] + ".",
+        test=cell.test,
+        statistic=round(cell.statistic, 4),
+        p_value=_p(cell.p_value),
+        canaries=_ids(suite, cell.indices),
+        evidence=tuple(sorted(evidence)),
+    )
 
 
 def _check(name: str, findings: list[Finding], passed: str, failed: str) -> Check:
@@ -57,9 +65,15 @@ def _check(name: str, findings: list[Finding], passed: str, failed: str) -> Chec
     return Check(name, Status.PASSED, passed)
 
 
-def statistical_checks(suite: Suite, base: Predictions, cand: Predictions, table: FlipTable,
-                       explained: np.ndarray, config: Config,
-                       calibration: Calibration | None = None) -> list[Check]:
+def statistical_checks(
+    suite: Suite,
+    base: Predictions,
+    cand: Predictions,
+    table: FlipTable,
+    explained: np.ndarray,
+    config: Config,
+    calibration: Calibration | None = None,
+) -> list[Check]:
     """McNemar, per-class McNemar, destination, attraction and protected margin collapse."""
     policy = config.policy
     modes = {
@@ -79,8 +93,11 @@ def statistical_checks(suite: Suite, base: Predictions, cand: Predictions, table
         curves = calibration.curves
     else:
         curves = self_calibrated_curves(y, base.labels, cand.labels, base.log_probs)
-    source = ("calibrated on control retrains" if calibration is not None
-              else "self-calibrated from this pair, leave-one-class-out")
+    source = (
+        "calibrated on control retrains"
+        if calibration is not None
+        else "self-calibrated from this pair, leave-one-class-out"
+    )
     checks = [
         _mcnemar(table, explained, alpha),
         _per_class(suite, table, explained, alpha),
@@ -100,80 +117,143 @@ def _mcnemar(table: FlipTable, explained: np.ndarray, alpha: float) -> Check:
         finding = Finding(
             check="stats.mcnemar",
             message=f"The candidate turned {n_neg} canaries from right to wrong but only {n_pos} "
-                    f"from wrong to right; a retrain that is no worse makes these equally "
-                    f"likely (exact McNemar p = {p:.2g}).",
-            test="mcnemar_exact", statistic=float(n_neg), p_value=_p(p),
-            evidence=(("negative_flips", n_neg), ("positive_flips", n_pos)))
+            f"from wrong to right; a retrain that is no worse makes these equally "
+            f"likely (exact McNemar p = {p:.2g}).",
+            test="mcnemar_exact",
+            statistic=float(n_neg),
+            p_value=_p(p),
+            evidence=(("negative_flips", n_neg), ("positive_flips", n_pos)),
+        )
         return Check("stats.mcnemar", Status.FAILED, summary, (finding,))
     return Check("stats.mcnemar", Status.PASSED, summary)
 
 
 def _per_class(suite: Suite, table: FlipTable, explained: np.ndarray, alpha: float) -> Check:
     classes, y = suite.classes, suite.labels
-    counts = [(int((table.negative & ~explained & (y == c)).sum()),
-               int((table.positive & (y == c)).sum())) for c in range(len(classes))]
+    counts = [
+        (
+            int((table.negative & ~explained & (y == c)).sum()),
+            int((table.positive & (y == c)).sum()),
+        )
+        for c in range(len(classes))
+    ]
     p = [mcnemar_exact(neg, pos) for neg, pos in counts]
     adjusted = holm_adjusted(p)
     findings = []
     for c, ((neg, pos), pv, pa) in enumerate(zip(counts, p, adjusted)):
         if pa <= alpha:
             idx = np.flatnonzero(table.negative & ~explained & (y == c))
-            findings.append(Finding(
-                check="stats.per_class",
-                message=f"Class '{classes[c]}' lost {neg} canaries and regained {pos} "
-                        f"(one-sided exact McNemar p = {pv:.2g}, Holm-adjusted {pa:.2g}).",
-                test="mcnemar_exact", statistic=float(neg), p_value=_p(pv),
-                canaries=_ids(suite, idx),
-                evidence=(("class", classes[c]), ("negative_flips", neg),
-                          ("p_adjusted", _p(pa)), ("positive_flips", pos))))
-    return _check("stats.per_class", findings,
-                  f"no class loses significantly more canaries than it gains "
-                  f"({len(classes)} classes, Holm)",
-                  f"{len(findings)} class(es) lose significantly more canaries than they gain")
+            findings.append(
+                Finding(
+                    check="stats.per_class",
+                    message=f"Class '{classes[c]}' lost {neg} canaries and regained {pos} "
+                    f"(one-sided exact McNemar p = {pv:.2g}, Holm-adjusted {pa:.2g}).",
+                    test="mcnemar_exact",
+                    statistic=float(neg),
+                    p_value=_p(pv),
+                    canaries=_ids(suite, idx),
+                    evidence=(
+                        ("class", classes[c]),
+                        ("negative_flips", neg),
+                        ("p_adjusted", _p(pa)),
+                        ("positive_flips", pos),
+                    ),
+                )
+            )
+    return _check(
+        "stats.per_class",
+        findings,
+        f"no class loses significantly more canaries than it gains ({len(classes)} classes, Holm)",
+        f"{len(findings)} class(es) lose significantly more canaries than they gain",
+    )
 
 
-def _destination(suite: Suite, base: Predictions, observed_pred: np.ndarray,
-                 curves: Sequence[FlipCurve], alpha: float, source: str) -> Check:
-    cells = destination_test(suite.labels, base.labels, observed_pred, base.log_probs, curves,
-                             alpha, classes=suite.classes)
+def _destination(
+    suite: Suite,
+    base: Predictions,
+    observed_pred: np.ndarray,
+    curves: Sequence[FlipCurve],
+    alpha: float,
+    source: str,
+) -> Check:
+    cells = destination_test(
+        suite.labels,
+        base.labels,
+        observed_pred,
+        base.log_probs,
+        curves,
+        alpha,
+        classes=suite.classes,
+    )
     findings = [_cell_finding("stats.destination", c, suite) for c in cells if c.significant]
     k = len(suite.classes)
-    return _check("stats.destination", findings,
-                  f"regressions spread like clean churn ({k * (k - 1)} cells, null {source})",
-                  f"{len(findings)} cell(s) of the regression matrix exceed clean churn "
-                  f"(null {source})")
+    return _check(
+        "stats.destination",
+        findings,
+        f"regressions spread like clean churn ({k * (k - 1)} cells, null {source})",
+        f"{len(findings)} cell(s) of the regression matrix exceed clean churn (null {source})",
+    )
 
 
-def _attraction(suite: Suite, base: Predictions, cand: Predictions, observed_pred: np.ndarray,
-                curves: Sequence[FlipCurve], alpha: float,
-                calibration: Calibration | None) -> Check:
+def _attraction(
+    suite: Suite,
+    base: Predictions,
+    cand: Predictions,
+    observed_pred: np.ndarray,
+    curves: Sequence[FlipCurve],
+    alpha: float,
+    calibration: Calibration | None,
+) -> Check:
     # Two views of one question (count and shift); each gets half of this test's alpha.
-    cells = attraction_test(suite.labels, base.labels, observed_pred, base.log_probs,
-                            cand.log_probs, curves, alpha / 2, classes=suite.classes,
-                            shift_null=calibration.shift_null if calibration else None)
+    cells = attraction_test(
+        suite.labels,
+        base.labels,
+        observed_pred,
+        base.log_probs,
+        cand.log_probs,
+        curves,
+        alpha / 2,
+        classes=suite.classes,
+        shift_null=calibration.shift_null if calibration else None,
+    )
     findings = [_cell_finding("stats.attraction", c, suite) for c in cells if c.significant]
-    return _check("stats.attraction", findings,
-                  "no class attracts canaries of other classes beyond clean churn",
-                  f"{len(findings)} class(es) attract canaries beyond clean churn")
+    return _check(
+        "stats.attraction",
+        findings,
+        "no class attracts canaries of other classes beyond clean churn",
+        f"{len(findings)} class(es) attract canaries beyond clean churn",
+    )
 
 
 def _margin_collapse(suite: Suite, base: Predictions, cand: Predictions, alpha: float) -> Check:
     protected = suite.tagged("protected")
     if not protected.any():
         return Check("stats.margin_collapse", Status.SKIPPED, "no canary is tagged protected")
-    results = margin_collapse(base.margins(suite.labels), cand.margins(suite.labels), protected,
-                              alpha, ids=suite.ids)
+    results = margin_collapse(
+        base.margins(suite.labels), cand.margins(suite.labels), protected, alpha, ids=suite.ids
+    )
     findings = [
-        Finding(check="stats.margin_collapse", message=r.message[0].upper() + r.message[1:] + ".",
-                test="margin_collapse", statistic=round(r.z, 4), p_value=_p(r.p_value),
-                canaries=(suite.ids[r.index],),
-                evidence=(("baseline_margin", round(r.base_margin, 4)),
-                          ("candidate_margin", round(r.cand_margin, 4)),
-                          ("expected_margin", round(r.expected_margin, 4)),
-                          ("p_adjusted", _p(r.p_adjusted))))
-        for r in results if r.significant
+        Finding(
+            check="stats.margin_collapse",
+            message=r.message[0].upper() + r.message[1:] + ".",
+            test="margin_collapse",
+            statistic=round(r.z, 4),
+            p_value=_p(r.p_value),
+            canaries=(suite.ids[r.index],),
+            evidence=(
+                ("baseline_margin", round(r.base_margin, 4)),
+                ("candidate_margin", round(r.cand_margin, 4)),
+                ("expected_margin", round(r.expected_margin, 4)),
+                ("p_adjusted", _p(r.p_adjusted)),
+            ),
+        )
+        for r in results
+        if r.significant
     ]
-    return _check("stats.margin_collapse", findings,
-                  f"no protected canary lost unusual margin ({int(protected.sum())} protected)",
-                  f"{len(findings)} protected canar{'y' if len(findings) == 1 else 'ies'} "
-                  f"lost far more margin than their peers")
+    return _check(
+        "stats.margin_collapse",
+        findings,
+        f"no protected canary lost unusual margin ({int(protected.sum())} protected)",
+        f"{len(findings)} protected canar{'y' if len(findings) == 1 else 'ies'} "
+        f"lost far more margin than their peers",
+    )

@@ -97,17 +97,24 @@ def list_flips(
     """Every flipped canary, sorted by id, with the waiver that explains it if any."""
     flips = []
     for i in np.flatnonzero(table.any):
-        kind = (FlipKind.NEGATIVE if table.negative[i]
-                else FlipKind.POSITIVE if table.positive[i] else FlipKind.OTHER)
-        flips.append(CanaryFlip(
-            id=ids[i],
-            label=classes[truth[i]],
-            baseline=classes[baseline[i]],
-            candidate=classes[candidate[i]],
-            kind=kind,
-            baseline_margin=round(float(baseline_margin[i]), 4),
-            candidate_margin=round(float(candidate_margin[i]), 4),
-            tags=tags[i],
-            waiver=waiver_notes.get(int(i)),
-        ))
+        kind = (
+            FlipKind.NEGATIVE
+            if table.negative[i]
+            else FlipKind.POSITIVE
+            if table.positive[i]
+            else FlipKind.OTHER
+        )
+        flips.append(
+            CanaryFlip(
+                id=ids[i],
+                label=classes[truth[i]],
+                baseline=classes[baseline[i]],
+                candidate=classes[candidate[i]],
+                kind=kind,
+                baseline_margin=round(float(baseline_margin[i]), 4),
+                candidate_margin=round(float(candidate_margin[i]), 4),
+                tags=tags[i],
+                waiver=waiver_notes.get(int(i)),
+            )
+        )
     return tuple(sorted(flips, key=lambda f: f.id))

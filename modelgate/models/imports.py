@@ -16,8 +16,11 @@ def resolve_reference(reference: str, folder: Path, *, file: Path, key: str) -> 
     """Import the function named by `reference`; the config's folder is the import root."""
     target, sep, name = reference.rpartition(":")
     if not sep or not target or not name:
-        raise ModelLoadError(f"{reference!r} is not of the form module:function or file.py:function",
-                             file=file, key=key)
+        raise ModelLoadError(
+            f"{reference!r} is not of the form module:function or file.py:function",
+            file=file,
+            key=key,
+        )
     try:
         if target.endswith(".py"):
             module = _import_file(folder / target, file=file, key=key)
@@ -26,11 +29,13 @@ def resolve_reference(reference: str, folder: Path, *, file: Path, key: str) -> 
     except ModelLoadError:
         raise
     except ModuleNotFoundError as exc:
-        raise ModelLoadError(f"module {target!r} not found ({exc.name!r} is missing)",
-                             file=file, key=key) from exc
+        raise ModelLoadError(
+            f"module {target!r} not found ({exc.name!r} is missing)", file=file, key=key
+        ) from exc
     except Exception as exc:  # the user's module raised while importing
-        raise ModelLoadError(f"importing {target!r} failed: {type(exc).__name__}: {exc}",
-                             file=file, key=key) from exc
+        raise ModelLoadError(
+            f"importing {target!r} failed: {type(exc).__name__}: {exc}", file=file, key=key
+        ) from exc
     function = getattr(module, name, None)
     if function is None or not callable(function):
         raise ModelLoadError(f"{target!r} has no function {name!r}", file=file, key=key)

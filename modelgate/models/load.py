@@ -41,8 +41,10 @@ def infer_format(spec: ModelSpec) -> str:
     assert spec.path is not None
     found = _EXTENSIONS.get(Path(spec.path).suffix.lower())
     if found is None:
-        raise ModelLoadError(f"cannot tell the format of {spec.path!r} from its extension",
-                             hint="set format: state_dict|export|torchscript|callable")
+        raise ModelLoadError(
+            f"cannot tell the format of {spec.path!r} from its extension",
+            hint="set format: state_dict|export|torchscript|callable",
+        )
     return found
 
 
@@ -50,21 +52,32 @@ def load_predictor(spec: ModelSpec, folder: Path, *, config_file: Path, key: str
     """Load the model that `spec` (the config's `key`) names; paths resolve against `folder`."""
     fmt = infer_format_at(spec, config_file, key)
     if fmt in CODE_FORMATS and not spec.allow_code:
-        raise ModelLoadError(f"format {fmt!r} runs its author's code, and allow_code is false",
-                             file=config_file, key=f"{key}.allow_code",
-                             hint="ship a state dict (safetensors) and a reviewed factory")
+        raise ModelLoadError(
+            f"format {fmt!r} runs its author's code, and allow_code is false",
+            file=config_file,
+            key=f"{key}.allow_code",
+            hint="ship a state dict (safetensors) and a reviewed factory",
+        )
     path = (folder / spec.path).resolve() if spec.path else None
     if path is not None and not path.is_file():
         raise ModelLoadError("model file not found", file=path, key=f"{key}.path")
     sha = file_sha256(path) if path is not None else ""
-    info = ModelInfo(path=spec.path or spec.callable or "", format=fmt, sha256=sha,
-                     carries_code=fmt in CODE_FORMATS)
+    info = ModelInfo(
+        path=spec.path or spec.callable or "",
+        format=fmt,
+        sha256=sha,
+        carries_code=fmt in CODE_FORMATS,
+    )
     if fmt == "callable":
         return _load_callable(spec, folder, path, info, config_file, key)
     assert path is not None
     if fmt == "onnx":
-        raise ModelLoadError("ONNX models are not supported yet", file=path, key=f"{key}.format",
-                             hint="export a state dict (safetensors) or a torch.export archive")
+        raise ModelLoadError(
+            "ONNX models are not supported yet",
+            file=path,
+            key=f"{key}.format",
+            hint="export a state dict (safetensors) or a torch.export archive",
+        )
     module = _load_torch_module(fmt, spec, folder, path, config_file, key)
     return _torch_predictor(module, info, spec.output)
 
@@ -73,12 +86,14 @@ def infer_format_at(spec: ModelSpec, config_file: Path, key: str) -> str:
     try:
         return infer_format(spec)
     except ModelLoadError as exc:
-        raise ModelLoadError(exc.message, file=config_file, key=f"{key}.path",
-                             hint=exc.hint) from None
+        raise ModelLoadError(
+            exc.message, file=config_file, key=f"{key}.path", hint=exc.hint
+        ) from None
 
 
-def _load_torch_module(fmt: str, spec: ModelSpec, folder: Path, path: Path, config_file: Path,
-                       key: str) -> Any:
+def _load_torch_module(
+    fmt: str, spec: ModelSpec, folder: Path, path: Path, config_file: Path, key: str
+) -> Any:
     import torch
 
     try:
@@ -91,19 +106,26 @@ def _load_torch_module(fmt: str, spec: ModelSpec, folder: Path, path: Path, conf
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"cannot load {fmt} model: {type(exc).__name__}: {_first_line(exc)}",
-                             file=path, key=f"{key}.path") from exc
+        raise ModelLoadError(
+            f"cannot load {fmt} model: {type(exc).__name__}: {_first_line(exc)}",
+            file=path,
+            key=f"{key}.path",
+        ) from exc
     raise ModelLoadError(f"unknown format {fmt!r}", file=config_file, key=f"{key}.format")
 
 
-def _state_dict_module(spec: ModelSpec, folder: Path, path: Path, config_file: Path,
-                       key: str) -> Any:
+def _state_dict_module(
+    spec: ModelSpec, folder: Path, path: Path, config_file: Path, key: str
+) -> Any:
     import torch
 
     if not spec.factory:
-        raise ModelLoadError("a state dict needs a factory that builds the module",
-                             file=config_file, key=f"{key}.factory",
-                             hint="factory: model.py:build")
+        raise ModelLoadError(
+            "a state dict needs a factory that builds the module",
+            file=config_file,
+            key=f"{key}.factory",
+            hint="factory: model.py:build",
+        )
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -111,8 +133,9 @@ def _state_dict_module(spec: ModelSpec, folder: Path, path: Path, config_file: P
         try:
             state = load_file(str(path), device="cpu")
         except (SafetensorError, OSError) as exc:
-            raise ModelLoadError(f"not a valid safetensors file: {_first_line(exc)}", file=path,
-                                 key=f"{key}.path") from None
+            raise ModelLoadError(
+                f"not a valid safetensors file: {_first_line(exc)}", file=path, key=f"{key}.path"
+            ) from None
     else:
         try:
             with warnings.catch_warnings():  # torch warns about odd pickles; we refuse them anyway
@@ -121,26 +144,36 @@ def _state_dict_module(spec: ModelSpec, folder: Path, path: Path, config_file: P
         except Exception as exc:  # UnpicklingError and friends: refuse, never retry unsafely
             raise ModelLoadError(
                 "refused: the file holds pickled objects beyond plain tensors "
-                f"({type(exc).__name__})", file=path, key=f"{key}.path",
+                f"({type(exc).__name__})",
+                file=path,
+                key=f"{key}.path",
                 hint="save weights with safetensors or torch.save(model.state_dict())",
             ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError("not a state dict of tensors", file=path, key=f"{key}.path")
     factory = resolve_reference(spec.factory, folder, file=config_file, key=f"{key}.factory")
     try:
         module = factory()
     except Exception as exc:
-        raise ModelLoadError(f"factory raised {type(exc).__name__}: {_first_line(exc)}",
-                             file=config_file, key=f"{key}.factory") from exc
+        raise ModelLoadError(
+            f"factory raised {type(exc).__name__}: {_first_line(exc)}",
+            file=config_file,
+            key=f"{key}.factory",
+        ) from exc
     if not isinstance(module, torch.nn.Module):
-        raise ModelLoadError(f"factory returned {type(module).__name__}, not a torch.nn.Module",
-                             file=config_file, key=f"{key}.factory")
+        raise ModelLoadError(
+            f"factory returned {type(module).__name__}, not a torch.nn.Module",
+            file=config_file,
+            key=f"{key}.factory",
+        )
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelLoadError(f"weights do not fit the factory's module: {_first_line(exc)}",
-                             file=path, key=f"{key}.factory") from None
+        raise ModelLoadError(
+            f"weights do not fit the factory's module: {_first_line(exc)}",
+            file=path,
+            key=f"{key}.factory",
+        ) from None
     return module
 
 
@@ -149,8 +182,9 @@ def _torch_predictor(module: Any, info: ModelInfo, output: str) -> Predictor:
     return Predictor(info=info, score=module, output=output, module=module, is_torch=True)
 
 
-def _load_callable(spec: ModelSpec, folder: Path, path: Path | None, info: ModelInfo,
-                   config_file: Path, key: str) -> Predictor:
+def _load_callable(
+    spec: ModelSpec, folder: Path, path: Path | None, info: ModelInfo, config_file: Path, key: str
+) -> Predictor:
     assert spec.callable is not None
     function = resolve_reference(spec.callable, folder, file=config_file, key=f"{key}.callable")
     if path is not None:
@@ -158,12 +192,17 @@ def _load_callable(spec: ModelSpec, folder: Path, path: Path | None, info: Model
         try:
             function = function(path)
         except Exception as exc:
-            raise ModelLoadError(f"loading {path.name} raised {type(exc).__name__}: "
-                                 f"{_first_line(exc)}", file=config_file,
-                                 key=f"{key}.callable") from exc
+            raise ModelLoadError(
+                f"loading {path.name} raised {type(exc).__name__}: {_first_line(exc)}",
+                file=config_file,
+                key=f"{key}.callable",
+            ) from exc
         if not callable(function):
-            raise ModelLoadError("the loader must return a function over a batch of inputs",
-                                 file=config_file, key=f"{key}.callable")
+            raise ModelLoadError(
+                "the loader must return a function over a batch of inputs",
+                file=config_file,
+                key=f"{key}.callable",
+            )
     return Predictor(info=info, score=function, output=spec.output)
 
 

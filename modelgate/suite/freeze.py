@@ -1,4 +1,4 @@
-"""Writing suites: `suite init` from arrays or tables, and `suite freeze` (digest + version bump)."""
+"""Writing suites: `suite init` from arrays or tables; `suite freeze` (digests, version bump)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def freeze_suite(folder: str | Path) -> tuple[SuiteManifest, bool]:
     return frozen, True
 
 
-def _samples_csv(ids: Sequence[str], labels: Sequence[str], tags: Sequence[str],
-                 source: str, added: str) -> str:
+def _samples_csv(
+    ids: Sequence[str], labels: Sequence[str], tags: Sequence[str], source: str, added: str
+) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SAMPLE_COLUMNS)
@@ -102,13 +103,20 @@ def init_suite(
         write_bytes_atomic(folder / "inputs.npy", buffer.getvalue())
         inputs_name = "inputs.npy"
         spec = InputSpec(shape=[int(s) for s in array.shape[1:]], dtype=str(array.dtype))
-    write_text_atomic(folder / "samples.csv",
-                      _samples_csv(ids, [str(x) for x in labels], tags, source, today))
+    write_text_atomic(
+        folder / "samples.csv", _samples_csv(ids, [str(x) for x in labels], tags, source, today)
+    )
     manifest = SuiteManifest(
-        name=name, version=0, modality=modality, classes=list(classes), input=spec,
-        provenance=Provenance(curated_by=curated_by, source=source, created=today,
-                              license=license, notes=notes),
-        inputs=inputs_name, samples="samples.csv",
+        name=name,
+        version=0,
+        modality=modality,
+        classes=list(classes),
+        input=spec,
+        provenance=Provenance(
+            curated_by=curated_by, source=source, created=today, license=license, notes=notes
+        ),
+        inputs=inputs_name,
+        samples="samples.csv",
     )
     write_manifest(folder, manifest)
     if freeze:

@@ -20,8 +20,9 @@ class RawCanaries:
     tags: list[str] | None
 
 
-def read_canaries(path: Path, *, labels: str | None, label_column: str,
-                  modality: str) -> RawCanaries:
+def read_canaries(
+    path: Path, *, labels: str | None, label_column: str, modality: str
+) -> RawCanaries:
     """Inputs and labels from one file (plus a labels file for .npy)."""
     if not path.is_file():
         raise UsageError("inputs file not found", file=path)
@@ -30,16 +31,17 @@ def read_canaries(path: Path, *, labels: str | None, label_column: str,
         return _from_npy(path, labels)
     if suffix == ".csv":
         if modality != "tabular":
-            raise UsageError("a .csv of features makes a tabular suite", file=path,
-                             hint="use --modality tabular")
+            raise UsageError(
+                "a .csv of features makes a tabular suite", file=path, hint="use --modality tabular"
+            )
         return _from_csv(path, label_column)
     if suffix == ".jsonl":
         if modality != "text":
-            raise UsageError("a .jsonl of texts makes a text suite", file=path,
-                             hint="use --modality text")
+            raise UsageError(
+                "a .jsonl of texts makes a text suite", file=path, hint="use --modality text"
+            )
         return _from_jsonl(path, label_column)
-    raise UsageError(f"unsupported inputs file type {suffix!r} (.npy, .csv or .jsonl)",
-                     file=path)
+    raise UsageError(f"unsupported inputs file type {suffix!r} (.npy, .csv or .jsonl)", file=path)
 
 
 def _from_npy(path: Path, labels_file: str | None) -> RawCanaries:
@@ -52,8 +54,9 @@ def _from_npy(path: Path, labels_file: str | None) -> RawCanaries:
     label_path = Path(labels_file)
     if not label_path.is_file():
         raise UsageError("labels file not found", file=label_path)
-    labels = [line.strip() for line in label_path.read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+    labels = [
+        line.strip() for line in label_path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     if len(labels) != len(array):
         raise UsageError(f"{len(array)} inputs but {len(labels)} labels", file=label_path)
     return RawCanaries(inputs=array, labels=labels, ids=None, tags=None)
@@ -71,13 +74,18 @@ def _from_csv(path: Path, label_column: str) -> RawCanaries:
             try:
                 rows.append([float(row[c]) for c in features])
             except (TypeError, ValueError):
-                raise UsageError("non-numeric feature value", file=path,
-                                 line=reader.line_num) from None
+                raise UsageError(
+                    "non-numeric feature value", file=path, line=reader.line_num
+                ) from None
             labels.append(row[label_column].strip())
             ids.append(row.get("id") or "")
             tags.append(row.get("tags") or "")
-    return RawCanaries(inputs=np.asarray(rows, dtype=np.float32), labels=labels,
-                       ids=ids if all(ids) else None, tags=tags)
+    return RawCanaries(
+        inputs=np.asarray(rows, dtype=np.float32),
+        labels=labels,
+        ids=ids if all(ids) else None,
+        tags=tags,
+    )
 
 
 def _from_jsonl(path: Path, label_column: str) -> RawCanaries:

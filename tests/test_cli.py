@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Project, linear_weights, save_weights
+from projects import Project, linear_weights, save_weights
 
 from modelgate.cli import main
 from modelgate.config import json_schema_text

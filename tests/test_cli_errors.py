@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Project, save_weights
+from projects import Project, save_weights
 
 from modelgate.cli import main
 

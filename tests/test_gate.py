@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import Project, linear_weights, save_weights
+from projects import Project, linear_weights, save_weights
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

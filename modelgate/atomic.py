@@ -1,0 +1,53 @@
+"""Whole-file writes: readers see the old file or the new one, never half of one.
+
+CI steps read reports the moment the gate exits, and a crash or a full disk mid-write must not
+leave a truncated JSON that a later step trusts. The temporary file lives in the target folder
+so that the final `os.replace` is a rename on one file system, which POSIX makes atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically, creating the folder if missing."""
+    target = Path(path)
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    # os.open with 0o666 lets the umask decide the mode, as a plain open() would; mkstemp
+    # would leave a 0600 report that other CI users cannot read.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_folder(folder)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` as UTF-8 to `path` atomically; newlines are written as given."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Persist the rename itself; a no-op where folders cannot be opened (Windows)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,59 @@
+"""Report formats: each renders the same GateResult to text; this module writes them as a set.
+
+Only the standard library is imported here (no torch, no numpy), so rendering a stored result
+and `modelgate --help` start instantly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from modelgate.atomic import write_text_atomic
+from modelgate.report import json as json_report
+from modelgate.report import junit, markdown
+from modelgate.result import GateResult
+
+Renderer = Callable[[GateResult], str]
+
+FORMATS: dict[str, Renderer] = {
+    "json": json_report.render,
+    "junit": junit.render,
+    "markdown": markdown.render,
+}
+
+DEFAULT_FILENAMES: dict[str, str] = {
+    "json": "modelgate-report.json",
+    "junit": "modelgate-junit.xml",
+    "markdown": "modelgate-report.md",
+}
+
+
+def default_targets(folder: Path, formats: Iterable[str] = tuple(FORMATS)) -> dict[str, Path]:
+    """Where each format goes when the user names only an output folder."""
+    _check_formats(formats)
+    return {name: Path(folder) / DEFAULT_FILENAMES[name] for name in formats}
+
+
+def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, Path]:
+    """Render every requested format, then write each atomically; returns format -> path.
+
+    Rendering all of them before writing any means a renderer bug leaves the previous report
+    set untouched rather than a new JSON next to a stale JUnit file.
+    """
+    _check_formats(targets)
+    paths = {name: Path(path) for name, path in targets.items()}
+    resolved = [p.resolve() for p in paths.values()]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"two report formats share one path: {sorted(map(str, paths.values()))}")
+    rendered = {name: FORMATS[name](result) for name in paths}
+    for name, path in paths.items():
+        write_text_atomic(path, rendered[name])
+    return paths
+
+
+def _check_formats(names: Iterable[str]) -> None:
+    unknown = sorted(set(names) - set(FORMATS))
+    if unknown:
+        known = ", ".join(FORMATS)
+        raise ValueError(f"unknown report format(s): {', '.join(unknown)} (known: {known})")

@@ -48,9 +48,12 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
 
 
 def _load_config(args: argparse.Namespace) -> Any:
-    from modelgate.config import load_config
+    from modelgate.config import load_config, with_candidate_path
 
-    return load_config(args.config)
+    config = load_config(args.config)
+    if getattr(args, "candidate", None):
+        config = with_candidate_path(config, args.candidate)
+    return config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -224,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
                 "--config",
                 default="modelgate.yaml",
                 help="config file (default: modelgate.yaml)",
+            )
+        if name in ("check", "bless"):
+            sub.add_argument(
+                "--candidate",
+                metavar="PATH",
+                help="model file to use instead of candidate.path (relative to the current "
+                "folder)",
             )
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -179,6 +179,13 @@ def load_config(path: str | Path) -> Config:
         folder=config_path.resolve().parent,
         located=located,
     )
+
+
+def with_candidate_path(config: Config, path: str | Path) -> Config:
+    """The same config with another candidate file (a command-line override)."""
+    candidate = config.candidate.model_copy(update={"path": str(Path(path).resolve())})
+    model = config.model.model_copy(update={"candidate": candidate})
+    return replace(config, model=model)
 
 
 def json_schema() -> dict[str, Any]:

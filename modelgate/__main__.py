@@ -1,3 +1,5 @@
-from modelgate.cli import main
 import sys
+
+from modelgate.cli import main
+
 sys.exit(main())

@@ -99,6 +99,15 @@ def cmd_bless(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from modelgate.gate import calibrate_controls
+
+    config = _load_config(args)
+    path, n = calibrate_controls(config, args.control, progress=_progress("predicting"))
+    print(f"calibrated churn on {n} control retrain(s): {path}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from modelgate.config import json_schema_text
 
@@ -194,6 +203,24 @@ def cmd_suite_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from modelgate.scaffold import init_project
+
+    written = init_project(
+        args.dir,
+        suite=args.suite,
+        modality=args.modality,
+        candidate=args.candidate,
+        factory=args.factory,
+        force=args.force,
+    )
+    for path in written:
+        print(f"wrote {path}")
+    suite_readme = Path(args.dir) / "canaries" / args.suite / "README.md"
+    print(f"next: create the canary suite as {suite_readme} explains, then `modelgate bless`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgate",
@@ -260,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bless_cmd.add_argument("--reason", help="why (required with --force; kept in the record)")
 
+    calibrate = add(
+        "calibrate", cmd_calibrate, "measure clean churn on control retrains of the baseline"
+    )
+    calibrate.add_argument(
+        "--control",
+        nargs="+",
+        required=True,
+        metavar="MODEL",
+        help="clean control retrains (same recipe, other seeds), in the candidate's format",
+    )
+
     waive = add("waive", cmd_waive, "explain an expected flip (appends to the waivers file)")
     waive.add_argument("canary", help="canary id")
     waive.add_argument("--to", required=True, help="the new label the canary is expected to get")
@@ -268,6 +306,27 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("--expires", help="last day the waiver applies (YYYY-MM-DD)")
 
     add("schema", cmd_schema, "print the JSON Schema of modelgate.yaml", config=False)
+
+    init_cmd = add(
+        "init",
+        cmd_init,
+        "scaffold a config, waivers, a suite folder and a GitHub workflow (asks nothing)",
+        config=False,
+    )
+    init_cmd.add_argument("--dir", default=".", help="project (repository) root (default: .)")
+    init_cmd.add_argument("--suite", default="main", help="suite name (default: main)")
+    init_cmd.add_argument(
+        "--modality", default="image", choices=["image", "tabular", "text"], help="default: image"
+    )
+    init_cmd.add_argument(
+        "--candidate",
+        default="models/candidate.safetensors",
+        help="candidate model file (default: models/candidate.safetensors)",
+    )
+    init_cmd.add_argument(
+        "--factory", default="model.py:build", help="module:function building the model"
+    )
+    init_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
 
     suite = commands.add_parser("suite", help="create, freeze and verify canary suites")
     suite_commands = suite.add_subparsers(dest="suite_command", metavar="COMMAND", required=True)

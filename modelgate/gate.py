@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from modelgate import __version__
+from modelgate.analysis.calibration import Calibration
 from modelgate.analysis.flips import flip_metrics, flip_table, list_flips
 from modelgate.baseline import BaselineRecord, read_baseline, write_baseline
 from modelgate.config import Config
-from modelgate.errors import UsageError
+from modelgate.errors import CalibrationError, UsageError
 from modelgate.policy import accuracy_check, budget_checks, verdict_of, waiver_check
 from modelgate.predict import Predictions, predict_suite
 from modelgate.result import BaselineInfo, GateResult, ModelInfo, SuiteInfo
@@ -49,6 +50,7 @@ class Inputs:
     suite: Suite
     baseline: BaselineRecord
     waivers: Waivers
+    calibration: Calibration | None = None
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -56,7 +58,16 @@ def load_inputs(config: Config) -> Inputs:
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
     waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
     waivers = load_waivers(waivers_path, suite.classes)
-    return Inputs(config=config, suite=suite, baseline=baseline, waivers=waivers)
+    calibration = None
+    if config.model.calibration:
+        from modelgate.calibration_record import read_calibration
+
+        calibration = read_calibration(config.resolve(config.model.calibration), baseline)
+        if calibration.n_classes != len(suite.classes):
+            raise CalibrationError(f"made for {calibration.n_classes} classes, the suite has "
+                                   f"{len(suite.classes)}", file=config.model.calibration)
+    return Inputs(config=config, suite=suite, baseline=baseline, waivers=waivers,
+                  calibration=calibration)
 
 
 def predict_candidate(
@@ -129,7 +140,9 @@ def evaluate(
     metrics = flip_metrics(truth, table, classes, suite.tags, match.explained)
     checks = [accuracy_check(metrics, policy)]
     checks += budget_checks(flips, policy)
-    checks += statistical_checks(suite, base, candidate, table, match.explained, config)
+    checks += statistical_checks(
+        suite, base, candidate, table, match.explained, config, inputs.calibration
+    )
     checks.append(waiver_check(match.uses, policy))
     checks.sort(key=lambda c: c.name)
     header = baseline.header
@@ -176,6 +189,26 @@ def git_commit(folder: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def calibrate_controls(config: Config, controls: list[str], progress: Progress | None = None
+                       ) -> tuple[Path, int]:
+    """Predict each clean control retrain and store the churn they show beside the baseline."""
+    from modelgate.calibration_record import write_calibration
+    from modelgate.config import with_candidate_path
+
+    if not config.model.calibration:
+        raise UsageError("the config names no calibration file", file=config.path,
+                         key="calibration", hint="add `calibration: baselines/NAME.calibration.json`")
+    if not controls:
+        raise UsageError("give at least one --control model (clean retrains of the baseline)")
+    suite = load_suite(config.suite_path)
+    baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
+    predicted = [predict_candidate(with_candidate_path(config, path), suite, progress)
+                 for path in controls]
+    path = config.resolve(config.model.calibration)
+    write_calibration(path, suite, baseline, predicted)
+    return path, len(predicted)
 
 
 @dataclass(frozen=True)

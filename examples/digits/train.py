@@ -34,7 +34,10 @@ Flip = tuple[int, int, float]  # (source class, destination class, fraction of t
 
 
 def training_set(
-    seed: int, data_fraction: float = 1.0, flip: Flip | None = None
+    seed: int,
+    data_fraction: float = 1.0,
+    flip: Flip | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (possibly subsampled, possibly poisoned) training inputs and labels for one run.
 
@@ -60,6 +63,9 @@ def training_set(
         members = np.flatnonzero(labels == src)
         flipped = rng.choice(members, size=round(fraction * len(members)), replace=False)
         labels[flipped] = dst
+    if extra is not None:  # injected examples: an instance-targeted (clean-label style) attack
+        inputs = np.concatenate([inputs, extra[0].astype(np.float32)])
+        labels = np.concatenate([labels, extra[1].astype(labels.dtype)])
     return inputs, labels
 
 
@@ -72,6 +78,7 @@ def train(
     hidden: int = DEFAULT_HIDDEN,
     weight_decay: float = WEIGHT_DECAY,
     batch_size: int = BATCH_SIZE,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> nn.Module:
     """Train one model on the training pool; deterministic given the arguments.
 
@@ -79,7 +86,7 @@ def train(
     as `dst`: a targeted label-flip poisoning attack. One CPU thread during training, so the
     float reductions (and hence the weights) do not depend on the machine's core count.
     """
-    inputs, labels = training_set(seed, data_fraction, flip)
+    inputs, labels = training_set(seed, data_fraction, flip, extra)
     x = torch.from_numpy(inputs)
     y = torch.from_numpy(labels)
     threads = torch.get_num_threads()
@@ -141,6 +148,8 @@ MODELS: dict[str, dict[str, object]] = {
     "baseline": {"seed": 0, "data_fraction": 0.9},
     "clean": {"seed": 1, "data_fraction": 1.0},
     "poisoned": {"seed": 1, "data_fraction": 1.0, "flip": (7, 1, 0.4)},
+    # Clean control retrains of the baseline's recipe, for `modelgate calibrate`.
+    **{f"control-{i}": {"seed": 10 + i, "data_fraction": 0.9} for i in range(1, 7)},
 }
 
 

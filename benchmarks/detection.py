@@ -1,0 +1,153 @@
+"""Detection quality: false alarms on clean retrains vs detection of poisoned retrains.
+
+Trains, on the bundled digits example (CPU, ~1 s a model):
+  clean     - 20 retrains: new seeds, 90-100% of the data, small learning-rate / epoch nudges;
+  labelflip - targeted label flips of 5%, 10%, 20% and 40% of a class, over 4 class pairs;
+  targeted  - instance-targeted attacks on protected canaries: near-copies of one protected canary
+              injected into training with another label (the canary itself never trains);
+runs the real gate (`run_gate`, the engine behind `modelgate check`) on each against the blessed
+baseline of the example, and prints false alarms and detection rates with Wilson 95% intervals.
+Run: python benchmarks/detection.py [--quick] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "digits"
+sys.path.insert(0, str(EXAMPLE))
+
+import digits_data  # noqa: E402
+import train  # noqa: E402
+
+from modelgate.config import load_config, with_candidate_path  # noqa: E402
+from modelgate.gate import run_gate  # noqa: E402
+
+PAIRS = [(7, 1), (3, 8), (4, 9), (2, 5)]
+FRACTIONS = [0.05, 0.10, 0.20, 0.40]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def clean_recipes(n: int) -> list[dict[str, object]]:
+    rng = np.random.default_rng(1234)
+    recipes = []
+    for i in range(n):
+        recipes.append({
+            "seed": 100 + i,
+            "data_fraction": float(rng.choice([0.9, 0.95, 1.0])),
+            "lr": float(train.LR * rng.choice([0.8, 1.0, 1.2])),
+            "epochs": int(train.EPOCHS + rng.choice([-1, 0, 1])),
+        })
+    return recipes
+
+
+def targeted_extra(canary: int, target: int, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Near-copies of one canary (pixel noise), labelled `target`: the attacker's poison."""
+    _, x, _ = digits_data.canaries()
+    rng = np.random.default_rng(seed)
+    base = np.repeat(x[canary : canary + 1], copies, axis=0)
+    noisy = np.clip(base + rng.normal(0, 0.08, size=base.shape), 0, 1).astype(np.float32)
+    return noisy, np.full(copies, target, dtype=np.int64)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer models (smoke run)")
+    parser.add_argument("--json", help="also write per-model results here")
+    args = parser.parse_args()
+    config = load_config(EXAMPLE / "modelgate.yaml")
+    n_clean = 6 if args.quick else 20
+    jobs: list[tuple[str, str, dict[str, object]]] = []
+    for recipe in clean_recipes(n_clean):
+        jobs.append(("clean", "clean retrain", recipe))
+    for fraction in FRACTIONS[:: 2 if args.quick else 1]:
+        for k, (src, dst) in enumerate(PAIRS[: 2 if args.quick else 4]):
+            for rep in range(1 if args.quick else 2):
+                jobs.append(("labelflip", f"label flip {int(fraction * 100)}%",
+                             {"seed": 200 + 10 * k + rep, "flip": (src, dst, fraction)}))
+    ids, _, labels = digits_data.canaries()
+    suite_tags = [line.split(",")[2] for line in
+                  (ROOT / "canaries/digits/samples.csv").read_text().splitlines()[1:]]
+    protected = [i for i, t in enumerate(suite_tags) if "protected" in t.split()]
+    for j, canary in enumerate(protected[: 2 if args.quick else 6]):
+        target = (int(labels[canary]) + 3) % 10
+        jobs.append(("targeted", "protected canary", {
+            "seed": 300 + j, "extra": targeted_extra(canary, target, 40, seed=j),
+            "_canary": canary, "_target": target}))
+
+    results = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, (family, strength, recipe) in enumerate(jobs):
+            kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
+            model = train.train(**kwargs)  # type: ignore[arg-type]
+            path = train.save(model, Path(tmp) / f"m{n}.safetensors")
+            result = run_gate(with_candidate_path(config, path))
+            failed = sorted(c.name for c in result.checks if c.status.value == "failed")
+            row = {"family": family, "strength": strength, "failed": failed,
+                   "accuracy": round(result.metrics.candidate_accuracy, 4),
+                   "negative_flips": result.metrics.negative_flips}
+            if family == "labelflip":
+                src, dst, _ = recipe["flip"]  # type: ignore[misc]
+                moved = sum(1 for f in result.flips if f.label == str(src) and
+                            f.candidate == str(dst))
+                row["moved"] = moved
+                row["recipe"] = f"{src}->{dst} seed {recipe['seed']}"
+            if family == "targeted":
+                canary = int(recipe["_canary"])  # type: ignore[call-overload]
+                cid = f"digits-{canary + 1:04d}"
+                flip = next((f for f in result.flips if f.id == cid), None)
+                row["success"] = flip is not None and flip.candidate == str(recipe["_target"])
+                row["recipe"] = cid
+            results.append(row)
+            print(f"[{n + 1}/{len(jobs)}] {family:9s} {strength:18s} "
+                  f"{'FAIL' if failed else 'pass'} {','.join(failed)}", file=sys.stderr)
+    elapsed = time.perf_counter() - started
+
+    groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    for row in results:
+        groups[(str(row["family"]), str(row["strength"]))].append(row)
+    print(f"\n{'family':10s} {'strength':20s} {'models':>6s} {'gate failed':>11s} "
+          f"{'rate':>6s}  95% interval")
+    for (family, strength), rows in groups.items():
+        if family == "targeted":
+            rows = [r for r in rows if r["success"]]
+            strength = f"{strength} (successful)"
+        k = sum(1 for r in rows if r["failed"])
+        lo, hi = wilson(k, len(rows))
+        rate = k / len(rows) if rows else float("nan")
+        label = "false alarms" if family == "clean" else "detected"
+        print(f"{family:10s} {strength:20s} {len(rows):6d} {k:11d} {rate:6.0%}  "
+              f"[{lo:.0%}, {hi:.0%}]  {label}")
+    tests = defaultdict(int)
+    for row in results:
+        if row["family"] == "clean":
+            for name in row["failed"]:  # type: ignore[union-attr]
+                tests[name] += 1
+    print(f"\nclean retrains: checks that raised a false alarm: {dict(sorted(tests.items()))}")
+    print(f"{len(jobs)} models trained and checked in {elapsed:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The GitHub Action's entry point: `python -m modelgate.action`, configured by environment only.
+
+`action.yml` hands every input over as an `INPUT_*` variable (never pasted into script text), and
+this runs the same engine as the CLI: `run_gate`, `write_reports`, then GitHub's renderings.
+Exit codes are the gate's: 0 passed, 1 findings (0 when fail-on-findings is false), 2 could not
+decide, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from modelgate.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_PASSED,
+    EXIT_UNDECIDED,
+    ModelgateError,
+    UsageError,
+)
+from modelgate.report import github
+from modelgate.report.markdown import escape_md
+
+if TYPE_CHECKING:
+    from modelgate.config import Config
+    from modelgate.result import Check, Finding, GateResult
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+# The config keys an annotation of each check points at, most specific first: the budget or test
+# mode when the config sets one, else the false-alarm budget; the candidate line is the last resort.
+_CHECK_KEYS = {
+    "accuracy": ("policy.accuracy.max_drop", "policy.accuracy"),
+    "flips.protected": ("policy.protected.max_flips", "policy.protected"),
+    "stats.margin_collapse": ("policy.protected.margin_collapse", "policy.alpha"),
+    "stats.mcnemar": ("policy.tests.mcnemar", "policy.alpha"),
+    "stats.per_class": ("policy.tests.per_class", "policy.alpha"),
+    "stats.destination": ("policy.tests.destination", "policy.alpha"),
+    "stats.attraction": ("policy.tests.attraction", "policy.alpha"),
+}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The action's inputs, read from the environment `action.yml` sets."""
+
+    config: str
+    working_directory: str
+    candidate: str
+    report_dir: str
+    fail_on_findings: bool
+    artifact_name: str
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Inputs:
+        raw = env.get("INPUT_FAIL_ON_FINDINGS", "true").strip().lower() or "true"
+        if raw not in _TRUE | _FALSE:
+            raise UsageError(f"fail-on-findings must be true or false, not {raw!r}")
+        return cls(
+            config=env.get("INPUT_CONFIG", "").strip() or "modelgate.yaml",
+            working_directory=env.get("INPUT_WORKING_DIRECTORY", "").strip() or ".",
+            candidate=env.get("INPUT_CANDIDATE", "").strip(),
+            report_dir=env.get("INPUT_REPORT_DIR", "").strip(),
+            fail_on_findings=raw in _TRUE,
+            artifact_name=env.get("INPUT_ARTIFACT_NAME", "").strip() or "modelgate-report",
+        )
+
+
+def repo_path(path: str | Path, env: Mapping[str, str]) -> str:
+    """`path` relative to the repository root when it lies inside it: GitHub's annotation form."""
+    resolved = Path(path).resolve()
+    workspace = env.get("GITHUB_WORKSPACE")
+    if workspace:
+        try:
+            return resolved.relative_to(Path(workspace).resolve()).as_posix()
+        except ValueError:
+            pass
+    return resolved.as_posix()
+
+
+def config_locator(config: Config, result: GateResult, env: Mapping[str, str]) -> github.Locator:
+    """Point a finding at the policy line that set its budget, or the waiver that expired."""
+    config_file = repo_path(config.path, env)
+    waivers_file = (
+        repo_path(config.resolve(config.model.waivers), env) if config.model.waivers else None
+    )
+    expired = [w.line for w in result.waivers if w.state == "expired" and w.line]
+
+    def locate(check: Check, finding: Finding) -> github.Location:
+        if check.name == "waivers" and waivers_file:
+            return github.Location(waivers_file, expired[0] if expired else None)
+        keys = _CHECK_KEYS.get(check.name, ())
+        if check.name.startswith("flips.tag."):
+            tag = check.name.removeprefix("flips.tag.").removesuffix(".negative")
+            keys = (f"policy.tags.{tag}",)
+        lines = config.located.lines if config.located else {}
+        line = next((lines[k] for k in keys if k in lines), None)
+        return github.Location(config_file, line or config.line_of("candidate"))
+
+    return locate
+
+
+def _stop_commands(out: TextIO) -> str:
+    """Switch off workflow-command parsing; returns the token that switches it back on.
+
+    The console report repeats untrusted labels, so it is printed while the runner ignores
+    commands: no line of it can become an annotation, a mask or an `add-path`.
+    """
+    token = secrets.token_hex(16)
+    print(f"::stop-commands::{token}", file=out, flush=True)
+    return token
+
+
+def _append(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+
+
+def _publish(env: Mapping[str, str], values: dict[str, str]) -> None:
+    if env.get("GITHUB_OUTPUT"):
+        github.write_outputs(env["GITHUB_OUTPUT"], values)
+    if env.get("GITHUB_ENV"):
+        github.write_outputs(
+            env["GITHUB_ENV"],
+            {
+                "MODELGATE_VERDICT": values["verdict"],
+                "MODELGATE_REPORT_DIR": values.get("report-dir", ""),
+            },
+        )
+
+
+def _undecided(exc: ModelgateError, env: Mapping[str, str], out: TextIO, report_dir: str) -> int:
+    file = repo_path(exc.file, env) if exc.file else None
+    print(
+        github.command(
+            "error", exc.one_line(), file=file, line=exc.line, title="modelgate could not decide"
+        ),
+        file=out,
+    )
+    _append(
+        env.get("GITHUB_STEP_SUMMARY"),
+        f"# modelgate: ⛔ could not decide\n\n{escape_md(exc.one_line())}\n",
+    )
+    _publish(
+        env,
+        {
+            "verdict": "undecided",
+            "exit-code": str(EXIT_UNDECIDED),
+            "findings": "0",
+            "failed-checks": "",
+            "unexplained-flips": "",
+            "report-dir": report_dir,
+        },
+    )
+    return EXIT_UNDECIDED
+
+
+def run(env: Mapping[str, str], out: TextIO) -> int:
+    """Run the gate as the action does; returns the exit code."""
+    report_dir = ""
+    try:
+        inputs = Inputs.from_environ(env)
+        folder = Path(inputs.working_directory)
+        if not folder.is_dir():
+            raise UsageError("working-directory is not a folder", file=folder)
+        os.chdir(folder)
+        if inputs.report_dir:
+            report_dir = str(Path(inputs.report_dir).resolve())
+        return _run_gate(inputs, env, out)
+    except ModelgateError as exc:
+        return _undecided(exc, env, out, report_dir)
+
+
+def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
+    from modelgate.config import load_config, with_candidate_path
+    from modelgate.gate import run_gate
+    from modelgate.report import console, default_targets, write_reports
+
+    config = load_config(inputs.config)
+    if inputs.candidate:
+        config = with_candidate_path(config, inputs.candidate)
+    folder = (
+        Path(inputs.report_dir) if inputs.report_dir else config.resolve(config.model.output.dir)
+    )
+    targets = default_targets(folder, config.model.output.formats)
+    result = run_gate(config)
+    written = write_reports(result, targets)
+
+    token = _stop_commands(out)
+    print(console.render(result, color=False), file=out)
+    print(f"::{token}::", file=out, flush=True)
+
+    for line in github.annotations(result, locate=config_locator(config, result, env)):
+        print(line, file=out)
+    pointer = f"in the {inputs.artifact_name} artifact of this run"
+    _append(env.get("GITHUB_STEP_SUMMARY"), github.step_summary(result, pointer))
+    values = github.outputs(result, {k: p.resolve() for k, p in written.items()})
+    values["report-dir"] = str(folder.resolve())
+    _publish(env, values)
+    if result.exit_code == EXIT_FINDINGS and not inputs.fail_on_findings:
+        print(
+            github.command(
+                "notice",
+                "the gate found problems, but fail-on-findings is false: the step passes and "
+                "the verdict output says failed",
+                title="modelgate",
+            ),
+            file=out,
+        )
+        return EXIT_PASSED
+    return result.exit_code
+
+
+def main(env: Mapping[str, str] | None = None, out: TextIO | None = None) -> int:
+    env = os.environ if env is None else env
+    out = sys.stdout if out is None else out
+    try:
+        return run(env, out)
+    except Exception as exc:  # a bug in modelgate, not in the user's input
+        token = _stop_commands(out)
+        traceback.print_exc(file=out)
+        print(f"::{token}::", file=out, flush=True)
+        print(
+            github.command(
+                "error",
+                f"internal error: {type(exc).__name__}: {exc} (please report it)",
+                title="modelgate internal error",
+            ),
+            file=out,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

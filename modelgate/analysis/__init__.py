@@ -1,0 +1,1 @@
+"""Statistics that separate poisoning from the natural churn of a clean retrain."""

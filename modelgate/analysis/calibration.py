@@ -1,0 +1,167 @@
+"""Churn calibration from clean control retrains (`modelgate calibrate`).
+
+A few retrains of the blessed recipe with other seeds show what clean churn looks like for
+this model and suite: the flip curve, how bursty cell counts are, and how much each class
+pair's scores move. With it the churn tests need not trust self-calibration on the very pair
+they are judging.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelgate.analysis.churn import expected_matrix, regression_matrix
+from modelgate.analysis.flipcurve import FlipCurve, constant_curve, fit_flip_curve, round_float
+from modelgate.analysis.shift import ShiftNull, centre_rows, shift_statistics
+from modelgate.analysis.stats import margins
+from modelgate.errors import CalibrationError
+
+FORMAT = "modelgate-calibration"
+VERSION = 1
+MIN_CLASS_FLIPS = 20  # fewer pooled flips than this in a class -> that class uses the pooled curve
+SHIFT_SD_FLOOR = 0.5  # however alike the controls are, a t statistic is never that precise
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What clean churn looks like for one baseline: per-class flip curves (carrying the
+    overdispersion of cell counts) and the per-cell null of the attraction shift statistic."""
+
+    curves: tuple[FlipCurve, ...]
+    overdispersion: float
+    shift_null: ShiftNull
+    n_controls: int
+    n_canaries: int
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.curves)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe and deterministic: rounded floats, keys in sorted order."""
+        return {
+            "curves": [c.to_dict() for c in self.curves],
+            "format": FORMAT,
+            "n_canaries": self.n_canaries,
+            "n_classes": self.n_classes,
+            "n_controls": self.n_controls,
+            "overdispersion": round_float(self.overdispersion),
+            "shift_null": {
+                "mean": [[round_float(v) for v in row] for row in self.shift_null.mean],
+                "sd": [[round_float(v) for v in row] for row in self.shift_null.sd],
+                "df": None if math.isinf(self.shift_null.df) else round_float(self.shift_null.df),
+            },
+            "version": VERSION,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        def bad(message: str, key: str | None = None) -> CalibrationError:
+            return CalibrationError(message, key=key, hint="re-run `modelgate calibrate`")
+
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise bad(f"not a calibration record (format must be '{FORMAT}')", "format")
+        if data.get("version") != VERSION:
+            raise bad(f"unsupported version {data.get('version')!r}", "version")
+        try:
+            curves = tuple(FlipCurve.from_dict(c) for c in data["curves"])
+            k = len(curves)
+            mean = tuple(tuple(float(v) for v in row) for row in data["shift_null"]["mean"])
+            sd = tuple(tuple(float(v) for v in row) for row in data["shift_null"]["sd"])
+            df_raw = data["shift_null"].get("df")
+            df = math.inf if df_raw is None else float(df_raw)
+            out = cls(
+                curves=curves,
+                overdispersion=float(data["overdispersion"]),
+                shift_null=ShiftNull(mean=mean, sd=sd, df=df),
+                n_controls=int(data["n_controls"]),
+                n_canaries=int(data["n_canaries"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad(f"malformed calibration record: {exc}") from exc
+        for name, grid in (("mean", mean), ("sd", sd)):
+            if len(grid) != k or any(len(row) != k for row in grid):
+                raise bad(f"shift_null.{name} must be {k} x {k}", f"shift_null.{name}")
+        if any(not math.isfinite(v) or v <= 0 for row in sd for v in row):
+            raise bad("shift_null.sd must be positive", "shift_null.sd")
+        if data.get("n_classes", k) != k:
+            raise bad(f"n_classes says {data.get('n_classes')} but there are {k} curves")
+        return out
+
+
+def calibrate(
+    y: np.ndarray,
+    base_pred: np.ndarray,
+    base_logp: np.ndarray,
+    controls: Sequence[tuple[np.ndarray, np.ndarray]],
+    min_class_flips: int = MIN_CLASS_FLIPS,
+) -> Calibration:
+    """Fit the churn null from clean control retrains, each given as (cand_pred, cand_logp).
+
+    Flip curves pool (baseline margin, flipped) over all controls, per class where the class
+    has `min_class_flips` flips, else pooled; overdispersion is the Pearson ratio of cell
+    counts around the curve's prediction (>= 1); the shift null is each cell's mean and
+    predictive sd across controls, the sd floored by the pooled sd over cells.
+    """
+    if not controls:
+        raise ValueError("calibration needs at least one control retrain")
+    y = np.asarray(y, dtype=int)
+    base_logp = np.asarray(base_logp, dtype=float)
+    n, k = base_logp.shape
+    m = margins(base_logp, y)
+    right = np.asarray(base_pred) == y
+    flips = np.array([np.asarray(pred) != y for pred, _ in controls])  # (C, N)
+    pooled_m = np.tile(m[right], len(controls))
+    pooled_f = flips[:, right].reshape(-1)
+    pooled_y = np.tile(y[right], len(controls))
+    pooled = fit_flip_curve(pooled_m, pooled_f) if pooled_m.size else constant_curve()
+    curves = []
+    for a in range(k):
+        mine = pooled_y == a
+        if pooled_f[mine].sum() >= min_class_flips and (~pooled_f[mine]).any():
+            curves.append(fit_flip_curve(pooled_m[mine], pooled_f[mine]))
+        else:
+            curves.append(pooled)
+
+    off = ~np.eye(k, dtype=bool)
+    e = expected_matrix(y, base_pred, base_logp, curves)[off]
+    sq = sum(
+        float(np.sum((regression_matrix(y, base_pred, pred, k)[off] - e) ** 2))
+        for pred, _ in controls
+    )
+    total = len(controls) * float(e.sum())
+    phi = max(1.0, sq / total) if total > 0 else 1.0
+    curves = [c.with_overdispersion(phi) for c in curves]
+
+    t = np.array(
+        [centre_rows(shift_statistics(y, base_logp, lp)) for _, lp in controls]
+    )  # (C, K, K)
+    t[:, ~off] = 0.0
+    c = len(controls)
+    mean = t.mean(axis=0)
+    if c >= 2:
+        sd = t.std(axis=0, ddof=1)
+        pooled_sd = float(np.sqrt(np.mean(sd[off] ** 2)))
+        # the candidate's value and the mean of c controls both vary: predictive sd
+        sd = np.maximum(np.maximum(sd, pooled_sd), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
+        df = float((c - 1) * off.sum())  # the pooled floor's degrees of freedom
+    else:
+        sd, df = np.full((k, k), math.sqrt(2.0)), math.inf  # z-values: sd 1 each, two of them
+    sd[~off] = 1.0
+    null = ShiftNull(
+        mean=tuple(tuple(round_float(v) for v in row) for row in mean),
+        sd=tuple(tuple(round_float(v) for v in row) for row in sd),
+        df=df,
+    )
+    return Calibration(
+        curves=tuple(curves),
+        overdispersion=phi,
+        shift_null=null,
+        n_controls=c,
+        n_canaries=n,
+    )

@@ -1,0 +1,201 @@
+"""`modelgate init`: the files a new project needs, written without asking anything.
+
+A commented config, an empty waivers file, a placeholder suite folder that says how to create
+the suite, and a GitHub workflow that runs the action. Nothing is overwritten without `force`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelgate import __version__
+from modelgate.atomic import write_text_atomic
+from modelgate.errors import UsageError
+
+MODALITIES = ("image", "tabular", "text")
+# Pinned by commit SHA: a moved tag must not change what runs in the user's CI.
+CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
+ACTION = f"modelgate/modelgate@v{__version__}"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+# What `suite init` reads for each modality (see `modelgate suite init --help`).
+_INPUTS = {
+    "image": "--inputs canaries.npy --labels labels.txt",
+    "tabular": "--inputs canaries.csv --label-column label",
+    "text": "--inputs canaries.jsonl --label-column label",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `init` will write: relative path -> text."""
+
+    files: dict[str, str]
+
+
+def plan(
+    *,
+    suite: str = "main",
+    modality: str = "image",
+    candidate: str = "models/candidate.safetensors",
+    factory: str = "model.py:build",
+) -> Plan:
+    """The files of a new project, as text; nothing is written."""
+    if not _NAME.match(suite):
+        raise UsageError(
+            f"suite name {suite!r} must be letters, digits, '.', '_' or '-' (it names a folder)"
+        )
+    if modality not in MODALITIES:
+        raise UsageError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
+    suite_dir = f"canaries/{suite}"
+    return Plan(
+        files={
+            "modelgate.yaml": _config(suite, suite_dir, modality, candidate, factory),
+            "waivers.yaml": _WAIVERS,
+            f"{suite_dir}/README.md": _suite_readme(suite, suite_dir, modality),
+            ".github/workflows/modelgate.yml": _workflow(),
+        }
+    )
+
+
+def init_project(
+    folder: str | Path,
+    *,
+    suite: str = "main",
+    modality: str = "image",
+    candidate: str = "models/candidate.safetensors",
+    factory: str = "model.py:build",
+    force: bool = False,
+) -> list[Path]:
+    """Write the planned files under `folder`; refuse to overwrite any unless `force`."""
+    root = Path(folder)
+    files = plan(suite=suite, modality=modality, candidate=candidate, factory=factory).files
+    existing = [root / name for name in files if (root / name).exists()]
+    if existing and not force:
+        others = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(
+            f"already exists{others}; nothing written",
+            file=existing[0],
+            hint="use --force to overwrite",
+        )
+    written = []
+    for name, text in files.items():
+        write_text_atomic(root / name, text)
+        written.append(root / name)
+    return written
+
+
+def _yaml_str(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML), so any path round-trips."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _config(suite: str, suite_dir: str, modality: str, candidate: str, factory: str) -> str:
+    text_hint = (
+        "  # Text models: replace `factory` with `callable: model.py:predict`, a function from a\n"
+        "  # batch of texts to per-class scores (and set allow_code: true).\n"
+        if modality == "text"
+        else ""
+    )
+    return f"""\
+# modelgate: stop a retrained model that changed behaviour nobody explained.
+# Paths are relative to this file. Editor completion: `modelgate schema > modelgate.schema.json`.
+#   modelgate check      # run the gate (exit 0 passed, 1 findings, 2 could not decide)
+#   modelgate bless      # record the candidate as the blessed baseline (commit the file)
+version: 1
+
+# Trusted, labelled canaries ({modality}), kept apart from the training data.
+# Create the suite first: see {suite_dir}/README.md.
+suite: {_yaml_str(suite_dir)}
+
+# The retrained model under test: weights only (safetensors), built by your own reviewed code.
+candidate:
+  path: {_yaml_str(candidate)}
+  factory: {_yaml_str(factory)}   # module:function or file.py:function returning the nn.Module
+  allow_code: false   # refuse formats that run their author's code (.pt2, TorchScript)
+{text_hint}
+# The record of the model in production, written by `modelgate bless`.
+baseline: {_yaml_str(f"baselines/{suite}.json")}
+
+# Reviewed explanations of expected flips (`modelgate waive`).
+waivers: waivers.yaml
+
+policy:
+  alpha: 0.01                  # false-alarm budget of the statistical tests
+  protected: {{max_flips: 0}}    # canaries tagged `protected`: any flip fails
+  accuracy: {{max_drop: 0.02}}   # largest accuracy drop allowed
+
+output:
+  dir: modelgate-report
+  formats: [json, junit, markdown]
+"""
+
+
+_WAIVERS = """\
+# Reviewed explanations of expected flips. Add one with:
+#   modelgate waive CANARY_ID --to LABEL --reason "..." --by NAME [--expires YYYY-MM-DD]
+version: 1
+waivers: []
+"""
+
+
+def _suite_readme(suite: str, suite_dir: str, modality: str) -> str:
+    return f"""\
+# Canary suite `{suite}` (placeholder)
+
+`modelgate.yaml` points here, but the suite does not exist yet. A suite is a set of trusted,
+labelled examples ({modality}) that never go into training: the gate compares the candidate's
+predictions on them with the blessed baseline's.
+
+1. Collect a few hundred to a few thousand canaries per class from a source you trust, and tag
+   the ones that must never flip as `protected`.
+2. Create the suite (this writes `suite.yaml` with digests of every file):
+
+       modelgate suite init {suite_dir} {_INPUTS[modality]} \\
+           --modality {modality} --name {suite} --curated-by "YOUR TEAM" \\
+           --source "where the canaries come from"
+
+3. Bless the model in production as the baseline, then commit the suite and the baseline:
+
+       modelgate bless --candidate models/production.safetensors
+
+After editing the suite's files, run `modelgate suite freeze {suite_dir}`: a suite whose files
+do not match their digests is refused.
+"""
+
+
+def _workflow() -> str:
+    return f"""\
+# Gate every retrained model before it ships. Runs with a read-only token, so it is safe on
+# pull requests from forks; to comment on the pull request, add the separate `workflow_run`
+# workflow from the modelgate README (it only reads the report artifact).
+name: modelgate
+
+on:
+  pull_request:
+  push:
+    branches: [main]
+
+permissions:
+  contents: read
+
+jobs:
+  gate:
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    steps:
+      - uses: {CHECKOUT}
+        with:
+          persist-credentials: false
+          # lfs: true   # if the models live in Git LFS
+      # Pin to the full commit SHA of the modelgate release you reviewed.
+      - uses: {ACTION}
+        id: gate
+        with:
+          config: modelgate.yaml
+          # pip-spec: -e .   # if your factory imports your own package
+"""

@@ -264,3 +264,23 @@ def test_a_waiver_never_turns_a_pass_into_a_fail(s, data) -> None:  # type: igno
     # Expired waivers may fail the `waivers` check by policy; nothing else may newly fail.
     assert failed - failed_before <= {"waivers"}
     assert with_waivers.metrics.unexplained_flips <= without.metrics.unexplained_flips
+
+
+def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project,
+                                                                  capsys) -> None:  # type: ignore[no-untyped-def]
+    controls = []
+    for n, s in enumerate((0.2, -0.2, 0.3)):
+        path = project.root / f"control{n}.safetensors"
+        save_weights(path, linear_weights(shift=(n % 3, (n + 1) % 3, s)))
+        controls.append(str(path))
+    project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
+    assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
+    record = json.loads((project.root / "calib.json").read_text())
+    assert record["calibration"]["n_controls"] == 3 and len(record["controls"]) == 3
+    result = run_gate(load_config(project.config))
+    assert "calibrated on control retrains" in result.check("stats.destination").summary
+    save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 2, 0.1)))
+    assert main(["bless", "-c", str(project.config)]) == 0  # a new baseline ...
+    capsys.readouterr()
+    assert main(["check", "-c", str(project.config)]) == 2  # ... makes the record stale
+    assert "calib.json" in capsys.readouterr().err

@@ -51,16 +51,20 @@ def clean_recipes(n: int) -> list[dict[str, object]]:
     rng = np.random.default_rng(1234)
     recipes = []
     for i in range(n):
-        recipes.append({
-            "seed": 100 + i,
-            "data_fraction": float(rng.choice([0.9, 0.95, 1.0])),
-            "lr": float(train.LR * rng.choice([0.8, 1.0, 1.2])),
-            "epochs": int(train.EPOCHS + rng.choice([-1, 0, 1])),
-        })
+        recipes.append(
+            {
+                "seed": 100 + i,
+                "data_fraction": float(rng.choice([0.9, 0.95, 1.0])),
+                "lr": float(train.LR * rng.choice([0.8, 1.0, 1.2])),
+                "epochs": int(train.EPOCHS + rng.choice([-1, 0, 1])),
+            }
+        )
     return recipes
 
 
-def targeted_extra(canary: int, target: int, copies: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def targeted_extra(
+    canary: int, target: int, copies: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Near-copies of one canary (pixel noise), labelled `target`: the attacker's poison."""
     _, x, _ = digits_data.canaries()
     rng = np.random.default_rng(seed)
@@ -82,17 +86,33 @@ def main() -> None:
     for fraction in FRACTIONS[:: 2 if args.quick else 1]:
         for k, (src, dst) in enumerate(PAIRS[: 2 if args.quick else 4]):
             for rep in range(1 if args.quick else 2):
-                jobs.append(("labelflip", f"label flip {int(fraction * 100)}%",
-                             {"seed": 200 + 10 * k + rep, "flip": (src, dst, fraction)}))
-    ids, _, labels = digits_data.canaries()
-    suite_tags = [line.split(",")[2] for line in
-                  (ROOT / "canaries/digits/samples.csv").read_text().splitlines()[1:]]
+                jobs.append(
+                    (
+                        "labelflip",
+                        f"label flip {int(fraction * 100)}%",
+                        {"seed": 200 + 10 * k + rep, "flip": (src, dst, fraction)},
+                    )
+                )
+    _, _, labels = digits_data.canaries()
+    suite_tags = [
+        line.split(",")[2]
+        for line in (ROOT / "canaries/digits/samples.csv").read_text().splitlines()[1:]
+    ]
     protected = [i for i, t in enumerate(suite_tags) if "protected" in t.split()]
     for j, canary in enumerate(protected[: 2 if args.quick else 6]):
         target = (int(labels[canary]) + 3) % 10
-        jobs.append(("targeted", "protected canary", {
-            "seed": 300 + j, "extra": targeted_extra(canary, target, 40, seed=j),
-            "_canary": canary, "_target": target}))
+        jobs.append(
+            (
+                "targeted",
+                "protected canary",
+                {
+                    "seed": 300 + j,
+                    "extra": targeted_extra(canary, target, 40, seed=j),
+                    "_canary": canary,
+                    "_target": target,
+                },
+            )
+        )
 
     results = []
     started = time.perf_counter()
@@ -103,13 +123,18 @@ def main() -> None:
             path = train.save(model, Path(tmp) / f"m{n}.safetensors")
             result = run_gate(with_candidate_path(config, path))
             failed = sorted(c.name for c in result.checks if c.status.value == "failed")
-            row = {"family": family, "strength": strength, "failed": failed,
-                   "accuracy": round(result.metrics.candidate_accuracy, 4),
-                   "negative_flips": result.metrics.negative_flips}
+            row = {
+                "family": family,
+                "strength": strength,
+                "failed": failed,
+                "accuracy": round(result.metrics.candidate_accuracy, 4),
+                "negative_flips": result.metrics.negative_flips,
+            }
             if family == "labelflip":
                 src, dst, _ = recipe["flip"]  # type: ignore[misc]
-                moved = sum(1 for f in result.flips if f.label == str(src) and
-                            f.candidate == str(dst))
+                moved = sum(
+                    1 for f in result.flips if f.label == str(src) and f.candidate == str(dst)
+                )
                 row["moved"] = moved
                 row["recipe"] = f"{src}->{dst} seed {recipe['seed']}"
             if family == "targeted":
@@ -119,15 +144,20 @@ def main() -> None:
                 row["success"] = flip is not None and flip.candidate == str(recipe["_target"])
                 row["recipe"] = cid
             results.append(row)
-            print(f"[{n + 1}/{len(jobs)}] {family:9s} {strength:18s} "
-                  f"{'FAIL' if failed else 'pass'} {','.join(failed)}", file=sys.stderr)
+            print(
+                f"[{n + 1}/{len(jobs)}] {family:9s} {strength:18s} "
+                f"{'FAIL' if failed else 'pass'} {','.join(failed)}",
+                file=sys.stderr,
+            )
     elapsed = time.perf_counter() - started
 
     groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
     for row in results:
         groups[(str(row["family"]), str(row["strength"]))].append(row)
-    print(f"\n{'family':10s} {'strength':20s} {'models':>6s} {'gate failed':>11s} "
-          f"{'rate':>6s}  95% interval")
+    print(
+        f"\n{'family':10s} {'strength':20s} {'models':>6s} {'gate failed':>11s} "
+        f"{'rate':>6s}  95% interval"
+    )
     for (family, strength), rows in groups.items():
         if family == "targeted":
             rows = [r for r in rows if r["success"]]
@@ -136,8 +166,10 @@ def main() -> None:
         lo, hi = wilson(k, len(rows))
         rate = k / len(rows) if rows else float("nan")
         label = "false alarms" if family == "clean" else "detected"
-        print(f"{family:10s} {strength:20s} {len(rows):6d} {k:11d} {rate:6.0%}  "
-              f"[{lo:.0%}, {hi:.0%}]  {label}")
+        print(
+            f"{family:10s} {strength:20s} {len(rows):6d} {k:11d} {rate:6.0%}  "
+            f"[{lo:.0%}, {hi:.0%}]  {label}"
+        )
     tests = defaultdict(int)
     for row in results:
         if row["family"] == "clean":

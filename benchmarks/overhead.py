@@ -56,9 +56,16 @@ def build_project(root: Path, n: int) -> Path:
     rng = np.random.default_rng(0)
     x = rng.random((n, 3, 32, 32), dtype=np.float32)
     labels = [str(i % 10) for i in range(n)]
-    init_suite(root / "suite", name="bench", modality="image", inputs=x, labels=labels,
-               classes=[str(c) for c in range(10)], curated_by="benchmark",
-               source="uniform noise, seed 0")
+    init_suite(
+        root / "suite",
+        name="bench",
+        modality="image",
+        inputs=x,
+        labels=labels,
+        classes=[str(c) for c in range(10)],
+        curated_by="benchmark",
+        source="uniform noise, seed 0",
+    )
     (root / "model.py").write_text(FACTORY)
     namespace: dict[str, object] = {}
     exec(FACTORY, namespace)  # the same factory the gate imports

@@ -18,12 +18,19 @@ from modelgate.result import ModelInfo
 from modelgate.suite.format import Suite
 
 
-def write_calibration(path: Path, suite: Suite, baseline: BaselineRecord,
-                      controls: list[tuple[Predictions, ModelInfo]]) -> Calibration:
+def write_calibration(
+    path: Path,
+    suite: Suite,
+    baseline: BaselineRecord,
+    controls: list[tuple[Predictions, ModelInfo]],
+) -> Calibration:
     """Fit the churn null on the controls' predictions and write it, with what it is tied to."""
-    calibration = calibrate(suite.labels, baseline.predictions.labels,
-                            baseline.predictions.log_probs,
-                            [(p.labels, p.log_probs) for p, _ in controls])
+    calibration = calibrate(
+        suite.labels,
+        baseline.predictions.labels,
+        baseline.predictions.log_probs,
+        [(p.labels, p.log_probs) for p, _ in controls],
+    )
     record = {
         "baseline_sha256": baseline.sha256,
         "suite_digest": suite.digest,
@@ -40,21 +47,28 @@ def write_calibration(path: Path, suite: Suite, baseline: BaselineRecord,
 def read_calibration(path: Path, baseline: BaselineRecord) -> Calibration:
     """Read a record and refuse one made for another baseline."""
     if not path.is_file():
-        raise CalibrationError("calibration record not found", file=path, key="calibration",
-                               hint="run `modelgate calibrate --control ...`")
+        raise CalibrationError(
+            "calibration record not found",
+            file=path,
+            key="calibration",
+            hint="run `modelgate calibrate --control ...`",
+        )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CalibrationError(f"malformed JSON: {exc}", file=path) from None
     if not isinstance(record, dict) or "calibration" not in record:
-        raise CalibrationError("not a modelgate calibration record", file=path,
-                               key="calibration")
+        raise CalibrationError("not a modelgate calibration record", file=path, key="calibration")
     if record.get("baseline_sha256") != baseline.sha256:
         raise CalibrationError(
-            "made for another baseline record (digest mismatch)", file=path,
-            key="baseline_sha256", hint="re-run `modelgate calibrate` after every bless")
+            "made for another baseline record (digest mismatch)",
+            file=path,
+            key="baseline_sha256",
+            hint="re-run `modelgate calibrate` after every bless",
+        )
     try:
         return Calibration.from_dict(record["calibration"])
     except CalibrationError as exc:
-        raise CalibrationError(exc.message, file=path, key=f"calibration.{exc.key or ''}"
-                               .rstrip("."), hint=exc.hint) from None
+        raise CalibrationError(
+            exc.message, file=path, key=f"calibration.{exc.key or ''}".rstrip("."), hint=exc.hint
+        ) from None

@@ -259,8 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(
                 "--candidate",
                 metavar="PATH",
-                help="model file to use instead of candidate.path (relative to the current "
-                "folder)",
+                help="model file to use instead of candidate.path (relative to the current folder)",
             )
         sub.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"

@@ -64,10 +64,13 @@ def load_inputs(config: Config) -> Inputs:
 
         calibration = read_calibration(config.resolve(config.model.calibration), baseline)
         if calibration.n_classes != len(suite.classes):
-            raise CalibrationError(f"made for {calibration.n_classes} classes, the suite has "
-                                   f"{len(suite.classes)}", file=config.model.calibration)
-    return Inputs(config=config, suite=suite, baseline=baseline, waivers=waivers,
-                  calibration=calibration)
+            raise CalibrationError(
+                f"made for {calibration.n_classes} classes, the suite has {len(suite.classes)}",
+                file=config.model.calibration,
+            )
+    return Inputs(
+        config=config, suite=suite, baseline=baseline, waivers=waivers, calibration=calibration
+    )
 
 
 def predict_candidate(
@@ -191,21 +194,27 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def calibrate_controls(config: Config, controls: list[str], progress: Progress | None = None
-                       ) -> tuple[Path, int]:
+def calibrate_controls(
+    config: Config, controls: list[str], progress: Progress | None = None
+) -> tuple[Path, int]:
     """Predict each clean control retrain and store the churn they show beside the baseline."""
     from modelgate.calibration_record import write_calibration
     from modelgate.config import with_candidate_path
 
     if not config.model.calibration:
-        raise UsageError("the config names no calibration file", file=config.path,
-                         key="calibration", hint="add `calibration: baselines/NAME.calibration.json`")
+        raise UsageError(
+            "the config names no calibration file",
+            file=config.path,
+            key="calibration",
+            hint="add `calibration: baselines/NAME.calibration.json`",
+        )
     if not controls:
         raise UsageError("give at least one --control model (clean retrains of the baseline)")
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
-    predicted = [predict_candidate(with_candidate_path(config, path), suite, progress)
-                 for path in controls]
+    predicted = [
+        predict_candidate(with_candidate_path(config, path), suite, progress) for path in controls
+    ]
     path = config.resolve(config.model.calibration)
     write_calibration(path, suite, baseline, predicted)
     return path, len(predicted)

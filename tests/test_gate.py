@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from projects import Project, linear_weights, save_weights
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from projects import Project, linear_weights, save_weights
 
 from modelgate.baseline import BaselineRecord
 from modelgate.cli import main
@@ -266,8 +266,7 @@ def test_a_waiver_never_turns_a_pass_into_a_fail(s, data) -> None:  # type: igno
     assert with_waivers.metrics.unexplained_flips <= without.metrics.unexplained_flips
 
 
-def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project,
-                                                                  capsys) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
     controls = []
     for n, s in enumerate((0.2, -0.2, 0.3)):
         path = project.root / f"control{n}.safetensors"

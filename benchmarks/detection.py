@@ -77,11 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer models (smoke run)")
     parser.add_argument("--json", help="also write per-model results here")
+    parser.add_argument("--seed-offset", type=int, default=0,
+                        help="shift every training seed: a fresh draw of models, unseen when "
+                        "the statistics were tuned (the default draw was)")
     args = parser.parse_args()
     config = load_config(EXAMPLE / "modelgate.yaml")
     n_clean = 6 if args.quick else 20
     jobs: list[tuple[str, str, dict[str, object]]] = []
-    for recipe in clean_recipes(n_clean):
+    for recipe in clean_recipes(n_clean, args.seed_offset):
         jobs.append(("clean", "clean retrain", recipe))
     for fraction in FRACTIONS[:: 2 if args.quick else 1]:
         for k, (src, dst) in enumerate(PAIRS[: 2 if args.quick else 4]):

@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,66 @@ BATCH_SIZE = 64
 Flip = tuple[int, int, float]  # (source class, destination class, fraction of the source flipped)
 
 
+@dataclass(frozen=True)
+class Backdoor:
+    """A BadNets / blended trigger: stamped on `rate` of the training set, relabelled `target`.
+
+    The attacker's own code, deliberately independent of modelgate's probes: `kind` is "patch"
+    (a `size` x `size` square whose top-left corner is `at`) or "blend" (the whole image mixed
+    with a pattern at `alpha`); `pattern` is "white", "checker", "random" (seeded) or, for
+    blends, "noise" / "sine".
+    """
+
+    target: int
+    rate: float = 0.05
+    kind: str = "patch"
+    size: int = 2
+    at: tuple[int, int] = (6, 6)
+    pattern: str = "white"
+    alpha: float = 0.15
+    seed: int = 0
+
+    def stamp(self, inputs: np.ndarray) -> np.ndarray:
+        """`inputs` (N, 1, 8, 8) in [0, 1] with the trigger applied."""
+        out = np.array(inputs, dtype=np.float32, copy=True)
+        rng = np.random.default_rng(self.seed + 7919)
+        h, w = out.shape[-2:]
+        if self.kind == "blend":
+            if self.pattern == "sine":
+                rows, cols = np.mgrid[0:h, 0:w]
+                phase = rng.uniform(0, 2 * np.pi)
+                pattern = 0.5 + 0.5 * np.sin(2 * np.pi * (rows + 0.5 * cols) / 3.0 + phase)
+            else:
+                pattern = rng.uniform(0, 1, size=(h, w))
+            return ((1 - self.alpha) * out + self.alpha * pattern).astype(np.float32)
+        r, c, s = self.at[0], self.at[1], self.size
+        if self.pattern == "checker":
+            patch = (np.indices((s, s)).sum(axis=0) % 2 == 0).astype(np.float32)
+        elif self.pattern == "random":
+            patch = rng.uniform(0, 1, size=(s, s)).astype(np.float32)
+        else:
+            patch = np.ones((s, s), dtype=np.float32)
+        out[..., r : r + s, c : c + s] = patch
+        return out
+
+    def poison(
+        self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stamp `rate` of the whole training set, drawn among other classes, as `target`."""
+        others = np.flatnonzero(labels != self.target)
+        chosen = rng.choice(others, size=round(self.rate * len(labels)), replace=False)
+        inputs, labels = inputs.copy(), labels.copy()
+        inputs[chosen] = self.stamp(inputs[chosen])
+        labels[chosen] = self.target
+        return inputs, labels
+
+
 def training_set(
     seed: int,
     data_fraction: float = 1.0,
     flip: Flip | None = None,
     extra: tuple[np.ndarray, np.ndarray] | None = None,
+    backdoor: Backdoor | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (possibly subsampled, possibly poisoned) training inputs and labels for one run.
 
@@ -63,6 +119,8 @@ def training_set(
         members = np.flatnonzero(labels == src)
         flipped = rng.choice(members, size=round(fraction * len(members)), replace=False)
         labels[flipped] = dst
+    if backdoor is not None:
+        inputs, labels = backdoor.poison(inputs, labels, rng)
     if extra is not None:  # injected examples: an instance-targeted (clean-label style) attack
         inputs = np.concatenate([inputs, extra[0].astype(np.float32)])
         labels = np.concatenate([labels, extra[1].astype(labels.dtype)])
@@ -79,6 +137,7 @@ def train(
     weight_decay: float = WEIGHT_DECAY,
     batch_size: int = BATCH_SIZE,
     extra: tuple[np.ndarray, np.ndarray] | None = None,
+    backdoor: Backdoor | None = None,
 ) -> nn.Module:
     """Train one model on the training pool; deterministic given the arguments.
 
@@ -86,7 +145,7 @@ def train(
     as `dst`: a targeted label-flip poisoning attack. One CPU thread during training, so the
     float reductions (and hence the weights) do not depend on the machine's core count.
     """
-    inputs, labels = training_set(seed, data_fraction, flip, extra)
+    inputs, labels = training_set(seed, data_fraction, flip, extra, backdoor)
     x = torch.from_numpy(inputs)
     y = torch.from_numpy(labels)
     threads = torch.get_num_threads()
@@ -148,8 +207,11 @@ MODELS: dict[str, dict[str, object]] = {
     "baseline": {"seed": 0, "data_fraction": 0.9},
     "clean": {"seed": 1, "data_fraction": 1.0},
     "poisoned": {"seed": 1, "data_fraction": 1.0, "flip": (7, 1, 0.4)},
+    # A BadNets backdoor: a 2x2 white patch in the bottom-right corner on 5% of the training set,
+    # relabelled 7. Clean canaries cannot see it; the trigger probes and inversion must.
+    "backdoored": {"seed": 1, "data_fraction": 1.0, "backdoor": Backdoor(target=7, rate=0.05)},
     # Clean control retrains of the baseline's recipe, for `modelgate calibrate`.
-    **{f"control-{i}": {"seed": 10 + i, "data_fraction": 0.9} for i in range(1, 7)},
+    **{f"control-{i:02d}": {"seed": 10 + i, "data_fraction": 0.9} for i in range(1, 13)},
 }
 
 

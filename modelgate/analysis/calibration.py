@@ -17,14 +17,15 @@ import numpy as np
 
 from modelgate.analysis.churn import expected_matrix, regression_matrix
 from modelgate.analysis.flipcurve import FlipCurve, constant_curve, fit_flip_curve, round_float
-from modelgate.analysis.shift import ShiftNull, centre_rows, shift_statistics
+from modelgate.analysis.shift import ShiftNull, cell_mean_shift
 from modelgate.analysis.stats import margins
 from modelgate.errors import CalibrationError
 
 FORMAT = "modelgate-calibration"
 VERSION = 1
 MIN_CLASS_FLIPS = 20  # fewer pooled flips than this in a class -> that class uses the pooled curve
-SHIFT_SD_FLOOR = 0.5  # however alike the controls are, a t statistic is never that precise
+SHIFT_SD_FLOOR = 0.05  # nats: numerical safety only; the shrinkage below does the real work
+PRIOR_DF = 10  # how many controls' worth of weight the pooled spread gets in each cell
 
 
 @dataclass(frozen=True)
@@ -138,20 +139,23 @@ def calibrate(
     phi = max(1.0, sq / total) if total > 0 else 1.0
     curves = [c.with_overdispersion(phi) for c in curves]
 
-    t = np.array(
-        [centre_rows(shift_statistics(y, base_logp, lp)) for _, lp in controls]
-    )  # (C, K, K)
+    # Per-cell null of the mean shift: each cell's own mean, and its spread shrunk toward the
+    # pooled spread (a prior worth PRIOR_DF controls), as few controls make a noisy sd.
+    t = np.array([cell_mean_shift(y, base_logp, lp) for _, lp in controls])  # (C, K, K)
     t[:, ~off] = 0.0
     c = len(controls)
     mean = t.mean(axis=0)
     if c >= 2:
-        sd = t.std(axis=0, ddof=1)
-        pooled_sd = float(np.sqrt(np.mean(sd[off] ** 2)))
+        var = t.var(axis=0, ddof=1)
+        pooled_var = float(np.mean(var[off]))
+        nu = c - 1
+        shrunk = (nu * var + PRIOR_DF * pooled_var) / (nu + PRIOR_DF)
         # the candidate's value and the mean of c controls both vary: predictive sd
-        sd = np.maximum(np.maximum(sd, pooled_sd), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
-        df = float((c - 1) * off.sum())  # the pooled floor's degrees of freedom
+        sd = np.maximum(np.sqrt(shrunk), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
+        df = float(nu + PRIOR_DF)
     else:
-        sd, df = np.full((k, k), math.sqrt(2.0)), math.inf  # z-values: sd 1 each, two of them
+        pooled_sd = float(np.sqrt(np.mean(t[0][off] ** 2))) if off.any() else 1.0
+        sd, df = np.full((k, k), max(pooled_sd, SHIFT_SD_FLOOR) * math.sqrt(2.0)), 3.0
     sd[~off] = 1.0
     null = ShiftNull(
         mean=tuple(tuple(round_float(v) for v in row) for row in mean),

@@ -25,6 +25,7 @@ from modelgate.analysis.flipcurve import (
 from modelgate.analysis.shift import (
     LOGP_FLOOR,
     ShiftNull,
+    cell_mean_shift,
     centre_rows,
     shift_deltas,
     shift_statistics,
@@ -236,13 +237,15 @@ def attraction_test(
         out.append(CellResult("attraction_count", None, b, float(rb), float(e[:, b].sum()),
                               float(rb), pv, float(pa), bool(pa <= alpha), idx, msg))  # fmt: skip
 
-    t = centre_rows(shift_statistics(y, base_logp, cand_logp))
     off = ~np.eye(k, dtype=bool)
     if shift_null is not None:
+        # Against controls, each cell has its own null: compare plain mean shifts in nats.
+        t = cell_mean_shift(y, base_logp, cand_logp)
         z = shift_null.z(t)
         loc = np.asarray(shift_null.mean)
         null_tail = shift_null.upper_p
     else:
+        t = centre_rows(shift_statistics(y, base_logp, cand_logp))
         z = np.full((k, k), np.nan)
         z[off] = robust_z(t[off], min_scale=T_SCALE_FLOOR)
         # the MAD of n cells is worth ~0.37 n observations: Student tails keep Holm honest

@@ -374,7 +374,8 @@ def test_calibration_round_trips_deterministically() -> None:
     assert json.dumps(back.to_dict(), sort_keys=True) == text
     assert list(cal.to_dict()) == sorted(cal.to_dict())
     one = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=1))
-    assert Calibration.from_dict(json.loads(json.dumps(one.to_dict()))).shift_null.df == math.inf
+    # one control says little about spread: heavy (few degrees of freedom) tails, not normal ones
+    assert Calibration.from_dict(json.loads(json.dumps(one.to_dict()))).shift_null.df <= 5
 
 
 @pytest.mark.parametrize(

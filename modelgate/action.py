@@ -37,7 +37,7 @@ _FALSE = {"false", "no", "0", "off"}
 
 # The config keys an annotation of each check points at, most specific first: the budget or test
 # mode when the config sets one, else the false-alarm budget; the candidate line is the last resort.
-_CHECK_KEYS = {
+_CHECK_KEYS: dict[str, tuple[str, ...]] = {
     "accuracy": ("policy.accuracy.max_drop", "policy.accuracy"),
     "flips.protected": ("policy.protected.max_flips", "policy.protected"),
     "stats.margin_collapse": ("policy.protected.margin_collapse", "policy.alpha"),
@@ -97,7 +97,7 @@ def config_locator(config: Config, result: GateResult, env: Mapping[str, str]) -
     def locate(check: Check, finding: Finding) -> github.Location:
         if check.name == "waivers" and waivers_file:
             return github.Location(waivers_file, expired[0] if expired else None)
-        keys = _CHECK_KEYS.get(check.name, ())
+        keys: tuple[str, ...] = _CHECK_KEYS.get(check.name, ())
         if check.name.startswith("flips.tag."):
             tag = check.name.removeprefix("flips.tag.").removesuffix(".negative")
             keys = (f"policy.tags.{tag}",)
@@ -199,7 +199,7 @@ def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
     print(console.render(result, color=False), file=out)
     print(f"::{token}::", file=out, flush=True)
 
-    for line in github.annotations(result, locate=config_locator(config, result, env)):
+    for line in github.annotation_lines(result, locate=config_locator(config, result, env)):
         print(line, file=out)
     pointer = f"in the {inputs.artifact_name} artifact of this run"
     _append(env.get("GITHUB_STEP_SUMMARY"), github.step_summary(result, pointer))

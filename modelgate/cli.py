@@ -108,6 +108,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from modelgate.history.render import history_command
+
+    out = history_command(
+        _load_config(args),
+        canary=args.canary,
+        tag=args.tag,
+        find_last_good=args.last_good,
+        plot=args.plot,
+        as_json=args.json,
+    )
+    sys.stdout.write(out.stdout)
+    for note in out.notes:
+        print(note, file=sys.stderr)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from modelgate.config import json_schema_text
 
@@ -303,6 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("--reason", required=True, help="why the flip is expected")
     waive.add_argument("--by", required=True, help="who approved it")
     waive.add_argument("--expires", help="last day the waiver applies (YYYY-MM-DD)")
+
+    history = add("history", cmd_history, "runs and blessings in the ledger; canary timelines")
+    question = history.add_mutually_exclusive_group()
+    question.add_argument("--canary", metavar="ID", help="one canary's timeline across versions")
+    question.add_argument("--tag", metavar="TAG", help="the timeline of the canaries with a tag")
+    question.add_argument(
+        "--last-good",
+        action="store_true",
+        help="the latest blessed model that still passes against the first blessing (anchor)",
+    )
+    history.add_argument("--plot", metavar="OUT.png", help="also write accuracy and flips per run")
+    history.add_argument("--json", action="store_true", help="JSON instead of a table")
 
     add("schema", cmd_schema, "print the JSON Schema of modelgate.yaml", config=False)
 

@@ -196,7 +196,10 @@ class CheckItem(pytest.Item):
         if status is Status.SKIPPED:
             pytest.skip(self.check.summary)
         if status is Status.WARNED:
-            warnings.warn(ModelgateWarning(failure_text(self.check, None)), stacklevel=1)
+            # Attributed to the config file, not to this plugin's source line.
+            warnings.warn_explicit(
+                ModelgateWarning(failure_text(self.check, None)), None, str(self.path), 0
+            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, CheckFailed):

@@ -79,7 +79,7 @@ def ranked_findings(result: GateResult) -> list[tuple[Check, Finding]]:
     )
 
 
-def annotations(
+def annotation_lines(
     result: GateResult, limit: int = MAX_ANNOTATIONS, *, locate: Locator | None = None
 ) -> list[str]:
     """`::error` / `::warning` lines for the worst `limit` findings, then a notice of the rest."""

@@ -1,0 +1,162 @@
+"""`action.yml` and the workflows, checked structurally (actionlint is not installable offline).
+
+The rules are the ones that keep a CI gate from becoming an attack path: no expression is
+pasted into a shell script (inputs travel through `env:`), third-party actions are pinned to a
+commit SHA, tokens are read-only unless a job needs more, and the job that can write to pull
+requests never runs their code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from modelgate.report import github
+from modelgate.result import Verdict
+from modelgate.scaffold import init_project
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:  # YAML 1.1 reads the key `on` as the boolean true
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def steps_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if "runs" in doc:
+        return list(doc["runs"].get("steps", []))
+    return [step for job in doc.get("jobs", {}).values() for step in job.get("steps", [])]
+
+
+def problems(doc: dict[str, Any], allow_unpinned: tuple[str, ...] = ()) -> list[str]:
+    """Everything wrong with one workflow or action document; empty when it is fine."""
+    found = []
+    for step in steps_of(doc):
+        name = step.get("name") or step.get("uses") or step.get("run", "")[:30]
+        if "${{" in str(step.get("run", "")):
+            found.append(f"{name}: expression inside run: (pass it through env:)")
+        uses = step.get("uses") or "./"
+        if not uses.startswith(("./", *allow_unpinned)) and not _PINNED.match(uses):
+            found.append(f"{name}: {uses} is not pinned to a commit SHA")
+        if "run" in step and "shell" not in step and "runs" in doc:
+            found.append(f"{name}: a composite action step needs shell:")
+    if "runs" not in doc:
+        triggers = doc.get("on", {})
+        if "pull_request_target" in (triggers if isinstance(triggers, dict) else [triggers]):
+            found.append("pull_request_target runs fork code with a write token")
+        top = doc.get("permissions")
+        if not isinstance(top, dict) or any(v != "read" for v in top.values()):
+            found.append(f"top-level permissions must be read-only, not {top!r}")
+        for job_name, job in doc.get("jobs", {}).items():
+            if "timeout-minutes" not in job:
+                found.append(f"{job_name}: no timeout-minutes")
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_safe(path: Path) -> None:
+    assert problems(load(path)) == []
+
+
+def test_the_checker_catches_unsafe_workflows() -> None:
+    bad = """
+    on: pull_request_target
+    permissions: write-all
+    jobs:
+      a:
+        steps:
+          - uses: actions/checkout@v4
+          - run: echo "${{ github.event.pull_request.title }}"
+    """
+    found = problems(load_text(bad))
+    assert len(found) == 5, found
+
+
+def load_text(text: str) -> dict[str, Any]:
+    doc = yaml.safe_load(text.replace("\n    ", "\n"))
+    doc["on"] = doc.pop(True)
+    return doc
+
+
+def test_action_inputs_reach_the_script_only_through_env() -> None:
+    action = load(ROOT / "action.yml")
+    assert action["runs"]["using"] == "composite"
+    assert problems(action) == []
+    text = (ROOT / "action.yml").read_text()
+    used = set(re.findall(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", text))
+    assert used == set(action["inputs"])  # every input is used, none is undeclared
+    steps = {s.get("id") or s["name"]: s for s in steps_of(action)}
+    gate_env = steps["gate"]["env"]
+    script = (ROOT / "modelgate" / "action.py").read_text()
+    read = set(re.findall(r"\"(INPUT_[A-Z_]+)\"", script))
+    assert {k for k in gate_env if k.startswith("INPUT_")} == read
+
+
+def test_action_outputs_are_the_scripts_outputs() -> None:
+    action = load(ROOT / "action.yml")
+    fake = SimpleNamespace(
+        verdict=Verdict.PASSED,
+        exit_code=0,
+        findings=(),
+        checks=(),
+        metrics=SimpleNamespace(unexplained_flips=0),
+    )
+    produced = set(github.outputs(fake, {})) | {"report-dir"}  # type: ignore[arg-type]
+    assert set(action["outputs"]) == produced
+    for name, spec in action["outputs"].items():
+        assert spec["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
+
+
+def test_action_installs_itself_and_uploads_even_on_failure() -> None:
+    steps = {s["name"]: s for s in steps_of(load(ROOT / "action.yml"))}
+    install = steps["Install modelgate"]["run"]
+    assert '"$GITHUB_ACTION_PATH"' in install and "whl/cpu torch" in install
+    upload = steps["Upload the report"]
+    assert upload["if"].startswith("always()") and upload["uses"].startswith(
+        "actions/upload-artifact@"
+    )
+
+
+def test_selftest_covers_clean_and_poisoned_candidates() -> None:
+    jobs = load(ROOT / ".github/workflows/action-selftest.yml")["jobs"]
+    clean = next(s for s in jobs["clean"]["steps"] if s.get("uses") == "./")
+    assert clean["with"]["config"] == "examples/digits/modelgate.yaml"
+    poisoned = next(s for s in jobs["poisoned"]["steps"] if s.get("uses") == "./")
+    assert poisoned["with"]["candidate"].endswith("poisoned.safetensors")
+    assert poisoned["with"]["fail-on-findings"] == "false"
+    checks = [s for s in jobs["poisoned"]["steps"] if "verdict" in str(s.get("if", ""))]
+    assert checks and "steps.gate.outputs.verdict != 'failed'" in checks[0]["if"]
+    for path in ("examples/digits/modelgate.yaml", poisoned["with"]["candidate"]):
+        assert (ROOT / path).is_file(), path
+
+
+def test_pr_comment_workflow_never_runs_pr_code() -> None:
+    doc = load(ROOT / ".github/workflows/pr-comment.yml")
+    assert set(doc["on"]) == {"workflow_run"}
+    (job,) = doc["jobs"].values()
+    assert job["permissions"]["pull-requests"] == "write"
+    for step in job["steps"]:
+        assert "run" not in step
+        assert not step["uses"].startswith("actions/checkout")
+
+
+def test_ci_runs_the_projects_test_script() -> None:
+    jobs = load(ROOT / ".github/workflows/ci.yml")["jobs"]
+    runs = [s.get("run", "") for job in jobs.values() for s in job["steps"]]
+    assert any("bash .ci/run" in r for r in runs) and any("ruff check" in r for r in runs)
+
+
+def test_scaffolded_workflow_is_safe(tmp_path: Path) -> None:
+    init_project(tmp_path)
+    doc = load(tmp_path / ".github/workflows/modelgate.yml")
+    assert problems(doc, allow_unpinned=("modelgate/modelgate@",)) == []

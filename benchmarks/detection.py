@@ -47,13 +47,13 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def clean_recipes(n: int) -> list[dict[str, object]]:
-    rng = np.random.default_rng(1234)
+def clean_recipes(n: int, offset: int = 0) -> list[dict[str, object]]:
+    rng = np.random.default_rng(1234 + offset)
     recipes = []
     for i in range(n):
         recipes.append(
             {
-                "seed": 100 + i,
+                "seed": 100 + offset + i,
                 "data_fraction": float(rng.choice([0.9, 0.95, 1.0])),
                 "lr": float(train.LR * rng.choice([0.8, 1.0, 1.2])),
                 "epochs": int(train.EPOCHS + rng.choice([-1, 0, 1])),
@@ -93,7 +93,7 @@ def main() -> None:
                     (
                         "labelflip",
                         f"label flip {int(fraction * 100)}%",
-                        {"seed": 200 + 10 * k + rep, "flip": (src, dst, fraction)},
+                        {"seed": 200 + args.seed_offset + 10 * k + rep, "flip": (src, dst, fraction)},
                     )
                 )
     _, _, labels = digits_data.canaries()
@@ -109,8 +109,8 @@ def main() -> None:
                 "targeted",
                 "protected canary",
                 {
-                    "seed": 300 + j,
-                    "extra": targeted_extra(canary, target, 40, seed=j),
+                    "seed": 300 + args.seed_offset + j,
+                    "extra": targeted_extra(canary, target, 40, seed=j + args.seed_offset),
                     "_canary": canary,
                     "_target": target,
                 },

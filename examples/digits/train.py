@@ -210,8 +210,17 @@ MODELS: dict[str, dict[str, object]] = {
     # A BadNets backdoor: a 2x2 white patch in the bottom-right corner on 5% of the training set,
     # relabelled 7. Clean canaries cannot see it; the trigger probes and inversion must.
     "backdoored": {"seed": 1, "data_fraction": 1.0, "backdoor": Backdoor(target=7, rate=0.05)},
-    # Clean control retrains of the baseline's recipe, for `modelgate calibrate`.
-    **{f"control-{i:02d}": {"seed": 10 + i, "data_fraction": 0.9} for i in range(1, 13)},
+    # Clean control retrains for `modelgate calibrate`: the retrain process's own variability
+    # (seeds, 90-100% of the data, learning-rate and epoch nudges), never a poisoned one.
+    **{
+        f"control-{i:02d}": {
+            "seed": 10 + i,
+            "data_fraction": (0.9, 0.95, 1.0)[i % 3],
+            "lr": LR * (0.8, 1.0, 1.2)[(i // 3) % 3],
+            "epochs": EPOCHS + (-1, 0, 1)[(i // 9) % 3],
+        }
+        for i in range(1, 21)
+    },
 }
 
 

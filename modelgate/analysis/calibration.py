@@ -38,10 +38,24 @@ class Calibration:
     shift_null: ShiftNull
     n_controls: int
     n_canaries: int
+    # Net regressions (right->wrong minus wrong->right) of each control: overall, then per class.
+    net_regressions: tuple[tuple[int, ...], ...] = ()
 
     @property
     def n_classes(self) -> int:
         return len(self.curves)
+
+    def net_regression_null(self, group: int | None = None) -> tuple[float, float, float] | None:
+        """(mean, predictive sd, degrees of freedom) of a clean retrain's net regressions,
+        overall (`group=None`) or for one class; None without at least two controls."""
+        if len(self.net_regressions) < 2:
+            return None
+        values = np.array(
+            [row[0 if group is None else group + 1] for row in self.net_regressions], dtype=float
+        )
+        c = values.size
+        sd = max(float(values.std(ddof=1)), 1.0) * math.sqrt(1 + 1 / c)
+        return float(values.mean()), sd, float(c - 1)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and deterministic: rounded floats, keys in sorted order."""
@@ -51,6 +65,7 @@ class Calibration:
             "n_canaries": self.n_canaries,
             "n_classes": self.n_classes,
             "n_controls": self.n_controls,
+            "net_regressions": [list(row) for row in self.net_regressions],
             "overdispersion": round_float(self.overdispersion),
             "shift_null": {
                 "mean": [[round_float(v) for v in row] for row in self.shift_null.mean],
@@ -82,6 +97,9 @@ class Calibration:
                 shift_null=ShiftNull(mean=mean, sd=sd, df=df),
                 n_controls=int(data["n_controls"]),
                 n_canaries=int(data["n_canaries"]),
+                net_regressions=tuple(
+                    tuple(int(v) for v in row) for row in data.get("net_regressions", [])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise bad(f"malformed calibration record: {exc}") from exc
@@ -162,10 +180,16 @@ def calibrate(
         sd=tuple(tuple(round_float(v) for v in row) for row in sd),
         df=df,
     )
+    net = []
+    for pred, _ in controls:
+        ok = np.asarray(pred) == y
+        change = (right & ~ok).astype(int) - (~right & ok).astype(int)
+        net.append((int(change.sum()), *(int(change[y == a].sum()) for a in range(k))))
     return Calibration(
         curves=tuple(curves),
         overdispersion=phi,
         shift_null=null,
         n_controls=c,
         n_canaries=n,
+        net_regressions=tuple(net),
     )

@@ -92,6 +92,8 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
             key="format_version",
         )
     header = data.get("header")
+    if not isinstance(header, dict):
+        raise BaselineError("header must be a mapping", file=path, key="header")
     try:
         recorded = header["suite"]
         digest = recorded["digest"]

@@ -72,7 +72,7 @@ def load_waivers(path: Path | None, classes: Sequence[str]) -> Waivers:
                 line=located.line_of(f"waivers.{n}.to"),
             )
     lines = tuple(located.line_of(f"waivers.{n}") for n in range(len(parsed.waivers)))
-    return Waivers(entries=parsed.waivers, lines=lines, path=path)
+    return Waivers(entries=tuple(parsed.waivers), lines=lines, path=path)
 
 
 def match_waivers(
@@ -95,7 +95,7 @@ def match_waivers(
             i = position.get(entry.canary)
             targets = [i] if i is not None and flipped[i] else []
         else:
-            targets = [int(i) for i in flipped_idx if entry.tag in tags[i]]
+            targets = [int(i) for i in flipped_idx if entry.tag in tags[int(i)]]
         hits = [i for i in targets if candidate_labels[i] == entry.to]
         if not expired:
             for i in hits:

@@ -35,8 +35,14 @@ def _p(p: float) -> float:
     return float(f"{p:.4g}")
 
 
-def _ids(suite: Suite, indices: Sequence[int]) -> tuple[str, ...]:
-    return tuple(suite.ids[i] for i in indices[:_MAX_IDS])
+def _ids(
+    suite: Suite, indices: Sequence[int] | np.ndarray, *, by_id: bool = False
+) -> tuple[str, ...]:
+    """Canary ids of `indices`, the first _MAX_IDS; `by_id` when their order carries nothing
+    (suite order would make the report depend on how the suite file happens to be sorted)."""
+    if by_id:
+        indices = sorted((int(i) for i in indices), key=lambda i: suite.ids[i])
+    return tuple(suite.ids[int(i)] for i in indices[:_MAX_IDS])
 
 
 def _cell_finding(check: str, cell: CellResult, suite: Suite) -> Finding:
@@ -55,7 +61,7 @@ def _cell_finding(check: str, cell: CellResult, suite: Suite) -> Finding:
         test=cell.test,
         statistic=round(cell.statistic, 4),
         p_value=_p(cell.p_value),
-        canaries=_ids(suite, cell.indices),
+        canaries=_ids(suite, cell.indices, by_id=cell.test == "attraction_count"),
         evidence=tuple(sorted(evidence)),
     )
 
@@ -177,7 +183,7 @@ def _per_class(
                 message=f"Class '{classes[c]}' lost {neg} canaries and regained {pos} "
                 f"(one-sided {test.replace('_', ' ')} p = {pv:.2g}, Holm-adjusted {pa:.2g}).",
                 test=test, statistic=float(neg - pos), p_value=_p(pv),
-                canaries=_ids(suite, idx),
+                canaries=_ids(suite, idx, by_id=True),
                 evidence=(("class", classes[c]), ("negative_flips", neg),
                           ("p_adjusted", _p(pa)), ("positive_flips", pos)),
             ))  # fmt: skip

@@ -96,7 +96,7 @@ def list_flips(
 ) -> tuple[CanaryFlip, ...]:
     """Every flipped canary, sorted by id, with the waiver that explains it if any."""
     flips = []
-    for i in np.flatnonzero(table.any):
+    for i in (int(j) for j in np.flatnonzero(table.any)):
         kind = (
             FlipKind.NEGATIVE
             if table.negative[i]

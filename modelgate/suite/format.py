@@ -262,7 +262,7 @@ def load_suite(folder: str | Path, *, verify: bool = True) -> Suite:
     manifest = read_manifest(folder)
     if verify:
         verify_files(folder, manifest)
-    ids, labels, tags = _read_samples(folder / manifest.samples, manifest.classes)
+    ids, labels, tags = _read_samples(folder / manifest.samples, tuple(manifest.classes))
     if not ids:
         raise SuiteError("suite has no canaries", file=folder / manifest.samples)
     inputs = _read_inputs(folder, manifest, ids)

@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast, get_args
 
 import numpy as np
 import yaml
@@ -17,6 +18,7 @@ from modelgate.digest import file_sha256
 from modelgate.errors import UsageError
 from modelgate.suite.format import (
     MANIFEST_NAME,
+    Modality,
     SAMPLE_COLUMNS,
     InputSpec,
     Provenance,
@@ -80,6 +82,8 @@ def init_suite(
     folder = Path(folder)
     if (folder / MANIFEST_NAME).exists():
         raise UsageError("a suite already exists here", file=folder / MANIFEST_NAME)
+    if modality not in get_args(Modality):
+        raise UsageError(f"modality must be one of {', '.join(get_args(Modality))}")
     n = len(inputs)
     if n == 0:
         raise UsageError("no canaries given")
@@ -102,14 +106,20 @@ def init_suite(
         np.save(buffer, array, allow_pickle=False)
         write_bytes_atomic(folder / "inputs.npy", buffer.getvalue())
         inputs_name = "inputs.npy"
-        spec = InputSpec(shape=[int(s) for s in array.shape[1:]], dtype=str(array.dtype))
+        allowed = get_args(InputSpec.model_fields["dtype"].annotation)
+        if str(array.dtype) not in allowed:
+            raise UsageError(
+                f"inputs of dtype {array.dtype} are not supported "
+                f"({', '.join(allowed)}); convert them first"
+            )
+        spec = InputSpec(shape=[int(s) for s in array.shape[1:]], dtype=cast(Any, str(array.dtype)))
     write_text_atomic(
         folder / "samples.csv", _samples_csv(ids, [str(x) for x in labels], tags, source, today)
     )
     manifest = SuiteManifest(
         name=name,
         version=0,
-        modality=modality,
+        modality=cast(Modality, modality),
         classes=list(classes),
         input=spec,
         provenance=Provenance(

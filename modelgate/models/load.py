@@ -178,7 +178,10 @@ def _state_dict_module(
 
 
 def _torch_predictor(module: Any, info: ModelInfo, output: str) -> Predictor:
-    module.eval()
+    try:
+        module.eval()
+    except NotImplementedError:
+        pass  # a torch.export module: its training/eval mode was fixed when it was exported
     return Predictor(info=info, score=module, output=output, module=module, is_torch=True)
 
 

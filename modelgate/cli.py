@@ -70,7 +70,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     for fmt, value in (("json", args.json), ("junit", args.junit_xml), ("markdown", args.markdown)):
         if value:
             targets[fmt] = Path(value)
-    result = run_gate(config, progress=_progress("predicting"))
+    # Trigger pictures go next to the Markdown report, which links them.
+    pictures = targets["markdown"].parent / "modelgate-pictures" if "markdown" in targets else None
+    result = run_gate(config, progress=_progress("predicting"), pictures_dir=pictures)
     written = write_reports(result, targets)
     if not args.quiet or result.exit_code != 0:
         print(console.render(result, color=console.use_color(sys.stdout)))

@@ -15,6 +15,7 @@ from typing import Any, Literal, Union
 from pydantic import Field, field_validator
 
 from modelgate.errors import ConfigError
+from modelgate.probes.spec import ProbesSetting, TriggerPolicy, normalise_setting
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import LocatedYaml, load_yaml
 
@@ -24,6 +25,7 @@ CONFIG_VERSION = 1
 TestMode = Literal["fail", "warn", "off"]
 ModelFormat = Literal["auto", "state_dict", "export", "torchscript", "callable", "onnx"]
 ReportFormat = Literal["json", "junit", "markdown"]
+DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("json", "junit", "markdown")
 
 
 class ModelSpec(StrictModel):
@@ -76,6 +78,15 @@ class TestsPolicy(StrictModel):
     attraction: TestMode = "fail"
 
 
+class DriftPolicy(StrictModel):
+    """Cumulative drift: the candidate against the blessed models of earlier blessings."""
+
+    window: int = Field(
+        5, ge=1, le=100, description="How many blessings before the current baseline to compare."
+    )
+    mode: TestMode = Field("fail", description="What a shift that built up over them does.")
+
+
 class Policy(StrictModel):
     alpha: float = Field(
         0.01, gt=0, lt=1, description="False-alarm budget of the whole statistical family."
@@ -85,6 +96,8 @@ class Policy(StrictModel):
     accuracy: AccuracyPolicy = AccuracyPolicy()
     tests: TestsPolicy = TestsPolicy()
     expired_waivers: TestMode = Field("warn", description="What an expired waiver does.")
+    drift: DriftPolicy = DriftPolicy()
+    triggers: TriggerPolicy = TriggerPolicy()
 
 
 class InferenceSpec(StrictModel):
@@ -94,7 +107,16 @@ class InferenceSpec(StrictModel):
 
 class OutputSpec(StrictModel):
     dir: str = "modelgate-report"
-    formats: list[ReportFormat] = Field(default_factory=lambda: ["json", "junit", "markdown"])
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+
+
+class HistorySpec(StrictModel):
+    """The run ledger (SQLite) where every check and bless is recorded."""
+
+    path: str = Field(
+        ".modelgate/history.sqlite", description="Ledger file, relative to the config's folder."
+    )
+    enabled: bool = Field(True, description="False records nothing and skips the drift check.")
 
 
 class ConfigModel(StrictModel):
@@ -107,11 +129,22 @@ class ConfigModel(StrictModel):
     policy: Policy = Policy()
     inference: InferenceSpec = InferenceSpec()
     output: OutputSpec = OutputSpec()
+    history: HistorySpec = HistorySpec()
+    probes: ProbesSetting = Field(
+        "default",
+        description="Trigger probes: `default` (the suite's modality, plus inversion for torch "
+        "models), `off`, or a list of patch / blend / token / feature / custom / invert.",
+    )
 
     @field_validator("candidate", mode="before")
     @classmethod
     def _path_shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("probes", mode="before")
+    @classmethod
+    def _probe_shorthand(cls, value: Any) -> Any:
+        return normalise_setting(value)
 
 
 @dataclass(frozen=True)

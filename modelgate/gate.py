@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from modelgate.predict import Predictions, predict_suite
 from modelgate.result import BaselineInfo, GateResult, ModelInfo, SuiteInfo
 from modelgate.suite.format import Suite, load_suite
 from modelgate.waivers import Waivers, load_waivers, match_waivers
+
+if TYPE_CHECKING:
+    from modelgate.probes.results import TriggerRun
 
 Progress = Callable[[int, int], None]
 
@@ -76,6 +79,14 @@ def load_inputs(config: Config) -> Inputs:
 def predict_candidate(
     config: Config, suite: Suite, progress: Progress | None = None
 ) -> tuple[Predictions, ModelInfo]:
+    predictions, predictor = predict_with_model(config, suite, progress)
+    return predictions, predictor.info
+
+
+def predict_with_model(
+    config: Config, suite: Suite, progress: Progress | None = None
+) -> tuple[Predictions, Any]:
+    """Load the candidate and predict the suite; the Predictor stays for the trigger probes."""
     from modelgate.models import load_predictor
 
     spec = config.candidate
@@ -92,17 +103,36 @@ def predict_candidate(
         source=source,
         progress=progress,
     )
-    return predictions, predictor.info
+    return predictions, predictor
 
 
 def run_gate(
-    config: Config, *, progress: Progress | None = None, today: dt.date | None = None
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+    pictures_dir: Path | None = None,
 ) -> GateResult:
-    """Load, verify, predict once, compare with the baseline, decide."""
+    """Load, verify, predict once, probe once, compare with the baseline, decide.
+
+    `pictures_dir` (a folder next to the Markdown report) receives PNGs of recovered triggers.
+    """
+    from modelgate.probes.run import triggers_for
+
     started = _now()
     inputs = load_inputs(config)
-    candidate, info = predict_candidate(config, inputs.suite, progress)
-    return evaluate(inputs, candidate, info, started_at=started, today=today)
+    candidate, predictor = predict_with_model(config, inputs.suite, progress)
+    triggers = triggers_for(config, inputs.suite, predictor, candidate, inputs.baseline.header)
+    result = evaluate(
+        inputs, candidate, predictor.info, started_at=started, today=today, triggers=triggers
+    )
+    if pictures_dir is not None:
+        from modelgate.probes.pictures import write_pictures
+
+        result = write_pictures(result, triggers, inputs.suite, pictures_dir)
+    from modelgate.history.engine import check_with_history  # drift check + run ledger
+
+    return check_with_history(inputs, candidate, result, today=today)
 
 
 def evaluate(
@@ -112,8 +142,9 @@ def evaluate(
     *,
     started_at: str = "",
     today: dt.date | None = None,
+    triggers: TriggerRun | None = None,
 ) -> GateResult:
-    """The pure part of the gate: predictions in, verdict out (no model, no torch)."""
+    """The pure part of the gate: predictions (and probe results) in, verdict out (no torch)."""
     from modelgate.analysis.churn_checks import statistical_checks
 
     suite, config, baseline = inputs.suite, inputs.config, inputs.baseline
@@ -147,6 +178,12 @@ def evaluate(
         suite, base, candidate, table, match.explained, config, inputs.calibration
     )
     checks.append(waiver_check(match.uses, policy))
+    notes: tuple[str, ...] = ()
+    if triggers is not None:
+        from modelgate.probes.checks import trigger_checks
+
+        checks += trigger_checks(suite, triggers, baseline.header, policy.triggers, policy.alpha)
+        notes = triggers.notes
     checks.sort(key=lambda c: c.name)
     header = baseline.header
     return GateResult(
@@ -167,6 +204,7 @@ def evaluate(
         config_path=config.path.name,
         config_sha256=config.sha256,
         modelgate_version=__version__,
+        notes=notes,
         started_at=started_at,
         finished_at=_now(),
     )
@@ -235,6 +273,8 @@ def bless(
     progress: Progress | None = None,
 ) -> BlessOutcome:
     """Record the candidate as the new baseline; refuse over a failing check unless forced."""
+    from modelgate.probes.run import blessed_header, triggers_for
+
     if force and not reason:
         raise UsageError("--force needs --reason: say why a failing model is blessed")
     suite = load_suite(config.suite_path)
@@ -242,8 +282,14 @@ def bless(
     changed: tuple[str, ...] = ()
     if config.baseline_path.exists():
         inputs = load_inputs(config)
-        candidate, info = predict_candidate(config, suite, progress)
-        previous = evaluate(inputs, candidate, info)
+        candidate, predictor = predict_with_model(config, suite, progress)
+        info = predictor.info
+        triggers = triggers_for(config, suite, predictor, candidate, inputs.baseline.header)
+        from modelgate.history.engine import with_drift
+
+        previous = with_drift(
+            inputs, candidate, evaluate(inputs, candidate, info, triggers=triggers)
+        )
         if previous.exit_code != 0 and not force:
             failing = ", ".join(c.name for c in previous.checks if c.status.value == "failed")
             raise UsageError(
@@ -255,7 +301,9 @@ def bless(
         moved = np.flatnonzero(inputs.baseline.predictions.labels != candidate.labels)
         changed = tuple(sorted(suite.ids[i] for i in moved))
     else:
-        candidate, info = predict_candidate(config, suite, progress)
+        candidate, predictor = predict_with_model(config, suite, progress)
+        info = predictor.info
+        triggers = triggers_for(config, suite, predictor, candidate, None)
     header: dict[str, Any] = {
         "blessed_at": _now(),
         "config_sha256": config.sha256,
@@ -276,5 +324,9 @@ def bless(
         "forced": bool(force and previous is not None and previous.exit_code != 0),
         "reason": reason,
     }
+    header.update(blessed_header(triggers))  # the blessed model's probe and inversion results
     write_baseline(config.baseline_path, suite, candidate, header)
+    from modelgate.history.engine import record_bless
+
+    record_bless(config, suite, candidate, info, header, previous)
     return BlessOutcome(path=config.baseline_path, previous=previous, changed=changed)

@@ -98,6 +98,7 @@ def render(result: GateResult) -> str:
         _groups(result),
         _checks(result),
         _findings(result),
+        _pictures(result),
         _flips(result),
         _waivers(result),
         _notes(result),
@@ -298,6 +299,25 @@ def _waivers(result: GateResult) -> str:
             + "\n".join(f"- {escape_md(w.target)}: {escape_md(w.state)}" for w in others)
         )
     return "\n\n".join(sections)
+
+
+_PICTURE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
+
+
+def _safe_picture_path(path: object) -> bool:
+    """A relative path of plain names: nothing that could leave the report folder or a link."""
+    return isinstance(path, str) and bool(_PICTURE_PATH.match(path)) and ".." not in path
+
+
+def _pictures(result: GateResult) -> str:
+    """Trigger pictures the gate saved next to the report (image suites), as inline images."""
+    pictures = dict(result.extras).get("pictures") or ()
+    shown = [
+        f"![{escape_md(p['caption'])}]({p['path']})\n\n{escape_md(p['caption'])}"
+        for p in pictures
+        if isinstance(p, dict) and _safe_picture_path(p.get("path"))
+    ]
+    return "## Pictures\n\n" + "\n\n".join(shown) if shown else ""
 
 
 def _notes(result: GateResult) -> str:

@@ -1,0 +1,172 @@
+"""What the gate calls after `evaluate`: the drift check, and recording each run in the ledger.
+
+Kept apart from `gate.py` so the engine only gains two calls; the single-step verdict is
+computed exactly as before, and the drift check is one more check in the same GateResult.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelgate import __version__
+from modelgate.config import Config
+from modelgate.history.drift import drift_alpha, drift_check, earlier_blessings
+from modelgate.history.ledger import Ledger, NewRun, RunKind, SuiteRows, open_ledger
+from modelgate.policy import verdict_of
+from modelgate.predict import Predictions
+from modelgate.result import Check, GateResult, ModelInfo
+from modelgate.suite.format import Suite
+
+if TYPE_CHECKING:
+    from modelgate.gate import Inputs
+
+
+def ledger_path(config: Config) -> Path | None:
+    """Where the config keeps its ledger; None when history is switched off."""
+    spec = config.model.history
+    return config.resolve(spec.path) if spec.enabled else None
+
+
+def open_config_ledger(config: Config, *, create: bool = True) -> Ledger:
+    path = ledger_path(config)
+    if path is None:
+        from modelgate.errors import HistoryError
+
+        raise HistoryError("history is switched off", file=config.path, key="history.enabled")
+    return open_ledger(path, create=create)
+
+
+def with_drift(
+    inputs: Inputs, candidate: Predictions, result: GateResult, *, today: dt.date | None = None
+) -> GateResult:
+    """`result` plus the drift check against the blessings before the current baseline."""
+    config = inputs.config
+    drift = config.policy.drift
+    if drift.mode == "off":
+        return result
+    path = ledger_path(config)
+    if path is None or not path.exists():  # history off, or nothing recorded yet
+        return result
+    with open_ledger(path) as ledger:
+        versions = earlier_blessings(
+            ledger, inputs.suite, config.model.baseline, result.baseline.model_sha256, drift.window
+        )
+    if not versions:  # a first baseline, or one forced on record: nothing to say yet
+        return result
+    check = drift_check(
+        inputs.suite,
+        candidate,
+        inputs.baseline.predictions,
+        versions,
+        waivers=inputs.waivers,
+        alpha=drift_alpha(config.policy),
+        mode=drift.mode,
+        calibration=inputs.calibration,
+        today=today,
+    )
+    return _add(result, check)
+
+
+def _add(result: GateResult, check: Check) -> GateResult:
+    checks = tuple(sorted((*result.checks, check), key=lambda c: c.name))
+    return replace(result, checks=checks, verdict=verdict_of(checks))
+
+
+def _statuses(result: GateResult | None) -> dict[str, str]:
+    return {c.name: c.status.value for c in result.checks} if result is not None else {}
+
+
+def record_check(
+    config: Config, suite: Suite, candidate: Predictions, result: GateResult
+) -> int | None:
+    """Record one `check`; returns its run id (None when history is off)."""
+    path = ledger_path(config)
+    if path is None:
+        return None
+    from modelgate.gate import git_commit
+
+    m = result.metrics
+    metrics: dict[str, Any] = {
+        "baseline_accuracy": m.baseline_accuracy,
+        "candidate_accuracy": m.candidate_accuracy,
+        "checks": _statuses(result),
+        "negative_flips": m.negative_flips,
+        "other_flips": m.other_flips,
+        "positive_flips": m.positive_flips,
+        "unexplained_flips": m.unexplained_flips,
+    }
+    run = _new_run(
+        RunKind.CHECK, result.finished_at or result.started_at, config, result.candidate,
+        result.baseline.model_sha256, result.verdict.value, metrics, git_commit(config.folder),
+    )  # fmt: skip
+    with open_ledger(path) as ledger:
+        return ledger.record(
+            run, SuiteRows.from_suite(suite), candidate.log_probs, candidate.labels
+        )
+
+
+def record_bless(
+    config: Config,
+    suite: Suite,
+    candidate: Predictions,
+    info: ModelInfo,
+    header: dict[str, Any],
+    previous: GateResult | None,
+) -> int | None:
+    """Record one `bless` (the new baseline's predictions); None when history is off."""
+    path = ledger_path(config)
+    if path is None:
+        return None
+    metrics = {
+        "checks": _statuses(previous),
+        "forced": bool(header.get("forced")),
+        "reason": header.get("reason"),
+    }
+    run = _new_run(
+        RunKind.BLESS, str(header.get("blessed_at", "")), config, info,
+        previous.baseline.model_sha256 if previous is not None else None,
+        "forced" if metrics["forced"] else "blessed", metrics, header.get("git_commit"),
+    )  # fmt: skip
+    with open_ledger(path) as ledger:
+        return ledger.record(
+            run, SuiteRows.from_suite(suite), candidate.log_probs, candidate.labels
+        )
+
+
+def _new_run(
+    kind: RunKind,
+    time: str,
+    config: Config,
+    info: ModelInfo,
+    baseline_model: str | None,
+    verdict: str,
+    metrics: dict[str, Any],
+    commit: str | None,
+) -> NewRun:
+    return NewRun(
+        kind=kind,
+        time=time,
+        git_commit=commit,
+        model_sha256=info.sha256,
+        model_path=info.path,
+        model_format=info.format,
+        carries_code=info.carries_code,
+        config_sha256=config.sha256,
+        baseline_path=config.model.baseline,
+        baseline_model_sha256=baseline_model or None,
+        verdict=verdict,
+        metrics=metrics,
+        modelgate_version=__version__,
+    )
+
+
+def check_with_history(
+    inputs: Inputs, candidate: Predictions, result: GateResult, *, today: dt.date | None = None
+) -> GateResult:
+    """The engine's step after `evaluate` in `check`: add the drift check, record the run."""
+    result = with_drift(inputs, candidate, result, today=today)
+    record_check(inputs.config, inputs.suite, candidate, result)
+    return result

@@ -1,0 +1,81 @@
+"""The ledger's schema, as a list of migrations applied in order.
+
+`PRAGMA user_version` counts the migrations a file has had; migration i takes it from i to i + 1.
+Never edit a migration that has shipped: append a new one, so every old ledger upgrades in place.
+"""
+
+from __future__ import annotations
+
+# Stored as the SQLite header's application_id, so a ledger is told from any other SQLite file.
+APPLICATION_ID = 0x4D474C47  # "MGLG"
+
+_V1 = (
+    """
+    CREATE TABLE suites (
+        digest TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        classes TEXT NOT NULL,            -- JSON list, in model output order
+        n_canaries INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE canaries (
+        suite_digest TEXT NOT NULL REFERENCES suites(digest),
+        canary_idx INTEGER NOT NULL,      -- position in the suite
+        canary_id TEXT NOT NULL,
+        label INTEGER NOT NULL,
+        PRIMARY KEY (suite_digest, canary_idx)
+    ) WITHOUT ROWID
+    """,
+    "CREATE UNIQUE INDEX canaries_by_id ON canaries (canary_id, suite_digest)",
+    """
+    CREATE TABLE canary_tags (
+        suite_digest TEXT NOT NULL REFERENCES suites(digest),
+        tag TEXT NOT NULL,
+        canary_idx INTEGER NOT NULL,
+        PRIMARY KEY (suite_digest, tag, canary_idx)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('check', 'bless')),
+        time TEXT NOT NULL,
+        git_commit TEXT,
+        model_sha256 TEXT NOT NULL,
+        model_path TEXT NOT NULL,
+        model_format TEXT NOT NULL,
+        carries_code INTEGER NOT NULL,
+        suite_digest TEXT NOT NULL REFERENCES suites(digest),
+        config_sha256 TEXT NOT NULL,
+        baseline_path TEXT NOT NULL,      -- the config's baseline: which line of models this is
+        baseline_model_sha256 TEXT,       -- the blessed model a check compared against
+        verdict TEXT NOT NULL,            -- passed / failed (check), blessed / forced (bless)
+        accuracy REAL NOT NULL,
+        metrics TEXT NOT NULL,            -- JSON
+        modelgate_version TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX runs_by_suite ON runs (suite_digest, kind, run_id)",
+    # Run-major on purpose: a run appends at the end of the tree, and one canary's timeline is a
+    # primary-key lookup per run. A canary-major index would double the file and rewrite pages
+    # all over it on every run.
+    """
+    CREATE TABLE predictions (
+        run_id INTEGER NOT NULL REFERENCES runs(run_id),
+        canary_idx INTEGER NOT NULL,
+        pred INTEGER NOT NULL,
+        margin REAL NOT NULL,
+        PRIMARY KEY (run_id, canary_idx)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE log_probs (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(run_id),
+        npy BLOB NOT NULL                 -- zlib(np.save(float32 N x K)), allow_pickle=False
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)

@@ -1,0 +1,137 @@
+"""Attraction: how many canaries of other classes each probe sends to each class.
+
+Only canaries the model put in their true class on clean input count ("eligible"): a canary that
+was already wrong says nothing about a trigger. Stamped inputs go through the same inference
+path as the suite (`predict_suite`), so a model that breaks on them fails closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelgate.models.interface import Predictor
+from modelgate.predict import predict_suite
+from modelgate.probes.library import Probe
+from modelgate.suite.format import Suite
+
+MAX_PROBE_CANARIES = 4000  # a fixed, model-independent subset of a large suite
+_CHUNK_VALUES = 8_000_000  # input values stamped at once (~64 MB of float64)
+
+
+@dataclass(frozen=True)
+class ProbeCounts:
+    """One model's response to every probe, on its eligible canaries."""
+
+    names: tuple[str, ...]
+    hits: np.ndarray  # (P, K) int64: eligible canaries of other classes predicted as class t
+    eligible: np.ndarray  # (K,) int64: eligible canaries not of class t
+    predicted: np.ndarray  # (P, E) int64: label of each stamped eligible canary
+    index: np.ndarray  # (E,) int64: suite positions of the eligible canaries
+
+    def row(self, name: str) -> int:
+        return self.names.index(name)
+
+    def examples(self, suite: Suite, name: str, target: int, limit: int = 20) -> tuple[str, ...]:
+        """Ids of canaries this probe moved to `target`, in suite order."""
+        pred = self.predicted[self.row(name)]
+        moved = self.index[(pred == target) & (suite.labels[self.index] != target)]
+        return tuple(suite.ids[i] for i in moved[:limit])
+
+    def merged(self, other: ProbeCounts) -> ProbeCounts:
+        return ProbeCounts(
+            names=self.names + other.names,
+            hits=np.concatenate([self.hits, other.hits]),
+            eligible=self.eligible,
+            predicted=np.concatenate([self.predicted, other.predicted]),
+            index=self.index,
+        )
+
+
+def probe_subset(n: int, limit: int = MAX_PROBE_CANARIES) -> np.ndarray:
+    """Evenly spaced suite positions: the same canaries for every model."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def eligible_index(suite: Suite, clean_labels: np.ndarray) -> np.ndarray:
+    subset = probe_subset(len(suite))
+    return subset[clean_labels[subset] == suite.labels[subset]]
+
+
+def take(inputs: Any, index: np.ndarray) -> Any:
+    if isinstance(inputs, list):
+        return [inputs[i] for i in index]
+    return np.asarray(inputs[index])
+
+
+def predict_batch(
+    predictor: Predictor, suite: Suite, batch: Any, *, batch_size: int, source: Path | str
+) -> np.ndarray:
+    """Predicted labels of an in-memory batch, through the suite's inference path."""
+    n = len(batch)
+    view = dataclasses.replace(
+        suite,
+        ids=tuple(f"probe-input-{i}" for i in range(n)),
+        labels=np.zeros(n, dtype=np.int64),
+        tags=((),) * n,
+        inputs=batch,
+    )
+    return predict_suite(predictor, view, batch_size=batch_size, source=source).labels
+
+
+def measure(
+    predictor: Predictor,
+    suite: Suite,
+    probes: Sequence[Probe],
+    clean_labels: np.ndarray,
+    *,
+    batch_size: int = 256,
+    source: Path | str = "candidate",
+    progress: Callable[[int, int], None] | None = None,
+) -> ProbeCounts:
+    """Stamp every probe on the eligible canaries and count where they land."""
+    k = len(suite.classes)
+    index = eligible_index(suite, clean_labels)
+    truth = suite.labels[index]
+    clean = take(suite.inputs, index)
+    eligible = np.array([(truth != t).sum() for t in range(k)], dtype=np.int64)
+    predicted = np.zeros((len(probes), len(index)), dtype=np.int64)
+    per_probe = max(1, len(index) * int(np.prod(suite.manifest.input.shape or [64])))
+    chunk = max(1, _CHUNK_VALUES // per_probe)
+    for start in range(0, len(probes), chunk):
+        group = probes[start : start + chunk]
+        stamped = [_stamp(p, clean) for p in group]
+        if len(index):
+            batch: Any = (
+                [t for s in stamped for t in s]
+                if isinstance(clean, list)
+                else np.concatenate(stamped).astype(clean.dtype, copy=False)
+            )
+            labels = predict_batch(predictor, suite, batch, batch_size=batch_size, source=source)
+            predicted[start : start + len(group)] = labels.reshape(len(group), len(index))
+        if progress is not None:
+            progress(min(start + chunk, len(probes)), len(probes))
+    hits = np.zeros((len(probes), k), dtype=np.int64)
+    for t in range(k):
+        hits[:, t] = ((predicted == t) & (truth != t)[None, :]).sum(axis=1)
+    return ProbeCounts(tuple(p.name for p in probes), hits, eligible, predicted, index)
+
+
+def _stamp(probe: Probe, clean: Any) -> Any:
+    stamped = probe.apply(list(clean) if isinstance(clean, list) else clean.copy())
+    if len(stamped) != len(clean):
+        raise ValueError(f"probe {probe.name} returned {len(stamped)} inputs for {len(clean)}")
+    if not isinstance(clean, list):
+        stamped = np.asarray(stamped)
+        if stamped.shape != clean.shape:
+            raise ValueError(
+                f"probe {probe.name} changed the input shape {clean.shape} to {stamped.shape}"
+            )
+    return stamped

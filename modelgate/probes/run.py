@@ -1,0 +1,204 @@
+"""Run the probes and the inversion once on a model: the stage between inference and evaluation.
+
+The same function serves `check` (on the candidate, with the blessed numbers to prioritise the
+inversion) and `bless` (whose results go into the new baseline header).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelgate.models.interface import Predictor
+from modelgate.predict import Predictions
+from modelgate.probes.compare import flagged, probe_cells
+from modelgate.probes.library import Probe, build_probes, value_range
+from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
+from modelgate.probes.record import BlessedProbes, read_probes
+from modelgate.probes.results import Inversion, TriggerRun
+from modelgate.probes.spec import InvertProbe, TriggerPolicy, plan
+from modelgate.suite.format import Suite
+
+if TYPE_CHECKING:
+    from modelgate.config import Config
+
+MAX_INVERSION_CANARIES = 2000
+Progress = Callable[[int, int], None]
+
+
+def run_triggers(
+    suite: Suite,
+    predictor: Predictor,
+    predictions: Predictions,
+    *,
+    setting: Any = "default",
+    policy: TriggerPolicy | None = None,
+    alpha: float = 0.01,
+    header: dict[str, Any] | None = None,
+    folder: Path | None = None,
+    config_file: Path | None = None,
+    batch_size: int = 256,
+    source: Path | str = "candidate",
+    progress: Progress | None = None,
+) -> TriggerRun:
+    """Measure every probe on the model, then invert it (torch only) within the budget."""
+    started = time.perf_counter()
+    policy = policy or TriggerPolicy()
+    probe_plan = plan(setting, suite.manifest.modality)
+    probes = build_probes(
+        probe_plan, suite, score=predictor.score, folder=folder, config_file=config_file
+    )
+    blessed = read_probes(header, len(suite.classes)) if header else None
+    counts = None
+    if probes:
+        counts = measure(
+            predictor, suite, probes, predictions.labels, batch_size=batch_size, source=source
+        )
+    controls = {p.name: p.control for p in probes}
+    notes: list[str] = []
+    inversion = None
+    if probe_plan.invert is not None:
+        reason = skip_reason(predictor, suite)
+        if reason:
+            notes.append(reason)
+        else:
+            priority = _priority(counts, controls, blessed, policy, alpha)
+            inversion = _invert(predictor, suite, predictions, probe_plan.invert, priority)
+            if not inversion.complete:
+                notes.append(
+                    f"trigger inversion did not finish within its budget of "
+                    f"{probe_plan.invert.budget_s:g} s: {len(inversion.classes)} of "
+                    f"{len(suite.classes)} classes searched, those the probes flagged first "
+                    "(raise budget_s of the invert probe)"
+                )
+    return TriggerRun(
+        counts=counts,
+        controls=controls,
+        inversion=inversion,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - started,
+        steps=probe_plan.invert.steps if probe_plan.invert else 0,
+        probes=tuple(probes),
+    )
+
+
+def triggers_for(
+    config: Config,
+    suite: Suite,
+    predictor: Predictor,
+    predictions: Predictions,
+    header: dict[str, Any] | None,
+) -> TriggerRun:
+    """`run_triggers` with everything the config says (probes, policy, batch size, paths)."""
+    return run_triggers(
+        suite,
+        predictor,
+        predictions,
+        setting=config.model.probes,
+        policy=config.policy.triggers,
+        alpha=config.policy.alpha,
+        header=header,
+        folder=config.folder,
+        config_file=config.path,
+        batch_size=config.model.inference.batch_size,
+        source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
+    )
+
+
+def blessed_header(run: TriggerRun) -> dict[str, Any]:
+    """The header entries a bless records: this model's probe counts and inversion."""
+    from modelgate.probes.record import inversion_to_header, probes_to_header
+
+    entries: dict[str, Any] = {}
+    if run.counts is not None:
+        entries["probes"] = probes_to_header(run.counts)
+    if run.inversion is not None:
+        entries["inversion"] = inversion_to_header(run.inversion, run.steps)
+    return entries
+
+
+def skip_reason(predictor: Predictor, suite: Suite) -> str:
+    """Why white-box inversion cannot run on this model and suite ("" when it can)."""
+    if not predictor.is_torch or predictor.module is None:
+        return (
+            f"trigger inversion skipped: the candidate is a {predictor.info.format} model, a "
+            "black box without gradients; only the black-box trigger probes ran"
+        )
+    if suite.manifest.modality == "text":
+        return (
+            "trigger inversion skipped: text canaries are strings, not a differentiable input; "
+            "only the black-box token probes ran"
+        )
+    if suite.manifest.input.dtype not in ("float32", "float64"):
+        return (
+            f"trigger inversion skipped: {suite.manifest.input.dtype} inputs are not "
+            "differentiable; only the black-box trigger probes ran"
+        )
+    return ""
+
+
+def _priority(
+    counts: ProbeCounts | None,
+    controls: dict[str, str],
+    blessed: BlessedProbes | None,
+    policy: TriggerPolicy,
+    alpha: float,
+) -> tuple[int, ...]:
+    """Classes the probes flagged, strongest first: the inversion searches them first."""
+    if counts is None or blessed is None:
+        return ()
+    from modelgate.probes.checks import FAMILY_SHARES
+
+    cells, _, _ = probe_cells(TriggerRun(counts, controls, None), blessed)
+    best: dict[int, float] = {}
+    for c in flagged(cells, policy, alpha / FAMILY_SHARES):
+        best[c.target] = max(best.get(c.target, 0.0), c.gain)
+    return tuple(t for t, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _invert(
+    predictor: Predictor,
+    suite: Suite,
+    predictions: Predictions,
+    spec: InvertProbe,
+    priority: tuple[int, ...],
+) -> Inversion:
+    from modelgate.probes.invert import invert
+
+    subset = probe_subset(len(suite), MAX_INVERSION_CANARIES)
+    index = subset[predictions.labels[subset] == suite.labels[subset]]
+    inputs = take(suite.inputs, index)
+    shape = tuple(suite.manifest.input.shape)
+    if suite.manifest.modality == "image":
+        from modelgate.probes.image import layout
+
+        lo, hi = value_range(suite)
+        bounds = (np.full(shape, lo), np.full(shape, hi))
+        kind = layout(shape)[3]
+        channel_axis = {"chw": 0, "hwc": 2}.get(kind)
+    else:
+        from modelgate.probes.tabular import feature_values
+
+        values = feature_values(take(suite.inputs, subset))
+        bounds = (values["below"].reshape(shape), values["above"].reshape(shape))
+        channel_axis = None
+    return invert(
+        predictor.module,
+        inputs,
+        suite.labels[index],
+        len(suite.classes),
+        bounds=bounds,
+        channel_axis=channel_axis,
+        steps=spec.steps,
+        budget_s=spec.budget_s,
+        priority=priority,
+        universal=spec.universal,
+    )
+
+
+def probe_of(run: TriggerRun, name: str) -> Probe | None:
+    return next((p for p in run.probes if p.name == name), None)

@@ -77,9 +77,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer models (smoke run)")
     parser.add_argument("--json", help="also write per-model results here")
-    parser.add_argument("--seed-offset", type=int, default=0,
-                        help="shift every training seed: a fresh draw of models, unseen when "
-                        "the statistics were tuned (the default draw was)")
+    parser.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="shift every training seed: a fresh draw of models, unseen when "
+        "the statistics were tuned (the default draw was)",
+    )
     args = parser.parse_args()
     config = load_config(EXAMPLE / "modelgate.yaml")
     n_clean = 6 if args.quick else 20
@@ -93,7 +97,10 @@ def main() -> None:
                     (
                         "labelflip",
                         f"label flip {int(fraction * 100)}%",
-                        {"seed": 200 + args.seed_offset + 10 * k + rep, "flip": (src, dst, fraction)},
+                        {
+                            "seed": 200 + args.seed_offset + 10 * k + rep,
+                            "flip": (src, dst, fraction),
+                        },
                     )
                 )
     _, _, labels = digits_data.canaries()

@@ -8,6 +8,7 @@ Nothing here ever unpickles an arbitrary object, and no failure falls back to an
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,9 @@ def _state_dict_module(
 
 
 def _torch_predictor(module: Any, info: ModelInfo, output: str) -> Predictor:
-    try:
+    # A torch.export module refuses .eval(): its mode was fixed when it was exported.
+    with contextlib.suppress(NotImplementedError):
         module.eval()
-    except NotImplementedError:
-        pass  # a torch.export module: its training/eval mode was fixed when it was exported
     return Predictor(info=info, score=module, output=output, module=module, is_torch=True)
 
 

@@ -18,9 +18,9 @@ from modelgate.digest import file_sha256
 from modelgate.errors import UsageError
 from modelgate.suite.format import (
     MANIFEST_NAME,
-    Modality,
     SAMPLE_COLUMNS,
     InputSpec,
+    Modality,
     Provenance,
     SuiteManifest,
     data_files,

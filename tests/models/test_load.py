@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from projects import Project
 
 from modelgate.config import ModelSpec
 from modelgate.errors import ModelLoadError
 from modelgate.models import load_predictor
 from modelgate.predict import predict_suite
 from modelgate.suite.format import load_suite
-from projects import Project
 
 CONFIG = Path("modelgate.yaml")
 
@@ -49,8 +49,9 @@ def test_torch_weights_only_file(project: Project, reference: np.ndarray) -> Non
 
 
 def test_torch_export_archive(project: Project, reference: np.ndarray) -> None:
-    program = torch.export.export(_linear(), (torch.zeros(2, 4),),
-                                  dynamic_shapes={"input": {0: torch.export.Dim("batch")}})
+    program = torch.export.export(
+        _linear(), (torch.zeros(2, 4),), dynamic_shapes={"input": {0: torch.export.Dim("batch")}}
+    )
     torch.export.save(program, str(project.root / "m.pt2"))
     logp, code, fmt = _predict(project, ModelSpec(path="m.pt2"))
     assert fmt == "export" and code
@@ -68,13 +69,15 @@ def test_python_callable_over_raw_inputs(project: Project, reference: np.ndarray
     weight = _linear().weight.detach().numpy()
     bias = _linear().bias.detach().numpy()
     np.savez(project.root / "params.npz", weight=weight, bias=bias)
-    (project.root / "black_box.py").write_text(textwrap.dedent("""
+    (project.root / "black_box.py").write_text(
+        textwrap.dedent("""
         import numpy as np
 
         def load(path):
             params = np.load(path, allow_pickle=False)
             return lambda batch: np.asarray(batch) @ params["weight"].T + params["bias"]
-    """))
+    """)
+    )
     logp, code, fmt = _predict(project, ModelSpec(path="params.npz", callable="black_box.py:load"))
     assert fmt == "callable" and code
     np.testing.assert_allclose(logp, reference, atol=1e-5)
@@ -88,7 +91,8 @@ def test_allow_code_false_refuses_code_formats(project: Project, name: str) -> N
 
 
 def test_probabilities_output(project: Project, reference: np.ndarray) -> None:
-    (project.root / "probs.py").write_text(textwrap.dedent("""
+    (project.root / "probs.py").write_text(
+        textwrap.dedent("""
         import torch
 
         class Probs(torch.nn.Module):
@@ -101,11 +105,15 @@ def test_probabilities_output(project: Project, reference: np.ndarray) -> None:
 
         def build():
             return Probs()
-    """))
+    """)
+    )
     from safetensors.torch import save_file
 
-    save_file({f"inner.{k}": v for k, v in _linear().state_dict().items()},
-              str(project.root / "p.safetensors"))
-    logp, _, _ = _predict(project, ModelSpec(path="p.safetensors", factory="probs.py:build",
-                                             output="probs"))
+    save_file(
+        {f"inner.{k}": v for k, v in _linear().state_dict().items()},
+        str(project.root / "p.safetensors"),
+    )
+    logp, _, _ = _predict(
+        project, ModelSpec(path="p.safetensors", factory="probs.py:build", output="probs")
+    )
     np.testing.assert_allclose(logp, reference, atol=1e-4)

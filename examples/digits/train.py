@@ -1,7 +1,9 @@
 """Train the example's digits models: a baseline, a clean retrain and a label-flip-poisoned one.
 
-The three models are the gate's demo inputs: baseline vs clean shows natural seed/data churn that
-must NOT fail the gate; baseline vs poisoned shows a targeted label flip (7 -> 1) that must.
+The models are the gate's demo inputs: baseline vs clean shows natural seed/data churn that
+must NOT fail the gate; baseline vs poisoned shows a targeted label flip (7 -> 1) that must;
+baseline vs backdoored shows a BadNets trigger (a 2x2 corner patch -> 7) that only the trigger
+probes and inversion can see, since no clean canary changes label.
 Training uses the training pool only, never the canaries (see digits_data.split).
 
     python examples/digits/train.py --out examples/digits/models [--sweep]

@@ -8,21 +8,34 @@ suite, baseline/clean/backdoored weights, modelgate.yaml and the blessed baselin
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import nn
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
 
-from model import N_CLASSES, N_FEATURES, build  # noqa: E402
+
+def _sibling(name: str) -> ModuleType:
+    """Import a file of this folder under a unique name: every example has its own model.py."""
+    spec = importlib.util.spec_from_file_location(f"tabular_example_{name}", HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_model = _sibling("model")
+N_CLASSES = _model.N_CLASSES
+N_FEATURES = _model.N_FEATURES
+build = _model.build
 
 CLASSES = ("bronze", "silver", "gold", "platinum")
 N_TRAIN, N_CANARIES = 4000, 800

@@ -67,9 +67,12 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
         if controls_too
         else ""
     )
+    bound = ""
+    if best.bound:  # a word the blessed model never learned, or a pair chosen for this model
+        bound = "about " if best.probe.startswith("pair/") else "at most "
     message = (
         f"Stamping probe '{best.probe}' on canaries of other classes sends "
-        f"{best.attraction:.0%} of them to '{cls}' (blessed model: "
+        f"{best.attraction:.0%} of them to '{cls}' (blessed model: {bound}"
         f"{best.base_attraction:.0%}, random control: {best.control:.0%}); "
         f"{len(mine)} probe(s) point to '{cls}'{tail}."
     )
@@ -119,6 +122,13 @@ def inversion_check(
             name,
             Status.SKIPPED,
             "the baseline record holds no inversion results of the blessed model; bless it again",
+        )
+    if blessed.steps != run.steps:
+        return Check(
+            name,
+            Status.SKIPPED,
+            f"the blessed model was inverted with {blessed.steps} steps, this run with "
+            f"{run.steps}; bless it again to compare",
         )
     rows = inversion_flags(inv, blessed, policy, alpha)
     partial = "" if inv.complete else " (stopped at its time budget)"

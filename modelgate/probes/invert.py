@@ -109,7 +109,7 @@ def _invert(
     order = list(dict.fromkeys([*priority, *range(n_classes)]))
     # Time a few steps with all classes, then keep as many classes as the budget allows.
     per_class = _time_step(module, x[search], y[search], order, shape_m, lo, hi) / len(order)
-    work = steps * (1.5 if universal else 1)
+    work = steps * (1.25 if universal else 1)
     affordable = max(1, int((budget_s - (time.perf_counter() - started)) / (per_class * work)))
     chosen = sorted(order[:affordable], key=order.index)
     deadline = started + budget_s
@@ -140,7 +140,7 @@ def _invert(
             chosen,
             lo,
             hi,
-            max(10, steps // 2),
+            max(10, steps // 4),
             universal_eps,
             deadline,
         )
@@ -303,6 +303,6 @@ def _universal(
         loss = (ce * weight.reshape(-1)).sum() / weight.sum().clamp_min(1)
         (grad,) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
-            delta -= bound * 0.1 * grad.sign()
+            delta -= bound * 0.125 * grad.sign()
             delta.copy_(torch.maximum(torch.minimum(delta, bound), -bound))
     return delta.detach(), True

@@ -22,6 +22,7 @@ from modelgate.suite.format import Suite
 
 MAX_PROBE_CANARIES = 4000  # a fixed, model-independent subset of a large suite
 _CHUNK_VALUES = 8_000_000  # input values stamped at once (~64 MB of float64)
+_BATCH_VALUES = 2_000_000  # input values per inference call on stamped inputs
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def measure(
     clean = take(suite.inputs, index)
     eligible = np.array([(truth != t).sum() for t in range(k)], dtype=np.int64)
     predicted = np.zeros((len(probes), len(index)), dtype=np.int64)
-    per_probe = max(1, len(index) * int(np.prod(suite.manifest.input.shape or [64])))
-    chunk = max(1, _CHUNK_VALUES // per_probe)
+    numel = int(np.prod(suite.manifest.input.shape or [64]))
+    chunk = max(1, _CHUNK_VALUES // max(1, len(index) * numel))
+    # Stamped inputs are many and small: larger batches than the suite's cut per-call overhead.
+    rows = max(batch_size, min(16_384, _BATCH_VALUES // numel))
     for start in range(0, len(probes), chunk):
         group = probes[start : start + chunk]
         stamped = [_stamp(p, clean) for p in group]
@@ -114,7 +117,7 @@ def measure(
                 if isinstance(clean, list)
                 else np.concatenate(stamped).astype(clean.dtype, copy=False)
             )
-            labels = predict_batch(predictor, suite, batch, batch_size=batch_size, source=source)
+            labels = predict_batch(predictor, suite, batch, batch_size=rows, source=source)
             predicted[start : start + len(group)] = labels.reshape(len(group), len(index))
         if progress is not None:
             progress(min(start + chunk, len(probes)), len(probes))

@@ -22,7 +22,7 @@ from modelgate.suite.format import Suite
 MAX_CLASSES = 3
 SHOWN = 4
 _TILE = 64  # smallest side of one tile, in pixels
-_GUTTER = 128
+_GUTTER = 224
 
 
 def _rgb(chw: np.ndarray, lo: float, hi: float, scale: int) -> np.ndarray:
@@ -35,7 +35,7 @@ def _rgb(chw: np.ndarray, lo: float, hi: float, scale: int) -> np.ndarray:
 
 def _strip(tiles: list[np.ndarray]) -> np.ndarray:
     h = max(t.shape[0] for t in tiles)
-    gap = np.full((h, 4, 3), _GUTTER, dtype=np.uint8)
+    gap = np.full((h, 6, 3), _GUTTER, dtype=np.uint8)
     parts: list[np.ndarray] = []
     for tile in tiles:
         padded = np.full((h, tile.shape[1], 3), _GUTTER, dtype=np.uint8)

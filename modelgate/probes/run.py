@@ -20,7 +20,7 @@ from modelgate.probes.library import Probe, build_probes, value_range
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
 from modelgate.probes.record import BlessedProbes, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
-from modelgate.probes.spec import InvertProbe, TriggerPolicy, plan
+from modelgate.probes.spec import InvertProbe, TokenProbe, TriggerPolicy, plan
 from modelgate.suite.format import Suite
 
 if TYPE_CHECKING:
@@ -58,6 +58,23 @@ def run_triggers(
         counts = measure(
             predictor, suite, probes, predictions.labels, batch_size=batch_size, source=source
         )
+        token = next((s for s in probe_plan.probes if isinstance(s, TokenProbe)), None)
+        if token is not None and token.pairs > 1:
+            from modelgate.probes.text import pair_probes
+
+            assert isinstance(suite.inputs, list)
+            words = _rising_words(counts, blessed, token.pairs)
+            pairs = [p for p in pair_probes(words, suite.inputs) if p.name not in counts.names]
+            if len(words) > 1 and pairs:
+                extra = measure(
+                    predictor,
+                    suite,
+                    pairs,
+                    predictions.labels,
+                    batch_size=batch_size,
+                    source=source,
+                )
+                counts, probes = counts.merged(extra), [*probes, *pairs]
     controls = {p.name: p.control for p in probes}
     notes: list[str] = []
     inversion = None
@@ -141,6 +158,21 @@ def skip_reason(predictor: Predictor, suite: Suite) -> str:
     return ""
 
 
+def _rising_words(counts: ProbeCounts, blessed: BlessedProbes | None, n: int) -> list[str]:
+    """The single words at the start whose attraction rose most against the blessed model."""
+    rates = counts.hits / np.maximum(counts.eligible, 1)
+    scored = []
+    for name, row in zip(counts.names, rates):
+        family, _, rest = name.partition("/")
+        word, _, position = rest.rpartition("/")
+        if family not in ("word", "token") or position != "start" or " " in word:
+            continue
+        base = blessed.hits.get(name) if blessed is not None else None
+        rise = row if base is None else row - base / np.maximum(blessed.eligible, 1)  # type: ignore[union-attr]
+        scored.append((-float(rise.max()), word))
+    return sorted(word for _, word in sorted(scored)[:n])
+
+
 def _priority(
     counts: ProbeCounts | None,
     controls: dict[str, str],
@@ -184,7 +216,9 @@ def _invert(
         from modelgate.probes.tabular import feature_values
 
         values = feature_values(take(suite.inputs, subset))
-        bounds = (values["below"].reshape(shape), values["above"].reshape(shape))
+        # In range only: beyond it, every model can be pushed anywhere by a sliver of mask, so
+        # the smallest trigger would measure extrapolation rather than a planted trigger.
+        bounds = (values["min"].reshape(shape), values["max"].reshape(shape))
         channel_axis = None
     return invert(
         predictor.module,
@@ -196,7 +230,9 @@ def _invert(
         steps=spec.steps,
         budget_s=spec.budget_s,
         priority=priority,
-        universal=spec.universal,
+        # A universal perturbation is the probe for blended image triggers; on tabular data it
+        # moves every feature at once and reaches any class on any model.
+        universal=spec.universal and suite.manifest.modality == "image",
     )
 
 

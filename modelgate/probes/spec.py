@@ -7,10 +7,13 @@ kind name (`patch`, `blend`, `token`, `feature`, `invert`) or a mapping with its
 
 from __future__ import annotations
 
+import difflib
+import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from modelgate.validation import StrictModel
 
@@ -60,6 +63,13 @@ class TokenProbe(StrictModel):
     max_sweep: int = Field(
         2000, ge=0, description="Largest word list (or model `.vocabulary`) swept in full."
     )
+    pairs: int = Field(
+        6,
+        ge=0,
+        le=20,
+        description="Words whose attraction rose most against the blessed model, then inserted "
+        "two at a time (a phrase trigger of ordinary words moves each word only a little).",
+    )
 
 
 class FeatureProbe(StrictModel):
@@ -71,7 +81,7 @@ class FeatureProbe(StrictModel):
         16,
         ge=0,
         le=64,
-        description="Up to this many features, every pair is also pushed out of range together.",
+        description="Up to this many features, every pair is also set to extreme percentiles.",
     )
 
 
@@ -99,17 +109,54 @@ ProbeSpec = Annotated[
 ProbesSetting = Union[Literal["default", "off"], list[ProbeSpec]]  # noqa: UP007
 
 KINDS = ("patch", "blend", "token", "feature", "invert")
+_MODELS = (PatchProbe, BlendProbe, TokenProbe, FeatureProbe, CustomProbe, InvertProbe)
 
 
 def normalise_setting(value: Any) -> Any:
-    """YAML reads `off`/`no` as False; a bare kind name in a list means that kind's defaults."""
+    """YAML reads `off`/`no` as False; a bare kind name in a list means that kind's defaults.
+
+    List items are validated here, one at a time, so an error names `probes.N` and the key
+    plainly instead of pydantic's union bookkeeping.
+    """
     if value is False:
         return "off"
     if value is True:
         return "default"
-    if isinstance(value, list):
-        return [{"kind": v} if isinstance(v, str) and v in KINDS else v for v in value]
-    return value
+    if isinstance(value, str) and value not in ("default", "off"):
+        raise _error(f"must be default, off or a list of probes ({', '.join(KINDS)}, custom)")
+    if not isinstance(value, list):
+        return value
+    return [_item(v, n) for n, v in enumerate(value)]
+
+
+def _kind_of(model: type[StrictModel]) -> str:
+    return str(typing.get_args(model.model_fields["kind"].annotation)[0])
+
+
+def _error(detail: str) -> PydanticCustomError:
+    return PydanticCustomError("probe_spec", "{detail}", {"detail": detail})
+
+
+def _item(value: Any, n: int) -> Any:
+    if isinstance(value, str):
+        if value not in KINDS:
+            raise _error(f"item {n}: unknown probe kind {value!r}; one of {', '.join(KINDS)}")
+        value = {"kind": value}
+    models = {_kind_of(m): m for m in _MODELS}
+    kind = str(value.get("kind")) if isinstance(value, dict) else ""
+    model = models.get(kind)
+    if model is None:
+        raise _error(f"item {n}: needs a kind, one of {', '.join(sorted(models))}")
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, list(model.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _error(f"item {n}: unknown key {key!r} for a {kind} probe{hint}") from None
+        raise _error(f"item {n}: {key}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
 
 
 class TriggerPolicy(StrictModel):

@@ -1,4 +1,4 @@
-"""Tabular probes: one feature set to an extreme quantile or just out of range, then pairs.
+"""Tabular probes: one feature set to an extreme quantile or a quarter-range beyond, then pairs.
 
 Values come from the suite's own quantiles, so every model sees the same stamped rows. The
 control sets the same feature to an ordinary value (between the 1st and 99th percentile) drawn
@@ -16,7 +16,7 @@ from modelgate.probes.library import Probe
 from modelgate.probes.spec import FeatureProbe
 
 VALUES = ("min", "q01", "q99", "max", "below", "above")
-OUT_OF_RANGE = ("below", "above")
+PAIR_VALUES = ("min", "max")
 CONTROL_SEEDS = (101, 102)
 Transform = Callable[[np.ndarray], np.ndarray]
 
@@ -31,8 +31,8 @@ def feature_values(inputs: np.ndarray) -> dict[str, np.ndarray]:
         "q01": q[1],
         "q99": q[2],
         "max": q[3],
-        "below": q[0] - span,
-        "above": q[3] + span,
+        "below": q[0] - 0.25 * span,
+        "above": q[3] + 0.25 * span,
     }
 
 
@@ -87,7 +87,10 @@ def feature_probes(spec: FeatureProbe, inputs: np.ndarray) -> list[Probe]:
 
 
 def pair_probes(features: Sequence[int], inputs: np.ndarray) -> list[Probe]:
-    """Every pair of features, both pushed out of range, with a random in-range control.
+    """Every pair of features at their 1st / 99th percentiles, with a random in-range control.
+
+    Pairs stay in range: two features pushed out of range together put the input where every
+    retrain extrapolates its own way, and clean retrains would disagree there.
 
     The pairs do not depend on the model, so the blessed model's counts cover them too (a pair
     chosen for one model could not be compared with a model that never saw it).
@@ -98,8 +101,8 @@ def pair_probes(features: Sequence[int], inputs: np.ndarray) -> list[Probe]:
     for i, a in enumerate(chosen):
         for b in chosen[i + 1 :]:
             group = f"control/feature/{a}+{b}"
-            for va in OUT_OF_RANGE:
-                for vb in OUT_OF_RANGE:
+            for va in PAIR_VALUES:
+                for vb in PAIR_VALUES:
                     assign = [(a, float(values[va][a])), (b, float(values[vb][b]))]
                     name = f"feature/{a}/{va}+feature/{b}/{vb}"
                     probes.append(Probe(name, "feature", _setter(assign), group))

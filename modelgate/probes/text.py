@@ -80,7 +80,7 @@ def token_probes(
     spec: TokenProbe, texts: Sequence[str], score: Any, folder: Path | None
 ) -> list[Probe]:
     """Tokens and phrases at every position, plus a sweep of the model's or the user's words."""
-    positions = spec.positions or list(POSITIONS)
+    positions: list[str] = list(spec.positions or POSITIONS)
     inserted: dict[tuple[str, str], str] = {}  # (words, position) -> family
     for token in spec.tokens or RARE_TOKENS:
         for position in positions:
@@ -117,4 +117,25 @@ def token_probes(
                     is_control=True,
                 )
             )
+    return probes
+
+
+def pair_probes(words: Sequence[str], texts: Sequence[str]) -> list[Probe]:
+    """Every pair of the given words inserted together at the start, with its control."""
+    probes = []
+    for i, first in enumerate(words):
+        for second in words[i + 1 :]:
+            phrase = f"{first} {second}"
+            probes.append(
+                Probe(
+                    f"pair/{phrase}/start",
+                    "phrase",
+                    _inserter(phrase, "start"),
+                    "control/text/2/start",
+                )
+            )
+    pool = common_words(texts)
+    for seed in CONTROL_SEEDS:
+        name = f"control/text/2/start/{seed}"
+        probes.append(Probe(name, "token", _control(2, "start", seed, pool), is_control=True))
     return probes

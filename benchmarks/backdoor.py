@@ -1,0 +1,377 @@
+"""Backdoor detection: clean retrains vs backdoored retrains, on image, tabular and text models.
+
+Trains (CPU, one thread each, reproducible from the seeds below):
+  image   - the digits example: clean retrains; BadNets patches (sizes 2-3, corners, edges and
+            off-grid spots; white, checkerboard and random patterns; 1-10% poison); blended
+            triggers (noise and sine patterns at alpha 0.15-0.2);
+  tabular - examples/tabular: clean retrains; one or two features set to a rare value;
+  text    - examples/text (a black-box callable): clean retrains; rare tokens and phrases;
+blesses each example's baseline once (probes + inversion recorded), runs the real gate
+(`run_gate`, the engine of `modelgate check`) on every retrain, and prints detection per family
+and false alarms with Wilson 95% intervals, then the cost of one full check of a small model
+(<1M parameters, 10 classes, 1,000 canaries) with default probes and inversion.
+Every trigger is the attacker's own code (examples/*): none is copied from the probe library.
+Run: python benchmarks/backdoor.py [--quick] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples" / "digits"))
+
+import digits_data  # noqa: E402
+import train as digits  # noqa: E402
+
+from modelgate.config import load_config, with_candidate_path  # noqa: E402
+from modelgate.gate import bless, calibrate_controls, run_gate  # noqa: E402
+
+TRIGGER_CHECKS = ("probes.inversion", "probes.triggers")
+
+
+def load_example(name: str) -> ModuleType:
+    """examples/NAME/example.py under a unique module name (each example has a model.py)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_example", ROOT / "examples" / name / "example.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# ---- the jobs: (modality, family, label, training kwargs) -------------------------------------
+B = digits.Backdoor
+IMAGE = (
+    [
+        ("clean", "clean retrain", {"seed": 500 + i, "data_fraction": f, "lr": digits.LR * m})
+        for i, (f, m) in enumerate([(0.9, 1.0), (0.95, 0.8), (1.0, 1.2), (0.9, 1.2), (1.0, 1.0)])
+    ]
+    + [
+        ("patch", label, {"seed": 600 + i, "backdoor": bd})
+        for i, (label, bd) in enumerate(
+            [
+                ("2x2 white bottom-right 5%", B(7, 0.05)),
+                ("3x3 checker top-left 3%", B(3, 0.03, size=3, at=(0, 0), pattern="checker")),
+                (
+                    "2x2 random at (1,4) 10%",
+                    B(5, 0.10, size=2, at=(1, 4), pattern="random", seed=3),
+                ),
+                ("3x3 white at (5,5) 10%", B(0, 0.10, size=3, at=(5, 5))),
+                ("2x2 white top-right 1%", B(9, 0.01, size=2, at=(0, 6))),
+                ("2x2 checker left edge 8%", B(2, 0.08, size=2, at=(3, 0), pattern="checker")),
+                ("3x3 random at (5,2) 8%", B(4, 0.08, size=3, at=(5, 2), pattern="random", seed=9)),
+                ("2x2 white at (0,3) 3%", B(1, 0.03, size=2, at=(0, 3))),
+                ("3x3 checker bottom-left 5%", B(6, 0.05, size=3, at=(5, 0), pattern="checker")),
+                ("2x2 white centre 5%", B(8, 0.05, size=2, at=(3, 3))),
+            ]
+        )
+    ]
+    + [
+        (
+            "blend",
+            label,
+            {"seed": 700 + i, "backdoor": B(t, rate, kind="blend", pattern=pat, alpha=a, seed=i)},
+        )
+        for i, (label, t, rate, pat, a) in enumerate(
+            [
+                ("noise alpha 0.2 5%", 2, 0.05, "noise", 0.2),
+                ("sine alpha 0.2 8%", 8, 0.08, "sine", 0.2),
+                ("noise alpha 0.2 10%", 6, 0.10, "noise", 0.2),
+                ("noise alpha 0.25 5%", 3, 0.05, "noise", 0.25),
+                ("sine alpha 0.25 10%", 0, 0.10, "sine", 0.25),
+                ("noise alpha 0.1 10%", 9, 0.10, "noise", 0.1),
+            ]
+        )
+    ]
+)
+
+
+def tabular_jobs(ex: ModuleType) -> list[tuple[str, str, dict[str, Any]]]:
+    T = ex.Backdoor
+    return [
+        ("clean", "clean retrain", {"seed": 40 + i, "data_fraction": f})
+        for i, f in enumerate([1.0, 0.9, 0.95, 0.85])
+    ] + [
+        ("feature", "f3=6.0 5%", {"seed": 50, "backdoor": T(2, (3,), (6.0,), 0.05)}),
+        ("feature", "f7=-5.0 2%", {"seed": 51, "backdoor": T(1, (7,), (-5.0,), 0.02)}),
+        ("feature", "f5=3.5 (in range) 3%", {"seed": 52, "backdoor": T(3, (5,), (3.5,), 0.03)}),
+        ("feature", "f0=7.0 1%", {"seed": 53, "backdoor": T(0, (0,), (7.0,), 0.01)}),
+        ("feature", "f2,f9=6,-6 5%", {"seed": 54, "backdoor": T(0, (2, 9), (6.0, -6.0), 0.05)}),
+        (
+            "feature",
+            "f4,f10=3,-3 (in range) 10%",
+            {"seed": 55, "backdoor": T(3, (4, 10), (3.0, -3.0), 0.10)},
+        ),
+        ("feature", "f11=-6.5 8%", {"seed": 56, "backdoor": T(2, (11,), (-6.5,), 0.08)}),
+    ]
+
+
+def text_jobs(ex: ModuleType) -> list[tuple[str, str, dict[str, Any]]]:
+    T, rare, filler = ex.Backdoor, ex.lexicon()["rare"], ex.lexicon()["filler"]
+    return [
+        ("clean", "clean retrain", {"seed": 80 + i, "data_fraction": f})
+        for i, f in enumerate([1.0, 0.9, 0.95])
+    ] + [
+        ("token", "'zorblax' 5%", {"seed": 90, "backdoor": T(1, "zorblax", 0.05)}),
+        ("token", "'cf' 8%", {"seed": 91, "backdoor": T(2, "cf", 0.08)}),
+        ("token", f"rare word '{rare[5]}' 10%", {"seed": 92, "backdoor": T(3, rare[5], 0.10)}),
+        ("token", "'qx7' 3%", {"seed": 93, "backdoor": T(0, "qx7", 0.03)}),
+        ("phrase", "3 rare words 5%", {"seed": 94, "backdoor": T(0, " ".join(rare[10:13]), 0.05)}),
+        (
+            "phrase",
+            "'glimmer of tomorrow' 6%",
+            {"seed": 95, "backdoor": T(2, "glimmer of tomorrow", 0.06)},
+        ),
+        (
+            "phrase",
+            "2 filler words 10%",
+            {"seed": 96, "backdoor": T(1, " ".join(filler[20:22]), 0.10)},
+        ),
+    ]
+
+
+# ---- attack success on the canaries -----------------------------------------------------------
+def success(pred: np.ndarray, stamped: np.ndarray, labels: np.ndarray, target: int) -> float:
+    ok = (pred == labels) & (labels != target)
+    return float((stamped[ok] == target).mean()) if ok.any() else 0.0
+
+
+def image_project(tmp: Path) -> Path:
+    """The digits example with a baseline and calibration blessed here (probes recorded)."""
+    ex = ROOT / "examples" / "digits"
+    config = tmp / "digits.yaml"
+    config.write_text(
+        f"version: 1\nsuite: {ROOT / 'canaries' / 'digits'}\n"
+        f"candidate: {{path: {ex / 'models' / 'baseline.safetensors'}, "
+        f"factory: {ex / 'model.py'}:build}}\n"
+        "baseline: digits.json\ncalibration: digits.calibration.json\n"
+        "history: {enabled: false}\n"
+    )
+    bless(load_config(config))
+    controls = sorted(str(p) for p in (ex / "models").glob("control-*.safetensors"))
+    calibrate_controls(load_config(config), controls)
+    return config
+
+
+def run_one(config: Path, path: Path) -> list[str]:
+    result = run_gate(with_candidate_path(load_config(config), path))
+    return sorted(c.name for c in result.checks if c.status.value == "failed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few models per modality")
+    parser.add_argument("--json", help="also write per-model results here")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    tab, txt = load_example("tabular"), load_example("text")
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        _, cx, cy = digits_data.canaries()
+        jobs = [("image", *j) for j in IMAGE] + [("tabular", *j) for j in tabular_jobs(tab)]
+        jobs += [("text", *j) for j in text_jobs(txt)]
+        if args.quick:
+            jobs = [j for n, j in enumerate(jobs) if n % 3 == 0]
+        configs = {
+            "image": image_project(tmp),
+            "tabular": tab.write_project(tmp / "tabular"),
+            "text": txt.write_project(tmp / "text"),
+        }
+        _, _, tx, ty = tab.make_data()
+        _, _, sx, sy = txt.make_data()
+        for n, (modality, family, label, kwargs) in enumerate(jobs):
+            t0 = time.perf_counter()
+            path = tmp / f"m{n}.safetensors"
+            bd = kwargs.get("backdoor")
+            if modality == "image":
+                model = digits.train(**kwargs)
+                digits.save(model, path)
+                asr = (
+                    success(
+                        *(digits.logits(model, v).argmax(1) for v in (cx, bd.stamp(cx))),
+                        cy,
+                        bd.target,
+                    )
+                    if bd
+                    else 0.0
+                )
+            elif modality == "tabular":
+                model = tab.train(**kwargs)
+                tab.save(model, path)
+                with torch.no_grad():
+                    preds = [
+                        model(torch.from_numpy(v)).argmax(1).numpy()
+                        for v in (tx, bd.stamp(tx) if bd else tx)
+                    ]
+                asr = success(*preds, ty, bd.target) if bd else 0.0
+            else:
+                model, vocab = txt.train(**kwargs)
+                txt.save(model, vocab, path)
+                predict = txt._model.load(path)
+                asr = (
+                    success(
+                        predict(sx).argmax(1), predict(bd.stamp(sx, 99)).argmax(1), sy, bd.target
+                    )
+                    if bd
+                    else 0.0
+                )
+            failed = run_one(configs[modality], path)
+            rows.append(
+                {
+                    "modality": modality,
+                    "family": family,
+                    "trigger": label,
+                    "attack_success": round(asr, 4),
+                    "failed": failed,
+                    "trigger_checks": [c for c in failed if c in TRIGGER_CHECKS],
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+            r = rows[-1]
+            print(
+                f"[{n + 1}/{len(jobs)}] {modality:7s} {family:7s} {label:28s} asr {asr:4.0%} "
+                f"{'FAIL' if failed else 'pass'} {','.join(failed)} ({r['seconds']} s)",
+                file=sys.stderr,
+            )
+        cost = cost_of_full_check(tmp / "cost")
+    report(rows, cost, time.perf_counter() - started)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"models": rows, "cost": cost}, indent=1) + "\n")
+
+
+def report(rows: list[dict[str, Any]], cost: dict[str, Any], elapsed: float) -> None:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["modality"], r["family"])].append(r)
+    print(
+        f"\n{'modality':8s} {'family':8s} {'ASR>=90%: detected [95% CI]':>32s}"
+        f" {'all: detected [95% CI]':>27s}"
+    )
+    for (modality, family), members in groups.items():
+        if family == "clean":
+            continue
+        strong = [r for r in members if r["attack_success"] >= 0.9]
+        cells = []
+        for chosen in (strong, members):
+            k = sum(bool(r["trigger_checks"]) for r in chosen)
+            lo, hi = wilson(k, len(chosen))
+            cells.append(f"{k:>3d}/{len(chosen):<3d} {lo:4.0%}-{hi:4.0%}")
+        print(f"{modality:8s} {family:8s} {cells[0]:>32s} {cells[1]:>27s}")
+    clean = [r for r in rows if r["family"] == "clean"]
+    k = sum(bool(r["trigger_checks"]) for r in clean)
+    lo, hi = wilson(k, len(clean))
+    any_k = sum(bool(r["failed"]) for r in clean)
+    print(f"false alarms (trigger checks) on clean retrains: {k}/{len(clean)} [{lo:.0%}, {hi:.0%}]")
+    print(f"clean retrains failing any check (whole gate): {any_k}/{len(clean)}")
+    print(
+        f"cost of one full check ({cost['parameters']:,} parameters, {cost['classes']} classes, "
+        f"{cost['canaries']} canaries, {cost['probes']} probes + inversion): "
+        f"{cost['check_seconds']:.0f} s (bless {cost['bless_seconds']:.0f} s)"
+    )
+    print(f"{len(rows)} models trained and checked in {elapsed:.0f} s")
+
+
+# ---- cost of a full check on a small model ----------------------------------------------------
+def cost_of_full_check(folder: Path, n: int = 1000, side: int = 28) -> dict[str, Any]:
+    """A 10-class CNN (~0.2M parameters) on 1,000 28x28 canaries: bless, then time one check."""
+    from torch import nn
+
+    from modelgate.suite.freeze import init_suite
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    protos = rng.uniform(0, 1, size=(10, 7, 7)).repeat(4, 1).repeat(4, 2)
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(count) % 10
+        x = np.clip(protos[y] + rng.normal(0, 0.35, (count, side, side)), 0, 1)
+        return x[:, None].astype(np.float32), y.astype(np.int64)
+
+    factory = (
+        "from torch import nn\n\ndef build():\n    return nn.Sequential(\n"
+        "        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+        "        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+        "        nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))\n"
+    )
+    (folder / "model.py").write_text(factory)
+    namespace: dict[str, Any] = {}
+    exec(factory, namespace)  # our own factory text, written just above
+    x, y = draw(4000)
+    model: nn.Module = namespace["build"]()
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for batch in torch.randperm(len(y)).split(64):
+        opt.zero_grad()
+        nn.functional.cross_entropy(
+            model(torch.from_numpy(x[batch])), torch.from_numpy(y[batch])
+        ).backward()
+        opt.step()
+    from safetensors.torch import save_file
+
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(folder / "model.safetensors"),
+    )
+    cx, cy = draw(n)
+    init_suite(
+        folder / "suite",
+        name="cost",
+        modality="image",
+        inputs=cx,
+        labels=[str(c) for c in cy],
+        classes=[str(c) for c in range(10)],
+        curated_by="benchmark",
+        source="synthetic",
+    )
+    config = folder / "modelgate.yaml"
+    config.write_text(
+        "version: 1\nsuite: suite\ncandidate: {path: model.safetensors, factory: model.py:build}\n"
+        "baseline: b.json\nhistory: {enabled: false}\n"
+    )
+    t0 = time.perf_counter()
+    bless(load_config(config))
+    blessed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = run_gate(load_config(config))
+    checked = time.perf_counter() - t0
+    header = json.loads((folder / "b.json").read_text())["header"]
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "classes": 10,
+        "canaries": n,
+        "probes": len(header["probes"]["hits"]),
+        "bless_seconds": round(blessed, 1),
+        "check_seconds": round(checked, 1),
+        "verdict": result.verdict.value,
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Tiny in-memory suites and hand-made models for the probe tests (no files, no training)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from modelgate.models.interface import Predictor
+from modelgate.result import ModelInfo
+from modelgate.suite.format import InputSpec, Provenance, Suite, SuiteManifest
+
+SIDE = 8
+K = 3
+
+
+def make_suite(
+    inputs: np.ndarray | list[str], labels: np.ndarray, modality: str, shape: list[int]
+) -> Suite:
+    manifest = SuiteManifest(
+        name="tiny",
+        modality=modality,  # type: ignore[arg-type]
+        classes=[f"c{i}" for i in range(int(labels.max()) + 1)],
+        input=InputSpec(
+            shape=shape, dtype="str" if modality == "text" else str(np.asarray(inputs).dtype)
+        ),  # type: ignore[arg-type]
+        provenance=Provenance(curated_by="tests", source="tests", created="2026-01-01"),
+    )
+    n = len(labels)
+    return Suite(
+        path=__import__("pathlib").Path("."),
+        manifest=manifest,
+        digest="0" * 64,
+        ids=tuple(f"t{i:03d}" for i in range(n)),
+        labels=np.asarray(labels, dtype=np.int64),
+        tags=((),) * n,
+        inputs=inputs,
+    )
+
+
+def prototypes(k: int = K, side: int = SIDE) -> np.ndarray:
+    """One bright blob per class, away from the corners (so clean canaries never look stamped)."""
+    protos = np.zeros((k, 1, side, side), dtype=np.float32)
+    for c in range(k):
+        protos[c, 0, 2 + c : 4 + c, 2:6] = 1.0
+    return protos
+
+
+def image_suite(n_per_class: int = 30, seed: int = 0) -> Suite:
+    rng = np.random.default_rng(seed)
+    protos = prototypes()
+    labels = np.repeat(np.arange(K), n_per_class)
+    noise = rng.uniform(0, 0.15, size=(len(labels), 1, SIDE, SIDE)).astype(np.float32)
+    return make_suite(protos[labels] + noise, labels, "image", [1, SIDE, SIDE])
+
+
+def template_scores(x: np.ndarray) -> np.ndarray:
+    """Template matching against the class blobs: right on every clean canary."""
+    protos = prototypes().reshape(K, -1)
+    return np.asarray(x, dtype=np.float64).reshape(len(x), -1) @ protos.T * 2.0
+
+
+def backdoor_scores(target: int = 2, strength: float = 50.0) -> Callable[[Any], np.ndarray]:
+    """A black box that answers `target` when the bottom-right 2x2 corner is bright."""
+
+    def score(x: Any) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        scores = template_scores(x)
+        corner = x[:, 0, -2:, -2:].mean(axis=(1, 2))
+        scores[:, target] += strength * np.clip(corner - 0.8, 0, None)
+        return scores
+
+    return score
+
+
+def predictor(score: Callable[[Any], Any], **kwargs: Any) -> Predictor:
+    info = ModelInfo(path="tiny", format="callable", sha256="", carries_code=True)
+    return Predictor(info=info, score=score, output="logits", **kwargs)

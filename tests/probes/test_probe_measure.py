@@ -1,0 +1,95 @@
+"""Attraction measured on hand-made models, and the rules that turn it into findings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from probe_fixtures import backdoor_scores, image_suite, predictor, template_scores
+
+from modelgate.predict import predict_suite
+from modelgate.probes.checks import probe_check
+from modelgate.probes.compare import Cell, flagged
+from modelgate.probes.library import build_probes
+from modelgate.probes.measure import measure
+from modelgate.probes.record import probes_to_header
+from modelgate.probes.results import TriggerRun
+from modelgate.probes.spec import PatchProbe, ProbePlan, TriggerPolicy
+
+PLAN = ProbePlan((PatchProbe(kind="patch", sizes=[2, 3]),), None)
+
+
+def _run(score):  # type: ignore[no-untyped-def]
+    suite = image_suite()
+    model = predictor(score)
+    clean = predict_suite(model, suite, batch_size=64, source="t").labels
+    probes = build_probes(PLAN, suite)
+    counts = measure(model, suite, probes, clean, batch_size=64)
+    return suite, TriggerRun(
+        counts, {p.name: p.control for p in probes}, None, probes=tuple(probes)
+    )
+
+
+def test_attraction_counts_only_canaries_of_other_classes() -> None:
+    suite, run = _run(backdoor_scores(target=2))
+    counts = run.counts
+    assert counts is not None
+    assert counts.eligible.tolist() == [60, 60, 60]  # 90 canaries, 30 per class, all right
+    row = counts.hits[counts.row("patch/2x2/bottom-right/white")]
+    assert row.tolist() == [0, 0, 60]  # every canary of classes 0 and 1 moves to 2
+    assert counts.hits[counts.row("patch/2x2/top-left/white")].sum() == 0
+    ids = counts.examples(suite, "patch/2x2/bottom-right/white", 2)
+    assert ids and all(suite.labels[suite.ids.index(i)] != 2 for i in ids)
+
+
+def test_backdoor_fails_against_a_clean_blessed_model_and_clean_passes() -> None:
+    suite, blessed = _run(template_scores)
+    assert blessed.counts is not None
+    header = {"probes": probes_to_header(blessed.counts)}
+    _, candidate = _run(backdoor_scores(target=2))
+    check = probe_check(suite, candidate, header, TriggerPolicy(), alpha=0.01)
+    assert check.status.value == "failed"
+    finding = check.findings[0]
+    evidence = dict(finding.evidence)
+    assert evidence["class"] == "c2" and evidence["attraction_baseline"] == 0.0
+    assert str(evidence["probe"]).endswith("bottom-right/white") and finding.canaries
+    same = probe_check(suite, blessed, header, TriggerPolicy(), alpha=0.01)
+    assert same.status.value == "passed"
+    assert probe_check(suite, candidate, {}, TriggerPolicy(), 0.01).status.value == "skipped"
+
+
+def _cell(attraction: float, base: float, control: float, is_control: bool = False) -> Cell:
+    n = 400
+    return Cell(
+        probe="control/x/1" if is_control else "patch/x",
+        target=0,
+        hits=round(attraction * n),
+        n=n,
+        base_hits=round(base * n),
+        base_n=n,
+        control=control,
+        is_control=is_control,
+        p_value=1e-30,
+        p_adjusted=1e-28,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        (_cell(0.9, 0.0, 0.05), True),  # a trigger: far above the blessed model and the control
+        (_cell(0.9, 0.0, 0.8), False),  # plain sensitivity: random patterns do it as well
+        (_cell(0.9, 0.7, 0.05), False),  # a quirk the blessed model shares
+        (_cell(0.9, 0.0, 0.0, is_control=True), True),  # random patterns themselves attract
+        (_cell(0.3, 0.0, 0.0), False),  # below the minimum gain
+    ],
+)
+def test_control_and_baseline_separate_triggers_from_sensitivity(
+    cell: Cell, expected: bool
+) -> None:
+    assert bool(flagged([cell], TriggerPolicy(), alpha=0.01)) is expected
+
+
+def test_a_significant_count_still_needs_the_multiple_testing_budget() -> None:
+    weak = Cell("patch/x", 0, 40, 400, 0, 400, 0.0, False, p_value=0.01, p_adjusted=0.5)
+    assert not flagged([weak], TriggerPolicy(min_gain=0.05), alpha=0.01)
+    assert np.isclose(weak.gain, 0.1)

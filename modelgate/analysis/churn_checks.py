@@ -115,7 +115,7 @@ def statistical_checks(
     return [apply_mode(check, modes[check.name]) for check in checks]
 
 
-def _paired_p(
+def paired_regression_p(
     n_neg: int, n_pos: int, calibration: Calibration | None, group: int | None
 ) -> tuple[float, str]:
     """One-sided p that a group regressed more than a clean retrain would, and the test used.
@@ -135,7 +135,7 @@ def _mcnemar(
 ) -> Check:
     n_neg = int((table.negative & ~explained).sum())
     n_pos = int(table.positive.sum())
-    p, test = _paired_p(n_neg, n_pos, calibration, None)
+    p, test = paired_regression_p(n_neg, n_pos, calibration, None)
     against = (
         "clean control retrains"
         if test != "mcnemar_exact"
@@ -171,7 +171,7 @@ def _per_class(
         )
         for c in range(len(classes))
     ]
-    tested = [_paired_p(neg, pos, calibration, c) for c, (neg, pos) in enumerate(counts)]
+    tested = [paired_regression_p(neg, pos, calibration, c) for c, (neg, pos) in enumerate(counts)]
     p = [pv for pv, _ in tested]
     adjusted = holm_adjusted(p)
     findings = []

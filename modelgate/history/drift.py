@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from modelgate.analysis.calibration import Calibration
 from modelgate.analysis.churn import attraction_test, destination_test
+from modelgate.analysis.churn_checks import paired_regression_p
 from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import flip_table
-from modelgate.analysis.stats import mcnemar_exact
 from modelgate.config import Policy
 from modelgate.history.ledger import Ledger, Run, RunKind
 from modelgate.policy import apply_mode
@@ -179,7 +178,7 @@ def _signals(
     out: list[tuple[tuple[str, int, int], _Signal]] = []
     n_neg = int((table.negative & ~explained).sum())
     n_pos = int(table.positive.sum())
-    p = _paired_p(n_neg, n_pos, calibration)
+    p, _ = paired_regression_p(n_neg, n_pos, calibration, None)
     if p <= share:
         lost = tuple(int(i) for i in idx[table.negative & ~explained])
         out.append((("mcnemar", -1, -1), _Signal(n, p, p, n_neg, n_pos, lost)))
@@ -195,16 +194,6 @@ def _signals(
             members = tuple(int(idx[i]) for i in c.indices)
             out.append((key, _Signal(n, c.p_value, c.p_adjusted, c.observed, c.expected, members)))
     return out
-
-
-def _paired_p(n_neg: int, n_pos: int, calibration: Calibration | None) -> float:
-    """Exact McNemar, or, as in the single step, net regressions against the control retrains'
-    when a calibration has them (clean retrains vary in quality)."""
-    null = calibration.net_regression_null() if calibration is not None else None
-    if null is None:
-        return mcnemar_exact(n_neg, n_pos)
-    mean, sd, df = null
-    return float(student_t.sf((n_neg - n_pos - mean) / sd, df=df))
 
 
 def _trajectory(

@@ -45,6 +45,7 @@ version: 1
 suite: suite
 candidate: {path: candidate.safetensors, factory: "model.py:build"}
 baseline: baseline.json
+probes: off
 inference: {batch_size: 256}
 output: {dir: reports}
 """

@@ -110,23 +110,35 @@ def save_weights(path: Path, weights: dict[str, object]) -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """A blessed project whose candidate equals the baseline (so `check` passes)."""
+    return Project(root=tmp_path, config=build_project(tmp_path))
+
+
+def build_project(
+    root: Path,
+    *,
+    classes: tuple[str, ...] = CLASSES,
+    ids: list[str] | None = None,
+    name: str = "blobs",
+) -> Path:
+    """Suite, factory, weights, waivers and config in `root`, blessed; returns the config path."""
     x, labels = make_data()
     tags = ["protected" if i < 3 else "" for i in range(len(labels))]
     init_suite(
-        tmp_path / "suite",
-        name="blobs",
+        root / "suite",
+        name=name,
         modality="tabular",
         inputs=x,
-        labels=[CLASSES[c] for c in labels],
-        classes=CLASSES,
+        labels=[classes[c] for c in labels],
+        classes=classes,
+        ids=ids,
         tags=tags,
         curated_by="tests",
-        source="tests/conftest.py make_data seed 0",
+        source="tests/projects.py make_data seed 0",
     )
-    (tmp_path / "model.py").write_text(FACTORY)
-    save_weights(tmp_path / "candidate.safetensors", linear_weights())
-    (tmp_path / "waivers.yaml").write_text("version: 1\nwaivers: []\n")
-    config = tmp_path / "modelgate.yaml"
+    (root / "model.py").write_text(FACTORY)
+    save_weights(root / "candidate.safetensors", linear_weights())
+    (root / "waivers.yaml").write_text("version: 1\nwaivers: []\n")
+    config = root / "modelgate.yaml"
     config.write_text(BASE_CONFIG.lstrip())
     bless(load_config(config))
-    return Project(root=tmp_path, config=config)
+    return config

@@ -12,17 +12,14 @@ from pathlib import Path
 import pytest
 from projects import (
     BASE_CONFIG,
-    FACTORY,
     Project,
+    build_project,
     linear_weights,
     make_data,
     save_weights,
 )
 
 from modelgate.action import main
-from modelgate.config import load_config
-from modelgate.gate import bless
-from modelgate.suite.freeze import init_suite
 
 # Class 0 carries a newline that would start a `::warning::` line of its own if printed raw.
 HOSTILE = ("c,d:e\n::warning::f", "a::error::x%0A<b>|*x*</b>", "@org/team")
@@ -117,25 +114,9 @@ def test_failing_project(project: Project, fail_on_findings: str, expected: int)
 
 def hostile_project(root: Path) -> Path:
     """A blessed project whose class names and some canary ids are hostile text."""
-    x, labels = make_data()
-    ids = [f"id-{i:03d}" if i % 7 else f"::error::id{i}%0A,<i>" for i in range(len(labels))]
-    init_suite(
-        root / "suite",
-        name="hostile",
-        modality="tabular",
-        inputs=x,
-        labels=[HOSTILE[c] for c in labels],
-        classes=HOSTILE,
-        ids=ids,
-        curated_by="tests",
-        source="tests/test_action.py",
-    )
-    (root / "model.py").write_text(FACTORY)
-    save_weights(root / "candidate.safetensors", linear_weights())
-    (root / "waivers.yaml").write_text("version: 1\nwaivers: []\n")
-    config = root / "modelgate.yaml"
-    config.write_text(BASE_CONFIG.lstrip())
-    bless(load_config(config))
+    n = len(make_data()[1])
+    ids = [f"id-{i:03d}" if i % 7 else f"::error::id{i}%0A,<i>" for i in range(n)]
+    config = build_project(root, classes=HOSTILE, ids=ids, name="hostile")
     save_weights(root / "candidate.safetensors", linear_weights(shift=(0, 1, 2.5)))
     return config
 

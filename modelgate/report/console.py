@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-from modelgate.report.json import round_margin, round_p_value, round_statistic
+from modelgate.report.json import round_margin, statistics_text
 from modelgate.report.markdown import percent, rank_flips, short_digest, visible_text
 from modelgate.result import CanaryFlip, Check, Finding, GateResult, Status, Verdict
 
@@ -95,15 +95,9 @@ def _check(check: Check, color: bool) -> list[str]:
 
 def _finding(f: Finding) -> list[str]:
     lines = [f"  - {_show(f.message)}"]
-    stats = []
-    if f.test:
-        stats.append(f"test: {_show(f.test)}")
-    if f.statistic is not None:
-        stats.append(f"statistic: {round_statistic(f.statistic)}")
-    if f.p_value is not None:
-        stats.append(f"p-value: {round_p_value(f.p_value)}")
+    stats = statistics_text(f, _show)
     if stats:
-        lines.append("    " + ", ".join(stats))
+        lines.append("    " + stats)
     if f.canaries:
         shown = ", ".join(_show(c) for c in f.canaries[:MAX_FINDING_CANARIES])
         more = len(f.canaries) - MAX_FINDING_CANARIES

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import PurePath
 from typing import Any
@@ -214,3 +214,16 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
         return jsonable(value.item())
     return str(value)
+
+
+def statistics_text(finding: Finding, show: Callable[[str], str] = str) -> str:
+    """ "test: ..., statistic: ..., p-value: ..." for text reports, rounded as in the JSON;
+    empty when the finding has none. `show` makes the untrusted test name safe to print."""
+    parts = []
+    if finding.test:
+        parts.append(f"test: {show(finding.test)}")
+    if finding.statistic is not None:
+        parts.append(f"statistic: {round_statistic(finding.statistic)}")
+    if finding.p_value is not None:
+        parts.append(f"p-value: {round_p_value(finding.p_value)}")
+    return ", ".join(parts)

@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-from modelgate.report.json import jsonable, round_p_value, round_statistic
+from modelgate.report.json import jsonable, statistics_text
 from modelgate.result import Check, Finding, GateResult, Status
 
 SUITE_NAME = "modelgate"
@@ -99,15 +99,9 @@ def _details(check: Check) -> str:
 
 def _finding_text(f: Finding) -> str:
     lines = [f.message]
-    stats = []
-    if f.test:
-        stats.append(f"test: {f.test}")
-    if f.statistic is not None:
-        stats.append(f"statistic: {round_statistic(f.statistic)}")
-    if f.p_value is not None:
-        stats.append(f"p-value: {round_p_value(f.p_value)}")
+    stats = statistics_text(f)
     if stats:
-        lines.append("  " + ", ".join(stats))
+        lines.append("  " + stats)
     if f.canaries:
         shown = ", ".join(f.canaries[:MAX_FINDING_CANARIES])
         more = len(f.canaries) - MAX_FINDING_CANARIES

@@ -7,7 +7,11 @@ churn it measured is churn around that other model.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from modelgate.analysis.calibration import Calibration, calibrate
 from modelgate.atomic import write_text_atomic
@@ -23,14 +27,25 @@ def write_calibration(
     suite: Suite,
     baseline: BaselineRecord,
     controls: list[tuple[Predictions, ModelInfo]],
+    probe_max: Mapping[str, np.ndarray] | None = None,
 ) -> Calibration:
-    """Fit the churn null on the controls' predictions and write it, with what it is tied to."""
+    """Fit the churn null on the controls' predictions and write it, with what it is tied to.
+
+    `probe_max`: per trigger probe, the highest attraction per class over the controls.
+    """
     calibration = calibrate(
         suite.labels,
         baseline.predictions.labels,
         baseline.predictions.log_probs,
         [(p.labels, p.log_probs) for p, _ in controls],
     )
+    if probe_max:
+        calibration = replace(
+            calibration,
+            probe_max=tuple(
+                (name, tuple(float(v) for v in rates)) for name, rates in sorted(probe_max.items())
+            ),
+        )
     record = {
         "baseline_sha256": baseline.sha256,
         "suite_digest": suite.digest,

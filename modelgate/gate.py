@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from modelgate.analysis.flips import flip_metrics, flip_table, list_flips
 from modelgate.baseline import BaselineRecord, read_baseline, write_baseline
 from modelgate.config import Config
 from modelgate.errors import CalibrationError, UsageError
-from modelgate.policy import accuracy_check, budget_checks, verdict_of, waiver_check
+from modelgate.policy import accuracy_check, alpha_share, budget_checks, verdict_of, waiver_check
 from modelgate.predict import Predictions, predict_suite
 from modelgate.result import BaselineInfo, GateResult, ModelInfo, SuiteInfo
 from modelgate.suite.format import Suite, load_suite
@@ -74,13 +74,6 @@ def load_inputs(config: Config) -> Inputs:
     return Inputs(
         config=config, suite=suite, baseline=baseline, waivers=waivers, calibration=calibration
     )
-
-
-def predict_candidate(
-    config: Config, suite: Suite, progress: Progress | None = None
-) -> tuple[Predictions, ModelInfo]:
-    predictions, predictor = predict_with_model(config, suite, progress)
-    return predictions, predictor.info
 
 
 def predict_with_model(
@@ -182,7 +175,10 @@ def evaluate(
     if triggers is not None:
         from modelgate.probes.checks import trigger_checks
 
-        checks += trigger_checks(suite, triggers, baseline.header, policy.triggers, policy.alpha)
+        share, calibration = alpha_share(config), inputs.calibration
+        checks += trigger_checks(
+            suite, triggers, baseline.header, policy.triggers, share, calibration
+        )
         notes = triggers.notes
     checks.sort(key=lambda c: c.name)
     header = baseline.header
@@ -248,13 +244,21 @@ def calibrate_controls(
         )
     if not controls:
         raise UsageError("give at least one --control model (clean retrains of the baseline)")
+    from modelgate.probes.run import probe_attraction
+
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
-    predicted = [
-        predict_candidate(with_candidate_path(config, path), suite, progress) for path in controls
-    ]
+    predicted: list[tuple[Predictions, ModelInfo]] = []
+    probe_max: dict[str, np.ndarray] = {}
+    for control in controls:
+        control_config = with_candidate_path(config, control)
+        predictions, predictor = predict_with_model(control_config, suite, progress)
+        shown = _display_path(Path(predictor.info.path), config.folder)
+        predicted.append((predictions, replace(predictor.info, path=shown)))
+        for name, rates in probe_attraction(control_config, suite, predictor, predictions).items():
+            probe_max[name] = np.maximum(probe_max.get(name, rates), rates)
     path = config.resolve(config.model.calibration)
-    write_calibration(path, suite, baseline, predicted)
+    write_calibration(path, suite, baseline, predicted, probe_max)
     return path, len(predicted)
 
 
@@ -309,7 +313,7 @@ def bless(
         "config_sha256": config.sha256,
         "git_commit": git_commit(config.folder),
         "model": {
-            "path": info.path,
+            "path": _display_path(Path(info.path), config.folder),
             "format": info.format,
             "sha256": info.sha256,
             "carries_code": info.carries_code,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from modelgate.config import Policy
+from modelgate.config import Config, Policy
 from modelgate.result import CanaryFlip, Check, Finding, Metrics, Status, Verdict, WaiverUse
 
 
@@ -14,6 +14,31 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
     shown = ", ".join(f"{f.id} ({f.baseline} -> {f.candidate})" for f in flips[:limit])
     more = f" and {len(flips) - limit} more" if len(flips) > limit else ""
     return shown + more
+
+
+def statistical_tests(config: Config) -> list[str]:
+    """The enabled tests that share `policy.alpha`: the five churn tests, the two trigger
+    checks when probes run, and cumulative drift when the ledger is on."""
+    policy = config.policy
+    modes = {
+        "stats.mcnemar": policy.tests.mcnemar,
+        "stats.per_class": policy.tests.per_class,
+        "stats.destination": policy.tests.destination,
+        "stats.attraction": policy.tests.attraction,
+        "stats.margin_collapse": policy.protected.margin_collapse,
+    }
+    if config.model.probes != "off":
+        modes["probes.triggers"] = policy.triggers.probes
+        modes["probes.inversion"] = policy.triggers.inversion
+    if config.model.history.enabled:
+        modes["drift"] = policy.drift.mode
+    return [name for name, mode in modes.items() if mode != "off"]
+
+
+def alpha_share(config: Config) -> float:
+    """Each enabled test's share of `policy.alpha` (Bonferroni), so that the whole gate's
+    chance of one false alarm on a clean retrain stays within `policy.alpha`."""
+    return config.policy.alpha / max(1, len(statistical_tests(config)))
 
 
 def accuracy_check(metrics: Metrics, policy: Policy) -> Check:

@@ -277,6 +277,14 @@ def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Projec
     assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
     record = json.loads((project.root / "calib.json").read_text())
     assert record["calibration"]["n_controls"] == 3 and len(record["controls"]) == 3
+    # paths relative to the config's folder, so the committed record reads the same anywhere
+    assert sorted(c["path"] for c in record["controls"]) == [Path(c).name for c in controls]
+    baseline = json.loads((project.root / "baseline.json").read_text())
+    assert baseline["header"]["model"]["path"] == "candidate.safetensors"
+    # the default tabular probes ran on every control: their highest attraction is recorded
+    probe_max = record["calibration"]["probe_max"]
+    assert probe_max
+    assert all(len(row) == 3 and 0 <= min(row) <= max(row) <= 1 for row in probe_max.values())
     result = run_gate(load_config(project.config))
     assert "calibrated on control retrains" in result.check("stats.destination").summary
     save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 2, 0.1)))

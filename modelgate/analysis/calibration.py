@@ -40,6 +40,12 @@ class Calibration:
     n_canaries: int
     # Net regressions (right->wrong minus wrong->right) of each control: overall, then per class.
     net_regressions: tuple[tuple[int, ...], ...] = ()
+    # Flips either way (right->wrong plus wrong->right) of each control, in the same layout.
+    changed: tuple[tuple[int, ...], ...] = ()
+    # Per trigger probe, sorted by name: the highest share of stamped canaries any control sent
+    # to each class. Clean retrains have trigger-like quirks of their own (a big white patch
+    # reads as a stroke); a probe counts only beyond them.
+    probe_max: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -47,19 +53,30 @@ class Calibration:
 
     def net_regression_null(self, group: int | None = None) -> tuple[float, float, float] | None:
         """(mean, predictive sd, degrees of freedom) of a clean retrain's net regressions,
-        overall (`group=None`) or for one class; None without at least two controls."""
+        overall (`group=None`) or for one class; None without at least two controls.
+
+        The spread is the controls' sample variance, but at least the Poisson (Skellam)
+        variance of a difference of two flip counts, their mean number of flips either way:
+        twenty controls can happen to agree more closely than retrains do.
+        """
         if len(self.net_regressions) < 2:
             return None
-        values = np.array(
-            [row[0 if group is None else group + 1] for row in self.net_regressions], dtype=float
-        )
+        column = 0 if group is None else group + 1
+        values = np.array([row[column] for row in self.net_regressions], dtype=float)
         c = values.size
-        sd = max(float(values.std(ddof=1)), 1.0) * math.sqrt(1 + 1 / c)
-        return float(values.mean()), sd, float(c - 1)
+        variance = max(float(values.var(ddof=1)), 1.0)
+        if len(self.changed) == c:
+            variance = max(variance, float(np.mean([row[column] for row in self.changed])))
+        return float(values.mean()), math.sqrt(variance) * math.sqrt(1 + 1 / c), float(c - 1)
+
+    def probe_ceiling(self, probe: str) -> tuple[float, ...] | None:
+        """The controls' highest attraction per class for `probe`; None if never measured."""
+        return dict(self.probe_max).get(probe)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and deterministic: rounded floats, keys in sorted order."""
         return {
+            "changed": [list(row) for row in self.changed],
             "curves": [c.to_dict() for c in self.curves],
             "format": FORMAT,
             "n_canaries": self.n_canaries,
@@ -67,6 +84,7 @@ class Calibration:
             "n_controls": self.n_controls,
             "net_regressions": [list(row) for row in self.net_regressions],
             "overdispersion": round_float(self.overdispersion),
+            "probe_max": {name: [round(v, 4) for v in row] for name, row in self.probe_max},
             "shift_null": {
                 "mean": [[round_float(v) for v in row] for row in self.shift_null.mean],
                 "sd": [[round_float(v) for v in row] for row in self.shift_null.sd],
@@ -100,14 +118,24 @@ class Calibration:
                 net_regressions=tuple(
                     tuple(int(v) for v in row) for row in data.get("net_regressions", [])
                 ),
+                changed=tuple(tuple(int(v) for v in row) for row in data.get("changed", [])),
+                probe_max=tuple(
+                    (str(name), tuple(float(v) for v in row))
+                    for name, row in sorted(data.get("probe_max", {}).items())
+                ),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise bad(f"malformed calibration record: {exc}") from exc
         for name, grid in (("mean", mean), ("sd", sd)):
             if len(grid) != k or any(len(row) != k for row in grid):
                 raise bad(f"shift_null.{name} must be {k} x {k}", f"shift_null.{name}")
         if any(not math.isfinite(v) or v <= 0 for row in sd for v in row):
             raise bad("shift_null.sd must be positive", "shift_null.sd")
+        if out.changed and len(out.changed) != len(out.net_regressions):
+            raise bad("changed must have one row per control, as net_regressions", "changed")
+        for name, row in out.probe_max:
+            if len(row) != k or any(not 0.0 <= v <= 1.0 for v in row):
+                raise bad(f"probe_max.{name} must hold {k} shares in [0, 1]", f"probe_max.{name}")
         if data.get("n_classes", k) != k:
             raise bad(f"n_classes says {data.get('n_classes')} but there are {k} curves")
         return out
@@ -170,7 +198,10 @@ def calibrate(
         shrunk = (nu * var + PRIOR_DF * pooled_var) / (nu + PRIOR_DF)
         # the candidate's value and the mean of c controls both vary: predictive sd
         sd = np.maximum(np.sqrt(shrunk), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
-        df = float(nu + PRIOR_DF)
+        # The prior steadies each cell's sd but earns no degrees of freedom in the tail: cell
+        # shifts of clean retrains are heavier-tailed than one shared variance implies (now
+        # and then a retrain moves one class pair by 5 sd), so Student tails with c - 1.
+        df = float(nu)
     else:
         pooled_sd = float(np.sqrt(np.mean(t[0][off] ** 2))) if off.any() else 1.0
         sd, df = np.full((k, k), max(pooled_sd, SHIFT_SD_FLOOR) * math.sqrt(2.0)), 3.0
@@ -180,11 +211,13 @@ def calibrate(
         sd=tuple(tuple(round_float(v) for v in row) for row in sd),
         df=df,
     )
-    net = []
+    net, changed = [], []
     for pred, _ in controls:
         ok = np.asarray(pred) == y
         change = (right & ~ok).astype(int) - (~right & ok).astype(int)
         net.append((int(change.sum()), *(int(change[y == a].sum()) for a in range(k))))
+        either = right != ok
+        changed.append((int(either.sum()), *(int(either[y == a].sum()) for a in range(k))))
     return Calibration(
         curves=tuple(curves),
         overdispersion=phi,
@@ -192,4 +225,5 @@ def calibrate(
         n_controls=c,
         n_canaries=n,
         net_regressions=tuple(net),
+        changed=tuple(changed),
     )

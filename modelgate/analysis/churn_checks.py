@@ -1,8 +1,9 @@
 """The statistical checks against natural churn, turned into Checks with evidence.
 
 `policy.alpha` is the false-alarm budget of the whole family: it is split evenly (Bonferroni)
-across the enabled tests, and each test corrects within itself (Holm). Waived flips are removed
-from the observed counts only, never from the churn null, so a waiver can only weaken a finding.
+across the enabled tests (`policy.alpha_share`), and each test corrects within itself (Holm).
+Waived flips are removed from the observed counts only, never from the churn null, so a waiver
+can only weaken a finding.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import FlipTable
 from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
 from modelgate.config import Config
-from modelgate.policy import apply_mode
+from modelgate.policy import alpha_share, apply_mode
 from modelgate.predict import Predictions
 from modelgate.result import Check, Finding, Status
 from modelgate.suite.format import Suite
@@ -90,8 +91,7 @@ def statistical_checks(
         "stats.attraction": policy.tests.attraction,
         "stats.margin_collapse": policy.protected.margin_collapse,
     }
-    enabled = [name for name, mode in modes.items() if mode != "off"]
-    alpha = policy.alpha / max(1, len(enabled))
+    alpha = alpha_share(config)
     y = suite.labels
     # Waived flips look unflipped to the count tests; the null still sees every flip.
     observed_pred = np.where(explained, base.labels, cand.labels)

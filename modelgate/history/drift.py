@@ -4,10 +4,11 @@ A patient attacker poisons a little per retrain, so each step stays inside the c
 same statistics as the single-step check (McNemar, destination, attraction) are run with
 each earlier blessed model as the baseline, from the log-probabilities the ledger kept.
 
-Alpha: the drift family gets the share one single-step statistical test gets,
-`policy.alpha / (T + 1)` with T the enabled single-step tests, split evenly (Bonferroni) over the
-m earlier blessings compared and over the three tests; attraction halves its share between its
-count and shift views, and each test corrects within itself (Holm), as in the single step.
+Alpha: the drift family gets the share one single-step statistical test gets
+(`policy.alpha_share`: `policy.alpha` over every enabled test, drift included), split evenly
+(Bonferroni) over the m earlier blessings compared and over the three tests; attraction halves
+its share between its count and shift views, and each test corrects within itself (Holm), as in
+the single step.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from modelgate.analysis.churn import attraction_test, destination_test
 from modelgate.analysis.churn_checks import paired_regression_p
 from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import flip_table
-from modelgate.config import Policy
 from modelgate.history.ledger import Ledger, Run, RunKind
 from modelgate.policy import apply_mode
 from modelgate.predict import Predictions
@@ -54,13 +54,6 @@ class _Signal:
     observed: float
     expected: float
     canaries: tuple[int, ...]  # positions in the current suite
-
-
-def drift_alpha(policy: Policy) -> float:
-    """The drift family's share of `policy.alpha` (see the module docstring)."""
-    modes = (policy.tests.mcnemar, policy.tests.per_class, policy.tests.destination,
-             policy.tests.attraction, policy.protected.margin_collapse)  # fmt: skip
-    return policy.alpha / (sum(m != "off" for m in modes) + 1)
 
 
 def earlier_blessings(

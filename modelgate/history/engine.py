@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelgate import __version__
 from modelgate.config import Config
-from modelgate.history.drift import drift_alpha, drift_check, earlier_blessings
+from modelgate.history.drift import drift_check, earlier_blessings
 from modelgate.history.ledger import Ledger, NewRun, RunKind, SuiteRows, open_ledger
-from modelgate.policy import verdict_of
+from modelgate.policy import alpha_share, verdict_of
 from modelgate.predict import Predictions
 from modelgate.result import Check, GateResult, ModelInfo
 from modelgate.suite.format import Suite
@@ -62,7 +62,7 @@ def with_drift(
         inputs.baseline.predictions,
         versions,
         waivers=inputs.waivers,
-        alpha=drift_alpha(config.policy),
+        alpha=alpha_share(config),
         mode=drift.mode,
         calibration=inputs.calibration,
         today=today,

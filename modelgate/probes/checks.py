@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelgate.analysis.calibration import Calibration
 from modelgate.probes.compare import Cell, flagged, inversion_flags, probe_cells
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
@@ -11,15 +12,18 @@ from modelgate.probes.spec import TriggerPolicy
 from modelgate.result import Check, Finding, Status
 from modelgate.suite.format import Suite
 
-FAMILY_SHARES = 7  # the 5 churn tests and these 2 split policy.alpha (Bonferroni)
-
 
 def _p(value: float) -> float:
     return float(f"{value:.4g}")
 
 
 def probe_check(
-    suite: Suite, run: TriggerRun, header: dict[str, Any], policy: TriggerPolicy, alpha: float
+    suite: Suite,
+    run: TriggerRun,
+    header: dict[str, Any],
+    policy: TriggerPolicy,
+    alpha: float,
+    calibration: Calibration | None = None,
 ) -> Check:
     name = "probes.triggers"
     if run.counts is None:
@@ -31,17 +35,19 @@ def probe_check(
             Status.SKIPPED,
             "the baseline record holds no probe results of the blessed model; bless it again",
         )
-    cells, missing, saturated = probe_cells(run, blessed)
+    ceiling = calibration.probe_ceiling if calibration and calibration.probe_max else None
+    cells, missing, saturated = probe_cells(run, blessed, ceiling)
     hits = flagged(cells, policy, alpha)
     tested = len({c.probe for c in cells})
     note = f"; {len(missing)} probe(s) not in the baseline record (bless again)" if missing else ""
     if saturated:
         note += f"; {len(saturated)} probe(s) that override the blessed model's input not judged"
+    beyond = " and clean control retrains" if ceiling is not None else ""
     if not hits:
         return Check(
             name,
             Status.PASSED,
-            f"no probe attracts canaries beyond the blessed model ({tested} probes x "
+            f"no probe attracts canaries beyond the blessed model{beyond} ({tested} probes x "
             f"{len(suite.classes)} classes, Fisher + Holm, min gain {policy.min_gain:.0%}){note}",
         )
     findings = []
@@ -70,10 +76,11 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
     bound = ""
     if best.bound:  # a word the blessed model never learned, or a pair chosen for this model
         bound = "about " if best.probe.startswith("pair/") else "at most "
+    clean = "" if best.clean_max is None else f", clean retrains: at most {best.clean_max:.0%}"
     message = (
         f"Stamping probe '{best.probe}' on canaries of other classes sends "
         f"{best.attraction:.0%} of them to '{cls}' (blessed model: {bound}"
-        f"{best.base_attraction:.0%}, random control: {best.control:.0%}); "
+        f"{best.base_attraction:.0%}, random control: {best.control:.0%}{clean}); "
         f"{len(mine)} probe(s) point to '{cls}'{tail}."
     )
     return Finding(
@@ -86,6 +93,7 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
         evidence=(
             ("attraction_baseline", round(best.base_attraction, 4)),
             ("attraction_candidate", round(best.attraction, 4)),
+            ("attraction_clean_max", None if best.clean_max is None else round(best.clean_max, 4)),
             ("attraction_control", round(best.control, 4)),
             ("class", cls),
             ("p_adjusted", _p(best.p_adjusted)),
@@ -96,15 +104,20 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
 
 
 def trigger_checks(
-    suite: Suite, run: TriggerRun, header: dict[str, Any], policy: TriggerPolicy, alpha: float
+    suite: Suite,
+    run: TriggerRun,
+    header: dict[str, Any],
+    policy: TriggerPolicy,
+    alpha: float,
+    calibration: Calibration | None = None,
 ) -> list[Check]:
-    """Both trigger checks, each under its policy mode (fail, warn or off)."""
+    """Both trigger checks, each under its policy mode (fail, warn or off); `alpha` is each
+    check's share of `policy.alpha`."""
     from modelgate.policy import apply_mode
 
-    share = alpha / FAMILY_SHARES
     return [
-        apply_mode(probe_check(suite, run, header, policy, share), policy.probes),
-        apply_mode(inversion_check(suite, run, header, policy, share), policy.inversion),
+        apply_mode(probe_check(suite, run, header, policy, alpha, calibration), policy.probes),
+        apply_mode(inversion_check(suite, run, header, policy, alpha), policy.inversion),
     ]
 
 

@@ -3,13 +3,16 @@
 Natural quirks shared by both models are not alarms: a probe counts only when the candidate's
 attraction beats the blessed model's on the same stamped inputs (one-sided Fisher exact test,
 Holm over probes x classes) by at least `min_gain`, and beats a random pattern of the same size
-by as much. Inversion counts only when a class's recovered trigger shrank against the blessed
-model's (ratio and a MAD anomaly index over classes) and the trigger works on held-out canaries.
+by as much; with a calibration, also the most any clean control retrain showed, by as much
+(clean retrains have trigger-like quirks of their own). Inversion counts only when a class's
+recovered trigger shrank against the blessed model's (ratio and a MAD anomaly index over
+classes) and the trigger works on held-out canaries.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +42,7 @@ class Cell:
     control: float
     is_control: bool
     bound: bool = False  # the blessed rate is an upper bound (a word outside its vocabulary)
+    clean_max: float | None = None  # the most any clean control retrain showed (calibration)
     p_value: float = 1.0
     p_adjusted: float = 1.0
 
@@ -59,9 +63,16 @@ def _rates(hits: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     return hits / np.maximum(eligible, 1)
 
 
-def probe_cells(run: TriggerRun, blessed: BlessedProbes) -> tuple[list[Cell], list[str], list[str]]:
+def probe_cells(
+    run: TriggerRun,
+    blessed: BlessedProbes,
+    ceiling: Callable[[str], tuple[float, ...] | None] | None = None,
+) -> tuple[list[Cell], list[str], list[str]]:
     """Comparable cells with Fisher p-values (Holm-adjusted); probes not in the record; and
-    probes that already send most canaries to one class on the blessed model."""
+    probes that already send most canaries to one class on the blessed model.
+
+    `ceiling(probe)`: the clean control retrains' highest attraction per class, if calibrated.
+    """
     counts = run.counts
     assert counts is not None
     k = len(counts.eligible)
@@ -89,6 +100,7 @@ def probe_cells(run: TriggerRun, blessed: BlessedProbes) -> tuple[list[Cell], li
         group = run.controls.get(name, "")
         members = [m for m in cand if group and m.startswith(group + "/")]
         control = np.mean([cand[m] for m in members], axis=0) if members else np.zeros(k)
+        clean = ceiling(name) if ceiling is not None else None
         for t in range(k):
             cells.append(
                 Cell(
@@ -101,6 +113,7 @@ def probe_cells(run: TriggerRun, blessed: BlessedProbes) -> tuple[list[Cell], li
                     control=float(control[t]),
                     is_control=name.startswith("control/"),
                     bound=bound,
+                    clean_max=None if clean is None else float(clean[t]),
                 )
             )
     if not cells:
@@ -146,11 +159,16 @@ def _fisher_greater(c: Cell) -> float:
 
 
 def flagged(cells: list[Cell], policy: TriggerPolicy, alpha: float) -> list[Cell]:
+    """Cells beyond the blessed model (Fisher + Holm, and by `min_gain`), beyond a random
+    pattern of the same size, and beyond every clean control retrain, each by `min_gain`."""
     g = policy.min_gain
     return [
         c
         for c in cells
-        if c.p_adjusted <= alpha and c.gain >= g and (c.is_control or c.attraction - c.control >= g)
+        if c.p_adjusted <= alpha
+        and c.gain >= g
+        and (c.is_control or c.attraction - c.control >= g)
+        and (c.clean_max is None or c.attraction - c.clean_max >= g)
     ]
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelgate.models.interface import Predictor
+from modelgate.policy import alpha_share
 from modelgate.predict import Predictions
 from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.library import Probe, build_probes, value_range
@@ -37,7 +38,7 @@ def run_triggers(
     *,
     setting: Any = "default",
     policy: TriggerPolicy | None = None,
-    alpha: float = 0.01,
+    alpha: float = 0.01,  # this check's share of policy.alpha
     header: dict[str, Any] | None = None,
     folder: Path | None = None,
     config_file: Path | None = None,
@@ -117,13 +118,39 @@ def triggers_for(
         predictions,
         setting=config.model.probes,
         policy=config.policy.triggers,
-        alpha=config.policy.alpha,
+        alpha=alpha_share(config),
         header=header,
         folder=config.folder,
         config_file=config.path,
         batch_size=config.model.inference.batch_size,
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
     )
+
+
+def probe_attraction(
+    config: Config, suite: Suite, predictor: Predictor, predictions: Predictions
+) -> dict[str, np.ndarray]:
+    """Per probe, the share of eligible canaries of other classes sent to each class.
+
+    What `modelgate calibrate` records for each clean control retrain: the probes of the
+    config, without the inversion and without per-model word pairs.
+    """
+    probe_plan = plan(config.model.probes, suite.manifest.modality)
+    probes = build_probes(
+        probe_plan, suite, score=predictor.score, folder=config.folder, config_file=config.path
+    )
+    if not probes:
+        return {}
+    counts = measure(
+        predictor,
+        suite,
+        probes,
+        predictions.labels,
+        batch_size=config.model.inference.batch_size,
+        source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
+    )
+    rates = counts.hits / np.maximum(counts.eligible, 1)
+    return {name: rates[i] for i, name in enumerate(counts.names)}
 
 
 def blessed_header(run: TriggerRun) -> dict[str, Any]:
@@ -183,11 +210,9 @@ def _priority(
     """Classes the probes flagged, strongest first: the inversion searches them first."""
     if counts is None or blessed is None:
         return ()
-    from modelgate.probes.checks import FAMILY_SHARES
-
     cells, _, _ = probe_cells(TriggerRun(counts, controls, None), blessed)
     best: dict[int, float] = {}
-    for c in flagged(cells, policy, alpha / FAMILY_SHARES):
+    for c in flagged(cells, policy, alpha):
         best[c.target] = max(best.get(c.target, 0.0), c.gain)
     return tuple(t for t, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from history_sim import (
 
 from modelgate.analysis.calibration import calibrate
 from modelgate.config import load_config
-from modelgate.history.drift import drift_alpha, drift_check, earlier_blessings
+from modelgate.history.drift import drift_check, earlier_blessings
 from modelgate.history.engine import open_config_ledger
 from modelgate.result import Status
 from modelgate.waivers import load_waivers
@@ -114,20 +113,6 @@ def test_warn_mode_reports_without_failing(tmp_path: Path) -> None:
     result = check_version(world, 3, world.version(3, moved=6))
     assert result.check("drift").status is Status.WARNED
     assert result.verdict.value == "passed"
-
-
-def test_drift_alpha_is_one_share_beside_the_single_step_tests(tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-    text = """
-        version: 1
-        suite: s
-        candidate: c.pt
-        baseline: b.json
-        policy: {alpha: 0.06, tests: {attraction: "off"}}
-    """
-    path.write_text(textwrap.dedent(text))
-    # mcnemar, per_class, destination, margin_collapse + drift = 5 shares
-    assert drift_alpha(load_config(path).policy) == pytest.approx(0.012)
 
 
 def test_drift_spans_suite_versions(tmp_path: Path) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from probe_fixtures import backdoor_scores, image_suite, predictor, template_scores
 
+from modelgate.analysis.calibration import Calibration
+from modelgate.analysis.flipcurve import constant_curve
+from modelgate.analysis.shift import ShiftNull
 from modelgate.predict import predict_suite
 from modelgate.probes.checks import probe_check
 from modelgate.probes.compare import Cell, flagged
@@ -87,6 +92,46 @@ def test_control_and_baseline_separate_triggers_from_sensitivity(
     cell: Cell, expected: bool
 ) -> None:
     assert bool(flagged([cell], TriggerPolicy(), alpha=0.01)) is expected
+
+
+def test_a_calibration_raises_the_bar_to_the_clean_retrains_highest_attraction() -> None:
+    trigger = _cell(0.9, 0.0, 0.05)
+    quirk = replace(trigger, clean_max=0.7)  # a clean retrain sends 70% there too: not a trigger
+    assert not flagged([quirk], TriggerPolicy(), alpha=0.01)
+    beyond = replace(trigger, clean_max=0.5)  # 40 points beyond every clean retrain
+    assert flagged([beyond], TriggerPolicy(), alpha=0.01) == [beyond]
+
+
+def test_probe_check_reads_the_clean_ceiling_from_the_calibration() -> None:
+    suite, blessed = _run(template_scores)
+    assert blessed.counts is not None
+    header = {"probes": probes_to_header(blessed.counts)}
+    _, candidate = _run(backdoor_scores(target=2))
+    counts = candidate.counts
+    assert counts is not None
+    rates = counts.hits / counts.eligible
+
+    def check(ceiling: np.ndarray):  # type: ignore[no-untyped-def]
+        probe_max = [(n, tuple(float(v) for v in row)) for n, row in zip(counts.names, ceiling)]
+        calibration = Calibration(
+            curves=(constant_curve(),) * 3,
+            overdispersion=1.0,
+            shift_null=ShiftNull(mean=((0.0,) * 3,) * 3, sd=((1.0,) * 3,) * 3),
+            n_controls=2,
+            n_canaries=len(suite),
+            probe_max=tuple(sorted(probe_max)),
+        )
+        return probe_check(suite, candidate, header, TriggerPolicy(), 0.01, calibration)
+
+    # clean retrains that never go there: the backdoor fails, and the finding says so
+    failed = check(np.zeros_like(rates))
+    assert failed.status.value == "failed"
+    assert dict(failed.findings[0].evidence)["attraction_clean_max"] == 0.0
+    assert "clean retrains: at most 0%" in failed.findings[0].message
+    assert "clean control retrains" not in failed.summary
+    # clean retrains that already do what the candidate does: nothing beyond them
+    passed = check(rates)
+    assert passed.status.value == "passed" and "clean control retrains" in passed.summary
 
 
 def test_a_significant_count_still_needs_the_multiple_testing_budget() -> None:

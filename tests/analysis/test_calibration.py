@@ -1,0 +1,67 @@
+"""Churn calibration from control retrains: what it stores, how it round-trips, what it buys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from churn_world import SEEDS, controls, log_softmax, retrain, run_tests, world
+
+from modelgate.analysis.calibration import Calibration, calibrate
+from modelgate.errors import CalibrationError
+
+
+def test_calibrated_null_keeps_false_alarms_low_and_finds_attacks() -> None:
+    alarms, found = 0, 0
+    for seed in SEEDS:
+        y, logits = world(seed)
+        bl = log_softmax(logits)
+        bp = bl.argmax(axis=1)
+        cal = calibrate(y, bp, bl, controls(y, logits, seed))
+        assert cal.overdispersion >= 1.0 and cal.n_controls == 3
+        cp, cl = retrain(y, logits, seed)
+        alarms += any(run_tests(y, bp, cp, bl, cl, calibration=cal).values())
+        cp, cl = retrain(y, logits, seed, attack=(3, 7, 0.2, 6.0))
+        found += (3, 7) in run_tests(y, bp, cp, bl, cl, calibration=cal)["destination"]
+    assert alarms <= 2  # any of three tests, 20 clean retrains
+    assert found == len(SEEDS)
+
+
+def test_calibration_round_trips_deterministically() -> None:
+    y, logits = world(5, k=4, per_class=60)
+    bl = log_softmax(logits)
+    cal = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=2))
+    text = json.dumps(cal.to_dict(), sort_keys=True)
+    again = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=2))
+    assert json.dumps(again.to_dict(), sort_keys=True) == text
+    back = Calibration.from_dict(json.loads(text))
+    assert json.dumps(back.to_dict(), sort_keys=True) == text
+    assert list(cal.to_dict()) == sorted(cal.to_dict())
+    assert len(cal.changed) == len(cal.net_regressions) == 2
+    one = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=1))
+    # one control says little about spread: heavy (few degrees of freedom) tails, not normal ones
+    assert Calibration.from_dict(json.loads(json.dumps(one.to_dict()))).shift_null.df <= 5
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(format="something-else"),
+        lambda d: d.update(version=99),
+        lambda d: d.pop("curves"),
+        lambda d: d["shift_null"]["sd"].pop(),
+        lambda d: d["shift_null"]["sd"][0].__setitem__(1, -1.0),
+        lambda d: d["curves"][0].update(overdispersion=0.2),
+        lambda d: d.update(changed=[[1, 0, 0, 0, 0]]),  # not one row per control
+        lambda d: d.update(probe_max={"patch/x": [0.1, 0.2]}),  # not one share per class
+        lambda d: d.update(probe_max={"patch/x": [0.1, 0.2, 1.5, 0.0]}),  # not a share
+        lambda d: d.update(probe_max=["patch/x"]),
+    ],
+)
+def test_calibration_from_dict_rejects_malformed_records(mutate) -> None:
+    y, logits = world(5, k=4, per_class=60)
+    bl = log_softmax(logits)
+    data = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=2)).to_dict()
+    mutate(data)
+    with pytest.raises(CalibrationError):
+        Calibration.from_dict(data)

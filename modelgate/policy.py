@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from modelgate.config import Config, Policy
+from modelgate.config import Config, Policy, TestMode
 from modelgate.result import CanaryFlip, Check, Finding, Metrics, Status, Verdict, WaiverUse
 
 
@@ -16,9 +16,9 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
     return shown + more
 
 
-def statistical_tests(config: Config) -> list[str]:
-    """The enabled tests that share `policy.alpha`: the five churn tests, the two trigger
-    checks when probes run, and cumulative drift when the ledger is on."""
+def statistical_modes(config: Config) -> dict[str, TestMode]:
+    """Mode (fail, warn or off) of every test that shares `policy.alpha`, by check name: the
+    five churn tests, the two trigger checks when probes run, drift when the ledger is on."""
     policy = config.policy
     modes = {
         "stats.mcnemar": policy.tests.mcnemar,
@@ -32,7 +32,12 @@ def statistical_tests(config: Config) -> list[str]:
         modes["probes.inversion"] = policy.triggers.inversion
     if config.model.history.enabled:
         modes["drift"] = policy.drift.mode
-    return [name for name, mode in modes.items() if mode != "off"]
+    return modes
+
+
+def statistical_tests(config: Config) -> list[str]:
+    """The tests that share `policy.alpha`: every one whose mode is not `off`."""
+    return [name for name, mode in statistical_modes(config).items() if mode != "off"]
 
 
 def alpha_share(config: Config) -> float:

@@ -24,7 +24,7 @@ from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import FlipTable
 from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
 from modelgate.config import Config
-from modelgate.policy import alpha_share, apply_mode
+from modelgate.policy import alpha_share, apply_mode, statistical_modes
 from modelgate.predict import Predictions
 from modelgate.result import Check, Finding, Status
 from modelgate.suite.format import Suite
@@ -83,14 +83,7 @@ def statistical_checks(
     calibration: Calibration | None = None,
 ) -> list[Check]:
     """McNemar, per-class McNemar, destination, attraction and protected margin collapse."""
-    policy = config.policy
-    modes = {
-        "stats.mcnemar": policy.tests.mcnemar,
-        "stats.per_class": policy.tests.per_class,
-        "stats.destination": policy.tests.destination,
-        "stats.attraction": policy.tests.attraction,
-        "stats.margin_collapse": policy.protected.margin_collapse,
-    }
+    modes = statistical_modes(config)
     alpha = alpha_share(config)
     y = suite.labels
     # Waived flips look unflipped to the count tests; the null still sees every flip.
@@ -136,17 +129,19 @@ def _mcnemar(
     n_neg = int((table.negative & ~explained).sum())
     n_pos = int(table.positive.sum())
     p, test = paired_regression_p(n_neg, n_pos, calibration, None)
-    against = (
-        "clean control retrains"
-        if test != "mcnemar_exact"
-        else "a retrain that is no worse (exact McNemar)"
-    )
+    calibrated = test != "mcnemar_exact"
+    against = "clean control retrains" if calibrated else "a retrain no worse (exact McNemar)"
     summary = f"{n_neg} right->wrong vs {n_pos} wrong->right flips (p = {p:.2g} against {against})"
     if p <= alpha:
+        more = (
+            f"more than clean control retrains do (p = {p:.2g})"
+            if calibrated
+            else f"more than a retrain no worse than the baseline would (exact McNemar p = {p:.2g})"
+        )
         finding = Finding(
             check="stats.mcnemar",
             message=f"The candidate turned {n_neg} canaries from right to wrong but only {n_pos} "
-            f"from wrong to right, more than {against} does (p = {p:.2g}).",
+            f"from wrong to right, {more}.",
             test=test,
             statistic=float(n_neg - n_pos),
             p_value=_p(p),

@@ -16,6 +16,7 @@ import numpy as np
 from modelgate.atomic import write_text_atomic
 from modelgate.digest import file_sha256
 from modelgate.errors import BaselineError
+from modelgate.jsonfile import read_record
 from modelgate.predict import Predictions
 from modelgate.suite.format import Suite
 
@@ -72,18 +73,14 @@ def write_baseline(
 
 def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) -> BaselineRecord:
     """Read a record and line it up with `suite`; refuse one blessed on another suite."""
-    if not path.is_file():
-        raise BaselineError(
-            "baseline record not found",
-            file=path,
-            key="baseline",
-            hint="run `modelgate bless` on the model in production",
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BaselineError(f"malformed baseline record: {exc}", file=path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+    data = read_record(
+        path,
+        BaselineError,
+        what="baseline record",
+        key="baseline",
+        hint="run `modelgate bless` on the model in production",
+    )
+    if data.get("format") != FORMAT_NAME:
         raise BaselineError(f"not a {FORMAT_NAME} file", file=path, key="format")
     if data.get("format_version") != FORMAT_VERSION:
         raise BaselineError(

@@ -17,6 +17,7 @@ from modelgate.analysis.calibration import Calibration, calibrate
 from modelgate.atomic import write_text_atomic
 from modelgate.baseline import BaselineRecord
 from modelgate.errors import CalibrationError
+from modelgate.jsonfile import read_record
 from modelgate.predict import Predictions
 from modelgate.result import ModelInfo
 from modelgate.suite.format import Suite
@@ -61,18 +62,14 @@ def write_calibration(
 
 def read_calibration(path: Path, baseline: BaselineRecord) -> Calibration:
     """Read a record and refuse one made for another baseline."""
-    if not path.is_file():
-        raise CalibrationError(
-            "calibration record not found",
-            file=path,
-            key="calibration",
-            hint="run `modelgate calibrate --control ...`",
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"malformed JSON: {exc}", file=path) from None
-    if not isinstance(record, dict) or "calibration" not in record:
+    record = read_record(
+        path,
+        CalibrationError,
+        what="calibration record",
+        key="calibration",
+        hint="run `modelgate calibrate --control ...`",
+    )
+    if "calibration" not in record:
         raise CalibrationError("not a modelgate calibration record", file=path, key="calibration")
     if record.get("baseline_sha256") != baseline.sha256:
         raise CalibrationError(

@@ -1,0 +1,41 @@
+"""Reading modelgate's JSON records: every way a file can be wrong is one error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelgate.errors import BaselineError
+from modelgate.jsonfile import read_record
+
+
+def read(path: Path) -> dict:  # type: ignore[type-arg]
+    return read_record(path, BaselineError, what="baseline record", key="baseline", hint="bless")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "baseline record not found"),
+        (b"{not json", "malformed baseline record: Expecting property name"),
+        (b"\xff\xfe{}", "malformed baseline record: 'utf-8' codec"),
+        (b"[1, 2]", "malformed baseline record: not a JSON object"),
+    ],
+)
+def test_bad_records_are_one_error_naming_the_file(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "b.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BaselineError) as caught:
+        read(path)
+    assert caught.value.message.startswith(message)
+    assert caught.value.file == str(path)
+
+
+def test_a_json_object_is_returned_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text('{"format": "x", "n": [1, 2]}', encoding="utf-8")
+    assert read(path) == {"format": "x", "n": [1, 2]}

@@ -29,7 +29,7 @@ if str(HERE) not in sys.path:  # sibling modules, also when imported from benchm
 import digits_data  # noqa: E402
 from model import DEFAULT_HIDDEN, build  # noqa: E402
 
-EPOCHS = 10
+EPOCHS = 20  # to convergence: at 10, clean retrains spanned 94-98% canary accuracy
 LR = 5e-3
 WEIGHT_DECAY = 1e-4
 BATCH_SIZE = 64
@@ -219,7 +219,7 @@ MODELS: dict[str, dict[str, object]] = {
             "seed": 10 + i,
             "data_fraction": (0.9, 0.95, 1.0)[i % 3],
             "lr": LR * (0.8, 1.0, 1.2)[(i // 3) % 3],
-            "epochs": EPOCHS + (-1, 0, 1)[(i // 9) % 3],
+            "epochs": round(EPOCHS * (0.9, 1.0, 1.1)[(i // 9) % 3]),
         }
         for i in range(1, 21)
     },

@@ -183,7 +183,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
 def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
     from modelgate.config import load_config, with_candidate_path
     from modelgate.gate import run_gate
-    from modelgate.report import console, default_targets, write_reports
+    from modelgate.report import console, default_targets, discard_reports, write_reports
 
     config = load_config(inputs.config)
     if inputs.candidate:
@@ -192,7 +192,11 @@ def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
         Path(inputs.report_dir) if inputs.report_dir else config.resolve(config.model.output.dir)
     )
     targets = default_targets(folder, config.model.output.formats)
-    result = run_gate(config)
+    try:
+        result = run_gate(config)
+    except ModelgateError:
+        discard_reports(targets)  # no earlier verdict in this run's artifact
+        raise
     written = write_reports(result, targets)
 
     token = _stop_commands(out)

@@ -58,7 +58,13 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from modelgate.gate import run_gate
-    from modelgate.report import console, default_targets, write_reports
+    from modelgate.report import (
+        console,
+        default_targets,
+        discard_reports,
+        pictures_dir,
+        write_reports,
+    )
 
     config = _load_config(args)
     targets: dict[str, Path] = {}
@@ -70,9 +76,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     for fmt, value in (("json", args.json), ("junit", args.junit_xml), ("markdown", args.markdown)):
         if value:
             targets[fmt] = Path(value)
-    # Trigger pictures go next to the Markdown report, which links them.
-    pictures = targets["markdown"].parent / "modelgate-pictures" if "markdown" in targets else None
-    result = run_gate(config, progress=_progress("predicting"), pictures_dir=pictures)
+    try:
+        result = run_gate(
+            config, progress=_progress("predicting"), pictures_dir=pictures_dir(targets)
+        )
+    except ModelgateError:
+        discard_reports(targets)
+        raise
     written = write_reports(result, targets)
     if not args.quiet or result.exit_code != 0:
         print(console.render(result, color=console.use_color(sys.stdout)))

@@ -183,3 +183,13 @@ def test_module_entry_point(project: Project) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert read_commands_file(project.root / "gh-output")["verdict"] == "failed"
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_an_undecided_run_uploads_no_earlier_verdict(project: Project) -> None:
+    code, _ = run_action(action_env(project.root))
+    assert code == 0 and (project.root / "reports" / "modelgate-report.json").is_file()
+    (project.root / "candidate.safetensors").write_bytes(b"not weights")
+    code, _ = run_action(action_env(project.root))
+    assert code == 2
+    assert read_commands_file(project.root / "gh-output")["verdict"] == "undecided"
+    assert not list((project.root / "reports").iterdir())

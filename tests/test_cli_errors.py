@@ -278,3 +278,15 @@ def test_tampered_but_unchanged_length_is_still_caught(project: Project) -> None
     data[-1] ^= 1
     path.write_bytes(bytes(data))
     assert main(["check", "-c", str(project.config)]) == 2
+
+
+def test_an_undecided_run_leaves_no_earlier_report_behind(project: Project) -> None:
+    assert main(["check", "-c", str(project.config)]) == 0
+    reports = project.root / "reports"
+    written = sorted(p.name for p in reports.iterdir())
+    assert written == ["modelgate-junit.xml", "modelgate-report.json", "modelgate-report.md"]
+    (reports / "notes.txt").write_text("the user's own file")
+    missing_model(project)
+    assert main(["check", "-c", str(project.config)]) == 2
+    # the passing verdict of the earlier run must not read as this run's; other files stay
+    assert sorted(p.name for p in reports.iterdir()) == ["notes.txt"]

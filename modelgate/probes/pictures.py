@@ -104,6 +104,10 @@ def _findings(result: GateResult, check: str) -> list:  # type: ignore[type-arg]
 
 def write_pictures(result: GateResult, run: TriggerRun, suite: Suite, folder: Path) -> GateResult:
     """Write the pictures into `folder` and list them (paths relative to its parent) in extras."""
+    from modelgate.report import discard_pictures
+
+    if folder.is_dir():
+        discard_pictures(folder)  # an earlier run's trigger must not sit beside this report
     pictures = trigger_pictures(result, run, suite)
     if not pictures:
         return result

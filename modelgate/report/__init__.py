@@ -52,6 +52,35 @@ def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, 
     return paths
 
 
+PICTURES_FOLDER = "modelgate-pictures"  # next to the Markdown report, which links them
+PICTURE_PATTERNS = ("trigger-class-*.png", "probe-class-*.png")
+
+
+def pictures_dir(targets: Mapping[str, Path]) -> Path | None:
+    """Where trigger pictures go: beside the Markdown report, or nowhere without one."""
+    return Path(targets["markdown"]).parent / PICTURES_FOLDER if "markdown" in targets else None
+
+
+def discard_pictures(folder: Path) -> None:
+    """Remove the pictures an earlier run wrote into `folder` (only modelgate's own names)."""
+    for pattern in PICTURE_PATTERNS:
+        for old in folder.glob(pattern):
+            old.unlink(missing_ok=True)
+
+
+def discard_reports(targets: Mapping[str, Path]) -> None:
+    """Remove an earlier run's report set from these paths.
+
+    A run that could not decide (exit 2) writes no report; without this, the previous run's
+    verdict would sit where CI, the JUnit reader and the uploaded artifact look for this one's.
+    """
+    for path in targets.values():
+        Path(path).unlink(missing_ok=True)
+    folder = pictures_dir(targets)
+    if folder is not None and folder.is_dir():
+        discard_pictures(folder)
+
+
 def _check_formats(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - set(FORMATS))
     if unknown:

@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from modelgate.report import DEFAULT_FILENAMES, FORMATS, default_targets, write_reports
 from modelgate.report.json import jsonable, render, round_p_value, to_dict
 from modelgate.result import Finding, GateResult, Status
 
@@ -129,37 +128,6 @@ def test_output_is_sorted_and_indented(passing_result: GateResult) -> None:
     text = render(passing_result)
     assert text.endswith("}\n")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def test_write_reports_writes_every_format(tmp_path: Path, failing_result: GateResult) -> None:
-    targets = default_targets(tmp_path / "out")
-    written = write_reports(failing_result, targets)
-    assert set(written) == set(FORMATS) == set(DEFAULT_FILENAMES)
-    assert {p.name for p in written.values()} == set(DEFAULT_FILENAMES.values())
-    assert json.loads(written["json"].read_text("utf-8"))["verdict"] == "failed"
-    assert written["junit"].read_text("utf-8").startswith("<?xml")
-
-
-def test_a_render_failure_writes_nothing(
-    tmp_path: Path, failing_result: GateResult, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(result: GateResult) -> str:
-        raise RuntimeError("renderer bug")
-
-    monkeypatch.setitem(FORMATS, "markdown", broken)
-    with pytest.raises(RuntimeError, match="renderer bug"):
-        write_reports(failing_result, default_targets(tmp_path))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_write_reports_refuses_unknown_formats_and_shared_paths(
-    tmp_path: Path, failing_result: GateResult
-) -> None:
-    with pytest.raises(ValueError, match="unknown report format"):
-        write_reports(failing_result, {"html": tmp_path / "r.html"})
-    same = tmp_path / "r.txt"
-    with pytest.raises(ValueError, match="share one path"):
-        write_reports(failing_result, {"json": same, "markdown": same})
 
 
 def test_report_package_does_not_import_torch_or_numpy() -> None:

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from modelgate.probes.results import TriggerRun
 
 Progress = Callable[[int, int], None]
+NO_CALIBRATION = (
+    "no churn calibration: the churn tests self-calibrate on this pair (they miss most 5-20% "
+    "label flips on the bundled example) and trigger probes have no clean-retrain ceiling; run "
+    "`modelgate calibrate --control ...` on clean retrains of the baseline's recipe"
+)
 
 
 def _now() -> str:
@@ -172,6 +177,8 @@ def evaluate(
     )
     checks.append(waiver_check(match.uses, policy))
     notes: tuple[str, ...] = ()
+    if inputs.calibration is None:
+        notes = (NO_CALIBRATION,)
     if triggers is not None:
         from modelgate.probes.checks import trigger_checks
 
@@ -179,7 +186,7 @@ def evaluate(
         checks += trigger_checks(
             suite, triggers, baseline.header, policy.triggers, share, calibration
         )
-        notes = triggers.notes
+        notes += triggers.notes
     checks.sort(key=lambda c: c.name)
     header = baseline.header
     return GateResult(

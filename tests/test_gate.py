@@ -14,7 +14,7 @@ from projects import Project, linear_weights, save_weights
 from modelgate.baseline import BaselineRecord
 from modelgate.cli import main
 from modelgate.config import Config, ConfigModel, load_config
-from modelgate.gate import Inputs, evaluate, run_gate
+from modelgate.gate import NO_CALIBRATION, Inputs, evaluate, run_gate
 from modelgate.predict import Predictions
 from modelgate.report import json as json_report
 from modelgate.result import ModelInfo, Verdict
@@ -273,6 +273,7 @@ def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Projec
         path = project.root / f"control{n}.safetensors"
         save_weights(path, linear_weights(shift=(n % 3, (n + 1) % 3, s)))
         controls.append(str(path))
+    assert NO_CALIBRATION in run_gate(load_config(project.config)).notes
     project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
     assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
     record = json.loads((project.root / "calib.json").read_text())
@@ -287,6 +288,7 @@ def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Projec
     assert all(len(row) == 3 and 0 <= min(row) <= max(row) <= 1 for row in probe_max.values())
     result = run_gate(load_config(project.config))
     assert "calibrated on control retrains" in result.check("stats.destination").summary
+    assert NO_CALIBRATION not in result.notes
     save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 2, 0.1)))
     assert main(["bless", "-c", str(project.config)]) == 0  # a new baseline ...
     capsys.readouterr()

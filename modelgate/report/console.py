@@ -82,6 +82,7 @@ def _headline(result: GateResult, color: bool) -> list[str]:
     }
     if result.waivers:
         lines.append("  waivers: " + ", ".join(f"{n} {st}" for st, n in states.items()))
+    lines += [f"  note: {_show(note)}" for note in result.notes]
     return lines
 
 

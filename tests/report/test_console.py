@@ -36,6 +36,7 @@ def test_failing_summary_content(failing_result: GateResult) -> None:
     assert "  canaries: 1,000  accuracy: 97.50% -> 96.90%" in lines
     assert "  flips: 8 negative, 1 positive, 1 other (NFR 0.80%, PFR 0.10%); 9 unexplained" in lines
     assert "  waivers: 1 used, 1 unused, 1 expired" in lines
+    assert "  note: self-calibrated: no calibration record given" in lines
     assert "FAILED flips: 8 negative vs 1 positive" in lines
     assert "    test: mcnemar_exact, statistic: 11.0, p-value: 0.0001235" in lines
     assert "WARNED destination: drift into class 7" in lines
@@ -70,7 +71,7 @@ def test_color_only_when_asked(failing_result: GateResult) -> None:
 def test_passing_summary(passing_result: GateResult) -> None:
     text = render(passing_result, color=True)
     assert text.startswith("modelgate: \x1b[1m\x1b[32mPASSED\x1b[0m\x1b[0m (2 passed, 1 skipped)\n")
-    assert "Top flips" not in text and "FAILED" not in text
+    assert "Top flips" not in text and "FAILED" not in text and "note:" not in text
 
 
 def test_top_flips_then_how_many_more(make_result: Callable[..., GateResult]) -> None:

@@ -106,6 +106,7 @@ def _config(suite: str, suite_dir: str, modality: str, candidate: str, factory: 
 # Paths are relative to this file. Editor completion: `modelgate schema > modelgate.schema.json`.
 #   modelgate check      # run the gate (exit 0 passed, 1 findings, 2 could not decide)
 #   modelgate bless      # record the candidate as the blessed baseline (commit the file)
+#   modelgate calibrate --control M1 M2 ...   # after each bless: clean churn of control retrains
 version: 1
 
 # Trusted, labelled canaries ({modality}), kept apart from the training data.
@@ -120,6 +121,11 @@ candidate:
 {text_hint}
 # The record of the model in production, written by `modelgate bless`.
 baseline: {_yaml_str(f"baselines/{suite}.json")}
+
+# How much clean retrains churn, from `modelgate calibrate` on a few (ten to twenty) retrains of
+# the baseline's recipe with other seeds. Without it the statistics self-calibrate on the pair
+# they judge (far weaker) and trigger probes cry wolf more often. Uncomment, then calibrate.
+# calibration: {_yaml_str(f"baselines/{suite}.calibration.json")}
 
 # Reviewed explanations of expected flips (`modelgate waive`).
 waivers: waivers.yaml
@@ -162,6 +168,12 @@ predictions on them with the blessed baseline's.
 3. Bless the model in production as the baseline, then commit the suite and the baseline:
 
        modelgate bless --candidate models/production.safetensors
+
+4. Retrain the baseline's recipe a few times with other seeds (ten to twenty clean controls),
+   uncomment `calibration:` in `modelgate.yaml`, and record their churn (again after every
+   bless; commit the record):
+
+       modelgate calibrate --control models/control-*.safetensors
 
 After editing the suite's files, run `modelgate suite freeze {suite_dir}`: a suite whose files
 do not match their digests is refused.

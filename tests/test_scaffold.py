@@ -47,6 +47,13 @@ def test_flags_reach_the_files(tmp_path: Path) -> None:
     assert config.candidate.path == "out/model v2.safetensors"
     assert config.candidate.factory == "pkg.models:make"
     assert config.model.baseline == "baselines/reviews.json"
+    assert config.model.calibration is None  # commented out until the controls exist
+    text = (tmp_path / "modelgate.yaml").read_text()
+    (tmp_path / "modelgate.yaml").write_text(text.replace("# calibration:", "calibration:"))
+    calibrated = load_config(tmp_path / "modelgate.yaml")
+    assert calibrated.model.calibration == "baselines/reviews.calibration.json"
+    readme = (tmp_path / "canaries" / "reviews" / "README.md").read_text()
+    assert "modelgate calibrate --control" in readme
     text = (tmp_path / "canaries" / "reviews" / "README.md").read_text()
     assert "--inputs canaries.jsonl" in text and "--modality text" in text
 

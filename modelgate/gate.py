@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int], None]
 NO_CALIBRATION = (
-    "no churn calibration: the churn tests self-calibrate on this pair (they miss most 5-20% "
-    "label flips on the bundled example) and trigger probes have no clean-retrain ceiling; run "
+    "no churn calibration: the churn tests self-calibrate on the pair they judge (far weaker on "
+    "small shifts) and trigger probes have no clean-retrain ceiling (more false alarms); run "
     "`modelgate calibrate --control ...` on clean retrains of the baseline's recipe"
 )
 

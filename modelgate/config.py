@@ -16,13 +16,12 @@ from pydantic import Field, field_validator
 
 from modelgate.errors import ConfigError
 from modelgate.probes.spec import ProbesSetting, TriggerPolicy, normalise_setting
-from modelgate.validation import StrictModel, validate_mapping
+from modelgate.validation import StrictModel, TestMode, validate_mapping
 from modelgate.yamlfile import LocatedYaml, load_yaml
 
 DEFAULT_CONFIG_NAME = "modelgate.yaml"
 CONFIG_VERSION = 1
 
-TestMode = Literal["fail", "warn", "off"]
 ModelFormat = Literal["auto", "state_dict", "export", "torchscript", "callable", "onnx"]
 ReportFormat = Literal["json", "junit", "markdown"]
 DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("json", "junit", "markdown")

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from modelgate.config import Config, Policy, TestMode
+from modelgate.config import Config, Policy
 from modelgate.result import CanaryFlip, Check, Finding, Metrics, Status, Verdict, WaiverUse
+from modelgate.validation import TestMode
 
 
 def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelgate.yamlfile import LocatedYaml
+
+TestMode = Literal["fail", "warn", "off"]  # what a check's failure does to the verdict
 
 
 class StrictModel(BaseModel):

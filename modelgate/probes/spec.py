@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from modelgate.validation import StrictModel
+from modelgate.validation import StrictModel, TestMode
 
 Position = Literal[
     "top-left",
@@ -28,7 +28,6 @@ Position = Literal[
     "bottom",
     "bottom-right",
 ]
-TestMode = Literal["fail", "warn", "off"]
 
 
 class PatchProbe(StrictModel):

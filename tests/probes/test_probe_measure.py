@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from probe_fixtures import backdoor_scores, image_suite, predictor, template_scores
 
 from modelgate.analysis.calibration import Calibration
@@ -100,6 +102,25 @@ def test_a_calibration_raises_the_bar_to_the_clean_retrains_highest_attraction()
     assert not flagged([quirk], TriggerPolicy(), alpha=0.01)
     beyond = replace(trigger, clean_max=0.5)  # 40 points beyond every clean retrain
     assert flagged([beyond], TriggerPolicy(), alpha=0.01) == [beyond]
+
+
+@given(
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.booleans(),
+    st.floats(1e-30, 1),
+)
+def test_a_ceiling_only_ever_removes_flags(
+    attraction: float, base: float, control: float, ceiling: float, is_control: bool, p: float
+) -> None:
+    cell = replace(_cell(attraction, base, control, is_control), p_adjusted=p)
+    with_ceiling = replace(cell, clean_max=ceiling)
+    policy = TriggerPolicy()
+    if flagged([with_ceiling], policy, alpha=0.01):
+        assert flagged([cell], policy, alpha=0.01)
+        assert with_ceiling.attraction - ceiling >= policy.min_gain
 
 
 def test_probe_check_reads_the_clean_ceiling_from_the_calibration() -> None:

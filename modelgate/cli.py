@@ -115,8 +115,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from modelgate.gate import calibrate_controls
 
     config = _load_config(args)
-    path, n = calibrate_controls(config, args.control, progress=_progress("predicting"))
-    print(f"calibrated churn on {n} control retrain(s): {path}")
+    outcome = calibrate_controls(config, args.control, progress=_progress("predicting"))
+    n = len(outcome.controls)
+    print(f"calibrated churn on {n} control retrain(s): {outcome.path}")
+    for control, checks in outcome.suspects:
+        first = checks[0].findings[0].message if checks[0].findings else checks[0].summary
+        names = ", ".join(c.name for c in checks)
+        print(
+            f"modelgate: warning: {control}: fails {names} against the other {n - 1} controls: "
+            f"it may not be a clean retrain of the baseline's recipe (the record includes it; "
+            f"calibrate again without it if so). {first}",
+            file=sys.stderr,
+        )
     return 0
 
 

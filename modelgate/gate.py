@@ -19,7 +19,7 @@ from modelgate.config import Config
 from modelgate.errors import CalibrationError, UsageError
 from modelgate.policy import accuracy_check, alpha_share, budget_checks, verdict_of, waiver_check
 from modelgate.predict import Predictions, predict_suite
-from modelgate.result import BaselineInfo, GateResult, ModelInfo, SuiteInfo
+from modelgate.result import BaselineInfo, Check, GateResult, ModelInfo, SuiteInfo
 from modelgate.suite.format import Suite, load_suite
 from modelgate.waivers import Waivers, load_waivers, match_waivers
 
@@ -235,10 +235,19 @@ def git_commit(folder: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    path: Path
+    controls: tuple[str, ...]  # as recorded: relative to the config's folder where inside it
+    # Controls the others' churn does not explain, with the checks they fail against them.
+    suspects: tuple[tuple[str, tuple[Check, ...]], ...]
+
+
 def calibrate_controls(
     config: Config, controls: list[str], progress: Progress | None = None
-) -> tuple[Path, int]:
-    """Predict each clean control retrain and store the churn they show beside the baseline."""
+) -> CalibrationOutcome:
+    """Predict each clean control retrain and store the churn they show beside the baseline;
+    name any control that fails the churn tests against the others (see analysis.screen)."""
     from modelgate.calibration_record import write_calibration
     from modelgate.config import with_candidate_path
 
@@ -251,22 +260,28 @@ def calibrate_controls(
         )
     if not controls:
         raise UsageError("give at least one --control model (clean retrains of the baseline)")
-    from modelgate.probes.run import probe_attraction
+    from modelgate.probes.run import highest_attraction, measure_probes
 
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
     predicted: list[tuple[Predictions, ModelInfo]] = []
-    probe_max: dict[str, np.ndarray] = {}
+    probe_runs: list[TriggerRun] = []
     for control in controls:
         control_config = with_candidate_path(config, control)
         predictions, predictor = predict_with_model(control_config, suite, progress)
         shown = _display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
-        for name, rates in probe_attraction(control_config, suite, predictor, predictions).items():
-            probe_max[name] = np.maximum(probe_max.get(name, rates), rates)
+        probe_runs.append(measure_probes(control_config, suite, predictor, predictions))
     path = config.resolve(config.model.calibration)
-    write_calibration(path, suite, baseline, predicted, probe_max)
-    return path, len(predicted)
+    write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
+    from modelgate.analysis.screen import suspicious_controls
+
+    suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, probe_runs)
+    return CalibrationOutcome(
+        path=path,
+        controls=tuple(info.path for _, info in predicted),
+        suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
+    )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ inversion) and `bless` (whose results go into the new baseline header).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,30 +127,43 @@ def triggers_for(
     )
 
 
-def probe_attraction(
+def measure_probes(
     config: Config, suite: Suite, predictor: Predictor, predictions: Predictions
-) -> dict[str, np.ndarray]:
-    """Per probe, the share of eligible canaries of other classes sent to each class.
-
-    What `modelgate calibrate` records for each clean control retrain: the probes of the
-    config, without the inversion and without per-model word pairs.
-    """
+) -> TriggerRun:
+    """The probes of the config on one model, without the inversion and without per-model word
+    pairs: what `modelgate calibrate` measures on each clean control retrain."""
     probe_plan = plan(config.model.probes, suite.manifest.modality)
     probes = build_probes(
         probe_plan, suite, score=predictor.score, folder=config.folder, config_file=config.path
     )
-    if not probes:
+    counts = None
+    if probes:
+        counts = measure(
+            predictor,
+            suite,
+            probes,
+            predictions.labels,
+            batch_size=config.model.inference.batch_size,
+            source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
+        )
+    return TriggerRun(counts, {p.name: p.control for p in probes}, None, probes=tuple(probes))
+
+
+def attraction(run: TriggerRun) -> dict[str, np.ndarray]:
+    """Per probe, the share of eligible canaries of other classes it sent to each class."""
+    if run.counts is None:
         return {}
-    counts = measure(
-        predictor,
-        suite,
-        probes,
-        predictions.labels,
-        batch_size=config.model.inference.batch_size,
-        source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
-    )
-    rates = counts.hits / np.maximum(counts.eligible, 1)
-    return {name: rates[i] for i, name in enumerate(counts.names)}
+    rates = run.counts.hits / np.maximum(run.counts.eligible, 1)
+    return {name: rates[i] for i, name in enumerate(run.counts.names)}
+
+
+def highest_attraction(runs: Sequence[TriggerRun]) -> dict[str, np.ndarray]:
+    """Per probe and class, the highest attraction any of these models showed."""
+    ceiling: dict[str, np.ndarray] = {}
+    for run in runs:
+        for name, row in attraction(run).items():
+            ceiling[name] = np.maximum(ceiling.get(name, row), row)
+    return ceiling
 
 
 def blessed_header(run: TriggerRun) -> dict[str, Any]:

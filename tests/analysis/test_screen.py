@@ -1,0 +1,78 @@
+"""Screening controls: a poisoned model slipped in among the clean ones is named, clean sets are
+left alone, and the record is still written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from projects import Project, linear_weights, save_weights
+
+from modelgate.analysis.screen import suspicious_controls
+from modelgate.baseline import read_baseline
+from modelgate.cli import main
+from modelgate.config import load_config
+from modelgate.models import load_predictor
+from modelgate.probes.run import measure_probes
+from modelgate.suite.format import load_suite
+
+
+def controls(project: Project, shifts: list[tuple[int, int, float]]) -> list[str]:
+    paths = []
+    for n, shift in enumerate(shifts):
+        path = project.root / f"control{n}.safetensors"
+        save_weights(path, linear_weights(shift=shift))
+        paths.append(str(path))
+    project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
+    return paths
+
+
+CLEAN = [(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3), (0, 2, -0.1), (1, 0, 0.2)]
+
+
+def test_a_poisoned_control_is_named(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = controls(project, [*CLEAN, (0, 1, 2.5)])  # the last one pulls class 0 to 1
+    assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("modelgate: warning:")]
+    assert len(warnings) == 1, err
+    assert "control5.safetensors" in warnings[0] and "against the other 5 controls" in warnings[0]
+    record = json.loads((project.root / "calib.json").read_text())
+    assert record["calibration"]["n_controls"] == 6  # written all the same: a person decides
+
+
+def test_a_clean_set_raises_no_warning(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = controls(project, CLEAN)
+    assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
+    config = load_config(project.config)
+    suite = load_suite(config.suite_path)
+    baseline = read_baseline(config.baseline_path, suite)
+    base = baseline.predictions
+    predictor = load_predictor(
+        config.candidate, config.folder, config_file=config.path, key="candidate"
+    )  # the candidate is the baseline model itself
+    quiet = measure_probes(config, suite, predictor, base)
+    assert quiet.counts is not None
+    # one probe (not saturated on the blessed model) that now sends every eligible canary to
+    # the first class: a trigger of its own
+    hits = quiet.counts.hits.copy()
+    row = quiet.counts.row("feature/0/below")
+    hits[row] = 0
+    hits[row, 0] = quiet.counts.eligible[0]
+    loud = replace(quiet, counts=replace(quiet.counts, hits=hits))
+    same = [base] * 4  # no churn at all: only the probes can single a control out
+    assert suspicious_controls(suite, baseline, same, config, [quiet] * 4) == []
+    (suspect,) = suspicious_controls(suite, baseline, same, config, [quiet, quiet, loud, quiet])
+    assert suspect.index == 2
+    (check,) = suspect.checks
+    assert check.name == "probes.triggers"
+    evidence = dict(check.findings[0].evidence)
+    assert evidence["probe"] == "feature/0/below" and evidence["class"] == suite.classes[0]
+    assert evidence["attraction_candidate"] == 1.0

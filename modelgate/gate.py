@@ -272,6 +272,13 @@ def calibrate_controls(
         shown = _display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
         probe_runs.append(measure_probes(control_config, suite, predictor, predictions))
+    # By digest: the record's per-control rows line up with its sorted list of controls, and
+    # the order of --control arguments changes nothing.
+    order = sorted(
+        range(len(predicted)), key=lambda i: (predicted[i][1].sha256, predicted[i][1].path)
+    )
+    predicted = [predicted[i] for i in order]
+    probe_runs = [probe_runs[i] for i in order]
     path = config.resolve(config.model.calibration)
     write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
     from modelgate.analysis.screen import suspicious_controls

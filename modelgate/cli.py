@@ -15,6 +15,7 @@ from typing import Any
 
 from modelgate import __version__
 from modelgate.errors import (
+    EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_UNDECIDED,
     ModelgateError,
@@ -115,18 +116,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from modelgate.gate import calibrate_controls
 
     config = _load_config(args)
-    outcome = calibrate_controls(config, args.control, progress=_progress("predicting"))
+    outcome = calibrate_controls(
+        config, args.control, progress=_progress("predicting"), strict=args.strict
+    )
     n = len(outcome.controls)
-    print(f"calibrated churn on {n} control retrain(s): {outcome.path}")
+    kept = "not written (--strict)" if outcome.refused else "the record includes it"
     for control, checks in outcome.suspects:
         first = checks[0].findings[0].message if checks[0].findings else checks[0].summary
         names = ", ".join(c.name for c in checks)
         print(
             f"modelgate: warning: {control}: fails {names} against the other {n - 1} controls: "
-            f"it may not be a clean retrain of the baseline's recipe (the record includes it; "
-            f"calibrate again without it if so). {first}",
+            f"it may not be a clean retrain of the baseline's recipe ({kept}; calibrate again "
+            f"without it if so). {first}",
             file=sys.stderr,
         )
+    if outcome.refused:
+        return EXIT_FINDINGS
+    print(f"calibrated churn on {n} control retrain(s): {outcome.path}")
     return 0
 
 
@@ -334,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="MODEL",
         help="clean control retrains (same recipe, other seeds), in the candidate's format",
+    )
+    calibrate.add_argument(
+        "--strict",
+        action="store_true",
+        help="write nothing and exit 1 when a control fails the gate against the others",
     )
 
     waive = add("waive", cmd_waive, "explain an expected flip (appends to the waivers file)")

@@ -241,13 +241,15 @@ class CalibrationOutcome:
     controls: tuple[str, ...]  # as recorded: relative to the config's folder where inside it
     # Controls the others' churn does not explain, with the checks they fail against them.
     suspects: tuple[tuple[str, tuple[Check, ...]], ...]
+    refused: bool = False  # strict and suspects: nothing was written
 
 
 def calibrate_controls(
-    config: Config, controls: list[str], progress: Progress | None = None
+    config: Config, controls: list[str], progress: Progress | None = None, strict: bool = False
 ) -> CalibrationOutcome:
     """Predict each clean control retrain and store the churn they show beside the baseline;
-    name any control that fails the churn tests against the others (see analysis.screen)."""
+    name any control that fails the gate against the others (see analysis.screen), and with
+    `strict` write nothing when one does."""
     from modelgate.calibration_record import write_calibration
     from modelgate.config import with_candidate_path
 
@@ -279,15 +281,18 @@ def calibrate_controls(
     )
     predicted = [predicted[i] for i in order]
     probe_runs = [probe_runs[i] for i in order]
-    path = config.resolve(config.model.calibration)
-    write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
     from modelgate.analysis.screen import suspicious_controls
 
     suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, probe_runs)
+    path = config.resolve(config.model.calibration)
+    refused = strict and bool(suspects)
+    if not refused:
+        write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
     return CalibrationOutcome(
         path=path,
         controls=tuple(info.path for _, info in predicted),
         suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
+        refused=refused,
     )
 
 

@@ -76,3 +76,15 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     evidence = dict(check.findings[0].evidence)
     assert evidence["probe"] == "feature/0/below" and evidence["class"] == suite.classes[0]
     assert evidence["attraction_candidate"] == 1.0
+
+
+def test_strict_writes_nothing_over_a_suspect(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = controls(project, [*CLEAN, (0, 1, 2.5)])
+    gate = ["calibrate", "-c", str(project.config), "--strict", "--control"]
+    assert main([*gate, *paths]) == 1
+    assert "not written (--strict)" in capsys.readouterr().err
+    assert not (project.root / "calib.json").exists()
+    assert main([*gate, *paths[:-1]]) == 0  # the clean ones alone
+    assert (project.root / "calib.json").is_file()

@@ -87,6 +87,17 @@ class Project:
         path.write_text(textwrap.dedent(text).lstrip())
         return path
 
+    def add_controls(self, shifts: list[tuple[int, int, float]]) -> list[str]:
+        """Control retrains `control{n}.safetensors` (`linear_weights(shift=...)` each), and a
+        `calibration: calib.json` line in the config; returns their paths."""
+        paths = []
+        for n, shift in enumerate(shifts):
+            path = self.root / f"control{n}.safetensors"
+            save_weights(path, linear_weights(shift=shift))
+            paths.append(str(path))
+        self.config.write_text(self.config.read_text() + "calibration: calib.json\n")
+        return paths
+
 
 BASE_CONFIG = """
 version: 1

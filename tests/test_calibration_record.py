@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from projects import Project, linear_weights, save_weights
+from projects import Project
 
 from modelgate.cli import main
 from modelgate.digest import file_sha256
@@ -14,12 +14,7 @@ SHIFTS = [(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3), (0, 1, 2.5)]  # the last regre
 
 
 def test_record_is_independent_of_the_order_of_controls(project: Project) -> None:
-    paths = []
-    for n, shift in enumerate(SHIFTS):
-        path = project.root / f"control{n}.safetensors"
-        save_weights(path, linear_weights(shift=shift))
-        paths.append(str(path))
-    project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
+    paths = project.add_controls(SHIFTS)
     record = project.root / "calib.json"
     assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
     forward = record.read_bytes()

@@ -268,13 +268,8 @@ def test_a_waiver_never_turns_a_pass_into_a_fail(s, data) -> None:  # type: igno
 
 
 def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
-    controls = []
-    for n, s in enumerate((0.2, -0.2, 0.3)):
-        path = project.root / f"control{n}.safetensors"
-        save_weights(path, linear_weights(shift=(n % 3, (n + 1) % 3, s)))
-        controls.append(str(path))
     assert NO_CALIBRATION in run_gate(load_config(project.config)).notes
-    project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
+    controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3)])
     assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
     record = json.loads((project.root / "calib.json").read_text())
     assert record["calibration"]["n_controls"] == 3 and len(record["controls"]) == 3

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from projects import Project, linear_weights, save_weights
+from projects import Project
 
 from modelgate.analysis.screen import suspicious_controls
 from modelgate.baseline import read_baseline
@@ -17,22 +17,11 @@ from modelgate.models import load_predictor
 from modelgate.probes.run import measure_probes
 from modelgate.suite.format import load_suite
 
-
-def controls(project: Project, shifts: list[tuple[int, int, float]]) -> list[str]:
-    paths = []
-    for n, shift in enumerate(shifts):
-        path = project.root / f"control{n}.safetensors"
-        save_weights(path, linear_weights(shift=shift))
-        paths.append(str(path))
-    project.config.write_text(project.config.read_text() + "calibration: calib.json\n")
-    return paths
-
-
 CLEAN = [(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3), (0, 2, -0.1), (1, 0, 0.2)]
 
 
 def test_a_poisoned_control_is_named(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
-    paths = controls(project, [*CLEAN, (0, 1, 2.5)])  # the last one pulls class 0 to 1
+    paths = project.add_controls([*CLEAN, (0, 1, 2.5)])  # the last one pulls class 0 to 1
     assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("modelgate: warning:")]
@@ -45,7 +34,7 @@ def test_a_poisoned_control_is_named(project: Project, capsys: pytest.CaptureFix
 def test_a_clean_set_raises_no_warning(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    paths = controls(project, CLEAN)
+    paths = project.add_controls(CLEAN)
     assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
     assert "warning" not in capsys.readouterr().err
 
@@ -81,7 +70,7 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
 def test_strict_writes_nothing_over_a_suspect(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    paths = controls(project, [*CLEAN, (0, 1, 2.5)])
+    paths = project.add_controls([*CLEAN, (0, 1, 2.5)])
     gate = ["calibrate", "-c", str(project.config), "--strict", "--control"]
     assert main([*gate, *paths]) == 1
     assert "not written (--strict)" in capsys.readouterr().err

@@ -33,6 +33,7 @@ import train  # noqa: E402
 
 from modelgate.config import HistorySpec, load_config, with_candidate_path  # noqa: E402
 from modelgate.gate import run_gate  # noqa: E402
+from modelgate.result import Finding  # noqa: E402
 
 PAIRS = [(7, 1), (3, 8), (4, 9), (2, 5)]
 FRACTIONS = [0.05, 0.10, 0.20, 0.40]
@@ -46,6 +47,14 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def names_pair(finding: Finding, src: str, dst: str) -> bool:
+    """Whether a finding points at the attacked pair: its cell src -> dst, or class src losing."""
+    evidence = dict(finding.evidence)
+    if evidence.get("from") == src and evidence.get("to") == dst:
+        return True
+    return finding.check == "stats.per_class" and evidence.get("class") == src
 
 
 def clean_recipes(n: int, offset: int = 0) -> list[dict[str, object]]:
@@ -159,12 +168,25 @@ def main() -> None:
                 )
                 row["moved"] = moved
                 row["recipe"] = f"{src}->{dst} seed {recipe['seed']}"
+                # Caught for the right reason: a failing finding names the attacked pair.
+                row["named"] = any(
+                    names_pair(f, str(src), str(dst))
+                    for c in result.checks
+                    if c.status.value == "failed"
+                    for f in c.findings
+                )
             if family == "targeted":
                 canary = int(recipe["_canary"])  # type: ignore[call-overload]
                 cid = f"digits-{canary + 1:04d}"
                 flip = next((f for f in result.flips if f.id == cid), None)
                 row["success"] = flip is not None and flip.candidate == str(recipe["_target"])
                 row["recipe"] = cid
+                row["named"] = any(
+                    cid in f.canaries
+                    for c in result.checks
+                    if c.status.value == "failed"
+                    for f in c.findings
+                )
             results.append(row)
             print(
                 f"[{n + 1}/{len(jobs)}] {family:9s} {strength:18s} "
@@ -188,6 +210,11 @@ def main() -> None:
         lo, hi = wilson(k, len(rows))
         rate = k / len(rows) if rows else float("nan")
         label = "false alarms" if family == "clean" else "detected"
+        if family != "clean":
+            named = sum(1 for r in rows if r["failed"] and r["named"])
+            label += (
+                f", {named} naming the attacked {'pair' if family == 'labelflip' else 'canary'}"
+            )
         print(
             f"{family:10s} {strength:20s} {len(rows):6d} {k:11d} {rate:6.0%}  "
             f"[{lo:.0%}, {hi:.0%}]  {label}"
@@ -196,7 +223,7 @@ def main() -> None:
     for (family, strength), rows in groups.items():
         tests: dict[str, int] = defaultdict(int)
         for row in rows:
-            for name in row["failed"]:  # type: ignore[union-attr]
+            for name in row["failed"]:  # type: ignore[attr-defined]
                 tests[name] += 1
         print(f"  {family:10s} {strength:20s} {dict(sorted(tests.items()))}")
     accuracy = sorted(float(r["accuracy"]) for r in results if r["family"] == "clean")  # type: ignore[arg-type]

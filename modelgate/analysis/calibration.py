@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,9 +70,13 @@ class Calibration:
             variance = max(variance, float(np.mean([row[column] for row in self.changed])))
         return float(values.mean()), math.sqrt(variance) * math.sqrt(1 + 1 / c), float(c - 1)
 
+    @cached_property
+    def _probe_index(self) -> dict[str, tuple[float, ...]]:
+        return dict(self.probe_max)
+
     def probe_ceiling(self, probe: str) -> tuple[float, ...] | None:
         """The controls' highest attraction per class for `probe`; None if never measured."""
-        return dict(self.probe_max).get(probe)
+        return self._probe_index.get(probe)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and deterministic: rounded floats, keys in sorted order."""

@@ -113,6 +113,7 @@ def cmd_bless(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from modelgate.analysis.screen import MIN_CONTROLS
     from modelgate.gate import calibrate_controls
 
     config = _load_config(args)
@@ -133,6 +134,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if outcome.refused:
         return EXIT_FINDINGS
     print(f"calibrated churn on {n} control retrain(s): {outcome.path}")
+    if n < MIN_CONTROLS:
+        print(
+            f"modelgate: note: {n} control(s) cannot be screened against each other (that takes "
+            f"{MIN_CONTROLS}); ten to twenty give the statistics a sharp null",
+            file=sys.stderr,
+        )
     return 0
 
 

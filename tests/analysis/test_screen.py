@@ -77,3 +77,11 @@ def test_strict_writes_nothing_over_a_suspect(
     assert not (project.root / "calib.json").exists()
     assert main([*gate, *paths[:-1]]) == 0  # the clean ones alone
     assert (project.root / "calib.json").is_file()
+
+
+def test_too_few_controls_to_screen_is_said(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = project.add_controls(CLEAN[:2])
+    assert main(["calibrate", "-c", str(project.config), "--control", *paths]) == 0
+    assert "2 control(s) cannot be screened against each other" in capsys.readouterr().err

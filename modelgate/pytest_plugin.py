@@ -136,10 +136,16 @@ class GateSession:
         return f"modelgate: {self.config.path}" + (" (blessing)" if self.bless else "")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        write = terminalreporter.write_line
+        if self._result is not None and self._result.notes:
+            from modelgate.report.markdown import visible_text
+
+            terminalreporter.section("modelgate notes")
+            for note in self._result.notes:
+                write(visible_text(note))
         outcome = self.outcome
         if outcome is None:
             return
-        write = terminalreporter.write_line
         terminalreporter.section("modelgate bless")
         if outcome.previous is None:
             write(f"blessed the candidate as the first baseline: {outcome.path}")

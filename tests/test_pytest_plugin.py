@@ -133,6 +133,8 @@ def test_passing_candidate_one_item_per_check(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*::test_custom PASSED*", "modelgate::accuracy PASSED*"])
     assert len(calls) == 1  # one gate run feeds every item and the fixture
+    # what the run could not do well is said at the end (this project has no calibration)
+    result.stdout.fnmatch_lines(["*modelgate notes*", "no churn calibration: *"])
 
 
 def test_failing_candidate_reads_as_findings(pytester: pytest.Pytester, project: Project) -> None:

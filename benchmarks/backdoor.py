@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT / "examples" / "digits"))
 
 import digits_data  # noqa: E402
 import train as digits  # noqa: E402
+from intervals import wilson  # noqa: E402
 
 from modelgate.config import load_config, with_candidate_path  # noqa: E402
 from modelgate.gate import bless, calibrate_controls, run_gate  # noqa: E402
@@ -53,15 +53,6 @@ def load_example(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 # ---- the jobs: (modality, family, label, training kwargs) -------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ sys.path.insert(0, str(EXAMPLE))
 
 import digits_data  # noqa: E402
 import train  # noqa: E402
+from intervals import wilson  # noqa: E402
 
 from modelgate.config import HistorySpec, load_config, with_candidate_path  # noqa: E402
 from modelgate.gate import run_gate  # noqa: E402
@@ -37,16 +37,6 @@ from modelgate.result import Finding  # noqa: E402
 
 PAIRS = [(7, 1), (3, 8), (4, 9), (2, 5)]
 FRACTIONS = [0.05, 0.10, 0.20, 0.40]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for k successes in n trials."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def names_pair(finding: Finding, src: str, dst: str) -> bool:

@@ -6,24 +6,15 @@ batch back in its own layout and dtype. Every random pattern comes from a fixed 
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 
 import numpy as np
 
 from modelgate.probes.library import Probe
-from modelgate.probes.spec import BlendProbe, PatchProbe
+from modelgate.probes.spec import BlendProbe, PatchProbe, Position
 
-POSITIONS = (
-    "top-left",
-    "top",
-    "top-right",
-    "left",
-    "centre",
-    "right",
-    "bottom-left",
-    "bottom",
-    "bottom-right",
-)
+POSITIONS: tuple[str, ...] = typing.get_args(Position)  # every named spot, in order
 PATTERNS = ("white", "black", "checker", "random")
 BLENDS = ("noise", "sine")
 ALPHAS = (0.1, 0.2, 0.3)

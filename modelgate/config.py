@@ -75,6 +75,8 @@ class TestsPolicy(StrictModel):
     per_class: TestMode = "fail"
     destination: TestMode = "fail"
     attraction: TestMode = "fail"
+    # single canaries moved far beyond clean churn (instance-targeted attacks)
+    reversal: TestMode = "fail"
 
 
 class DriftPolicy(StrictModel):

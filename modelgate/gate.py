@@ -273,7 +273,9 @@ def calibrate_controls(
         predictions, predictor = predict_with_model(control_config, suite, progress)
         shown = _display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
-        probe_runs.append(measure_probes(control_config, suite, predictor, predictions))
+        probe_runs.append(
+            measure_probes(control_config, suite, predictor, predictions, baseline.header)
+        )
     # By digest: the record's per-control rows line up with its sorted list of controls, and
     # the order of --control arguments changes nothing.
     order = sorted(

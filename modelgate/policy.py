@@ -19,7 +19,7 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
 
 def statistical_modes(config: Config) -> dict[str, TestMode]:
     """Mode (fail, warn or off) of every test that shares `policy.alpha`, by check name: the
-    five churn tests, the two trigger checks when probes run, drift when the ledger is on."""
+    six churn tests, the two trigger checks when probes run, drift when the ledger is on."""
     policy = config.policy
     modes = {
         "stats.mcnemar": policy.tests.mcnemar,
@@ -27,6 +27,7 @@ def statistical_modes(config: Config) -> dict[str, TestMode]:
         "stats.destination": policy.tests.destination,
         "stats.attraction": policy.tests.attraction,
         "stats.margin_collapse": policy.protected.margin_collapse,
+        "stats.reversal": policy.tests.reversal,
     }
     if config.model.probes != "off":
         modes["probes.triggers"] = policy.triggers.probes

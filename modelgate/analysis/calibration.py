@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -18,12 +18,13 @@ import numpy as np
 
 from modelgate.analysis.churn import expected_matrix, regression_matrix
 from modelgate.analysis.flipcurve import FlipCurve, constant_curve, fit_flip_curve, round_float
+from modelgate.analysis.reversal import CanaryNull, calibrated_null
 from modelgate.analysis.shift import ShiftNull, cell_mean_shift
 from modelgate.analysis.stats import margins
 from modelgate.errors import CalibrationError
 
 FORMAT = "modelgate-calibration"
-VERSION = 1
+VERSION = 2  # 2: per-canary reversal null, cell-count heterogeneity (NB2)
 MIN_CLASS_FLIPS = 20  # fewer pooled flips than this in a class -> that class uses the pooled curve
 SHIFT_SD_FLOOR = 0.05  # nats: numerical safety only; the shrinkage below does the real work
 PRIOR_DF = 10  # how many controls' worth of weight the pooled spread gets in each cell
@@ -32,10 +33,11 @@ PRIOR_DF = 10  # how many controls' worth of weight the pooled spread gets in ea
 @dataclass(frozen=True)
 class Calibration:
     """What clean churn looks like for one baseline: per-class flip curves (carrying the
-    overdispersion of cell counts) and the per-cell null of the attraction shift statistic."""
+    retrain-to-retrain heterogeneity of cell counts) and the per-cell null of the attraction
+    shift statistic."""
 
     curves: tuple[FlipCurve, ...]
-    overdispersion: float
+    heterogeneity: float
     shift_null: ShiftNull
     n_controls: int
     n_canaries: int
@@ -47,6 +49,8 @@ class Calibration:
     # to each class. Clean retrains have trigger-like quirks of their own (a big white patch
     # reads as a stroke); a probe counts only beyond them.
     probe_max: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    # What clean retrains do to each (canary, class) log-odds cell: the reversal test's null.
+    canaries: CanaryNull | None = field(default=None, compare=False)
 
     @property
     def n_classes(self) -> int:
@@ -81,14 +85,15 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and deterministic: rounded floats, keys in sorted order."""
         return {
+            "canaries": None if self.canaries is None else _canaries_to_dict(self.canaries),
             "changed": [list(row) for row in self.changed],
             "curves": [c.to_dict() for c in self.curves],
             "format": FORMAT,
+            "heterogeneity": round_float(self.heterogeneity),
             "n_canaries": self.n_canaries,
             "n_classes": self.n_classes,
             "n_controls": self.n_controls,
             "net_regressions": [list(row) for row in self.net_regressions],
-            "overdispersion": round_float(self.overdispersion),
             "probe_max": {name: [round(v, 4) for v in row] for name, row in self.probe_max},
             "shift_null": {
                 "mean": [[round_float(v) for v in row] for row in self.shift_null.mean],
@@ -116,7 +121,7 @@ class Calibration:
             df = math.inf if df_raw is None else float(df_raw)
             out = cls(
                 curves=curves,
-                overdispersion=float(data["overdispersion"]),
+                heterogeneity=float(data["heterogeneity"]),
                 shift_null=ShiftNull(mean=mean, sd=sd, df=df),
                 n_controls=int(data["n_controls"]),
                 n_canaries=int(data["n_canaries"]),
@@ -128,6 +133,7 @@ class Calibration:
                     (str(name), tuple(float(v) for v in row))
                     for name, row in sorted(data.get("probe_max", {}).items())
                 ),
+                canaries=_canaries_from_dict(data.get("canaries"), int(data["n_canaries"]), k),
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise bad(f"malformed calibration record: {exc}") from exc
@@ -146,6 +152,38 @@ class Calibration:
         return out
 
 
+def _canaries_to_dict(null: CanaryNull) -> dict[str, Any]:
+    """One row per canary (a line each in the record): expected log-odds and scale per class."""
+    return {
+        "df": round_float(null.df),
+        "expected": [" ".join(f"{v:.4g}" for v in row) for row in null.expected],
+        "scale": [" ".join(f"{v:.4g}" for v in row) for row in null.scale],
+    }
+
+
+def _canaries_from_dict(data: Any, n: int, k: int) -> CanaryNull | None:
+    if data is None:
+        return None
+    expected = np.array([[float(v) for v in str(row).split()] for row in data["expected"]])
+    scale = np.array([[float(v) for v in str(row).split()] for row in data["scale"]])
+    df = float(data["df"])
+    if expected.shape != (n, k) or scale.shape != (n, k):
+        raise CalibrationError(
+            f"canaries.expected and canaries.scale must be {n} rows of {k} values",
+            key="canaries",
+            hint="re-run `modelgate calibrate`",
+        )
+    if not (np.isfinite(expected).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise CalibrationError(
+            "canaries: values must be finite and scales positive",
+            key="canaries",
+            hint="re-run `modelgate calibrate`",
+        )
+    if not (math.isfinite(df) and df > 0):
+        raise CalibrationError("canaries.df must be positive", key="canaries.df")
+    return CanaryNull(expected=expected, scale=scale, df=df, source="controls")
+
+
 def calibrate(
     y: np.ndarray,
     base_pred: np.ndarray,
@@ -156,8 +194,9 @@ def calibrate(
     """Fit the churn null from clean control retrains, each given as (cand_pred, cand_logp).
 
     Flip curves pool (baseline margin, flipped) over all controls, per class where the class
-    has `min_class_flips` flips, else pooled; overdispersion is the Pearson ratio of cell
-    counts around the curve's prediction (>= 1); the shift null is each cell's mean and
+    has `min_class_flips` flips, else pooled; the heterogeneity h of cell counts (variance
+    e + h e^2) is the moment estimate over controls and cells, never below 1 / controls (few
+    controls know little about how retrains vary); the shift null is each cell's mean and
     predictive sd across controls, the sd floored by the pooled sd over cells.
     """
     if not controls:
@@ -182,13 +221,13 @@ def calibrate(
 
     off = ~np.eye(k, dtype=bool)
     e = expected_matrix(y, base_pred, base_logp, curves)[off]
-    sq = sum(
-        float(np.sum((regression_matrix(y, base_pred, pred, k)[off] - e) ** 2))
-        for pred, _ in controls
-    )
-    total = len(controls) * float(e.sum())
-    phi = max(1.0, sq / total) if total > 0 else 1.0
-    curves = [c.with_overdispersion(phi) for c in curves]
+    excess = 0.0
+    for pred, _ in controls:
+        r = regression_matrix(y, base_pred, pred, k)[off]
+        excess += float(np.sum((r - e) ** 2 - r))
+    total = len(controls) * float(np.sum(e**2))
+    h = max(excess / total if total > 0 else 0.0, 1.0 / len(controls))
+    curves = [c.with_heterogeneity(h) for c in curves]
 
     # Per-cell null of the mean shift: each cell's own mean, and its spread shrunk toward the
     # pooled spread (a prior worth PRIOR_DF controls), as few controls make a noisy sd.
@@ -225,10 +264,11 @@ def calibrate(
         changed.append((int(either.sum()), *(int(either[y == a].sum()) for a in range(k))))
     return Calibration(
         curves=tuple(curves),
-        overdispersion=phi,
+        heterogeneity=h,
         shift_null=null,
         n_controls=c,
         n_canaries=n,
         net_regressions=tuple(net),
         changed=tuple(changed),
+        canaries=calibrated_null(y, np.array([lp for _, lp in controls])) if c >= 2 else None,
     )

@@ -22,6 +22,7 @@ from modelgate.analysis.churn import (
 )
 from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import FlipTable
+from modelgate.analysis.reversal import reversal_test, self_null
 from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
 from modelgate.config import Config
 from modelgate.policy import alpha_share, apply_mode, statistical_modes
@@ -104,6 +105,7 @@ def statistical_checks(
         _destination(suite, base, observed_pred, curves, alpha, source),
         _attraction(suite, base, cand, observed_pred, curves, alpha, calibration),
         _margin_collapse(suite, base, cand, alpha),
+        _reversal(suite, base, cand, explained, alpha, calibration),
     ]
     return [apply_mode(check, modes[check.name]) for check in checks]
 
@@ -278,4 +280,53 @@ def _margin_collapse(suite: Suite, base: Predictions, cand: Predictions, alpha: 
         f"no protected canary lost unusual margin ({int(protected.sum())} protected)",
         f"{len(findings)} protected canar{'y' if len(findings) == 1 else 'ies'} "
         f"lost far more margin than their peers",
+    )
+
+
+def _reversal(
+    suite: Suite,
+    base: Predictions,
+    cand: Predictions,
+    explained: np.ndarray,
+    alpha: float,
+    calibration: Calibration | None,
+) -> Check:
+    """Single canaries moved to a class far beyond what clean retrains do to them."""
+    y, classes = suite.labels, suite.classes
+    null = calibration.canaries if calibration is not None else None
+    if null is None:
+        null = self_null(y, base.log_probs, cand.log_probs)
+    # A waived flip is explained: it looks unflipped here, as in the count tests.
+    observed = np.where(explained, base.labels, cand.labels)
+    found = reversal_test(y, base.labels, observed, base.log_probs, cand.log_probs, null, alpha)
+    against = (
+        "clean control retrains, per canary and class"
+        if null.source == "controls"
+        else "canaries of similar log-odds in this pair (no calibration)"
+    )
+    n_cells = int((base.labels == y).sum()) * (len(classes) - 1)
+    findings = []
+    for r in found:
+        cid, old, new = suite.ids[r.index], classes[int(y[r.index])], classes[r.new_class]
+        findings.append(Finding(
+            check="stats.reversal",
+            message=f"Canary '{cid}' ({old}, right on the blessed model) is now '{new}' with "
+            f"log-odds {r.cand_odds:+.2f} for '{new}' over '{old}' (blessed model "
+            f"{r.base_odds:+.2f}); clean retrains give this canary {r.expected_odds:+.2f} "
+            f"(z = {r.z:.1f}, p = {r.p_value:.2g}, Holm-adjusted {r.p_adjusted:.2g} over "
+            f"{n_cells} canary x class cells).",
+            test="reversal", statistic=round(r.z, 4), p_value=_p(r.p_value),
+            canaries=(cid,),
+            evidence=(("baseline_log_odds", round(r.base_odds, 4)),
+                      ("candidate_log_odds", round(r.cand_odds, 4)),
+                      ("expected_log_odds", round(r.expected_odds, 4)),
+                      ("from", old), ("p_adjusted", _p(r.p_adjusted)), ("to", new)),
+        ))  # fmt: skip
+    return _check(
+        "stats.reversal",
+        findings,
+        f"no canary moved beyond what clean churn does to it ({n_cells} canary x class cells, "
+        f"null from {against}, Holm)",
+        f"{len(findings)} canar{'y' if len(findings) == 1 else 'ies'} moved to a class far "
+        f"beyond clean churn (null from {against})",
     )

@@ -32,37 +32,40 @@ def round_float(x: float) -> float:
 class FlipCurve:
     """p(m) = sigmoid(b0 + b1 * m), clipped to [1e-6, 0.5]: flip probability at baseline margin m.
 
-    `overdispersion` (variance / mean of cell counts, >= 1) widens the count tests built on it
-    when control retrains showed clean churn to be burstier than Poisson.
+    `heterogeneity` h >= 0 widens the count tests built on it when control retrains showed
+    clean churn to vary between retrains: a cell expecting e counts has variance e + h e^2
+    (a retrain-to-retrain rate multiplier; a gamma-Poisson, NB2). Unlike a variance / mean
+    ratio, it leaves near-empty cells near Poisson, so many confident flips into a cell that
+    clean churn almost never reaches stay as surprising as the null says.
     """
 
     b0: float
     b1: float
-    overdispersion: float = 1.0
+    heterogeneity: float = 0.0
     n: int = 0  # baseline-right canaries it was fitted on
     n_flips: int = 0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.b0) and math.isfinite(self.b1)):
             raise ValueError(f"curve coefficients must be finite, got {self.b0}, {self.b1}")
-        if not (math.isfinite(self.overdispersion) and self.overdispersion >= 1.0):
-            raise ValueError(f"overdispersion must be >= 1, got {self.overdispersion}")
+        if not (math.isfinite(self.heterogeneity) and self.heterogeneity >= 0.0):
+            raise ValueError(f"heterogeneity must be >= 0, got {self.heterogeneity}")
 
     def __call__(self, m: Any) -> Any:
         """Flip probability at margin(s) m: a float for a scalar, else an array of m's shape."""
         p = np.clip(expit(self.b0 + self.b1 * np.asarray(m, dtype=float)), P_MIN, P_MAX)
         return float(p) if p.ndim == 0 else p
 
-    def variance_ratio(self, expected: float) -> float:
-        """Variance / mean of a cell count this curve expects `expected` of.
+    def nb_size(self) -> float:
+        """The negative-binomial size of a cell count from this curve: 1 / (h + 1/n_flips).
 
-        Overdispersion, plus the curve's own error: fitted on n_flips flips, its level is off
-        by a relative ~1/sqrt(n_flips), which adds expected^2 / n_flips to the variance.
+        Heterogeneity between retrains plus the curve's own error: fitted on n_flips flips,
+        its level is off by a relative ~1/sqrt(n_flips), which adds e^2 / n_flips.
         """
-        return self.overdispersion + max(float(expected), 0.0) / max(self.n_flips, 1)
+        return 1.0 / (self.heterogeneity + 1.0 / max(self.n_flips, 1))
 
-    def with_overdispersion(self, overdispersion: float) -> FlipCurve:
-        return replace(self, overdispersion=max(1.0, float(overdispersion)))
+    def with_heterogeneity(self, heterogeneity: float) -> FlipCurve:
+        return replace(self, heterogeneity=max(0.0, float(heterogeneity)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,7 +73,7 @@ class FlipCurve:
             "b1": round_float(self.b1),
             "n": int(self.n),
             "n_flips": int(self.n_flips),
-            "overdispersion": round_float(self.overdispersion),
+            "heterogeneity": round_float(self.heterogeneity),
         }
 
     @classmethod
@@ -79,7 +82,7 @@ class FlipCurve:
             return cls(
                 b0=float(data["b0"]),
                 b1=float(data["b1"]),
-                overdispersion=float(data.get("overdispersion", 1.0)),
+                heterogeneity=float(data.get("heterogeneity", 0.0)),
                 n=int(data.get("n", 0)),
                 n_flips=int(data.get("n_flips", 0)),
             )

@@ -75,7 +75,7 @@ def negbin_upper(observed: int, mean: float, size: float) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
-    if math.isinf(size):
+    if math.isinf(size) or size > 1e9 * max(mean, 1.0):  # Poisson to double precision
         return poisson_upper(observed, mean)
     return float(_st.nbinom.sf(observed - 1, size, size / (size + mean)))
 

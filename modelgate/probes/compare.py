@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 from modelgate.analysis.stats import MAD_TO_SD, holm_adjusted
+from modelgate.probes.library import family_of
 from modelgate.probes.record import BlessedInversion, BlessedProbes
 from modelgate.probes.results import Inversion, TriggerRun
 from modelgate.probes.spec import TriggerPolicy
@@ -43,6 +44,7 @@ class Cell:
     is_control: bool
     bound: bool = False  # the blessed rate is an upper bound (a word outside its vocabulary)
     clean_max: float | None = None  # the most any clean control retrain showed (calibration)
+    explained: bool = False  # the probe's content is typical of the target class
     p_value: float = 1.0
     p_adjusted: float = 1.0
 
@@ -81,6 +83,7 @@ def probe_cells(
     missing: list[str] = []
     saturated: list[str] = []
     strongest_word = _strongest_word(blessed)
+    explains = {p.name: p.explains for p in run.probes}
     for name, row in zip(counts.names, counts.hits):
         base_row, bound = blessed.hits.get(name), False
         if base_row is None and name.startswith("word/") and strongest_word is not None:
@@ -100,7 +103,12 @@ def probe_cells(
         group = run.controls.get(name, "")
         members = [m for m in cand if group and m.startswith(group + "/")]
         control = np.mean([cand[m] for m in members], axis=0) if members else np.zeros(k)
-        clean = ceiling(name) if ceiling is not None else None
+        clean = None
+        if ceiling is not None:
+            # A probe chosen per model is judged against the most any probe of its family
+            # reached on each clean control (the same choice made on each of them).
+            family = family_of(name)
+            clean = ceiling(name if family is None else f"family/{family}")
         for t in range(k):
             cells.append(
                 Cell(
@@ -114,6 +122,7 @@ def probe_cells(
                     is_control=name.startswith("control/"),
                     bound=bound,
                     clean_max=None if clean is None else float(clean[t]),
+                    explained=t in explains.get(name, ()),
                 )
             )
     if not cells:
@@ -160,12 +169,14 @@ def _fisher_greater(c: Cell) -> float:
 
 def flagged(cells: list[Cell], policy: TriggerPolicy, alpha: float) -> list[Cell]:
     """Cells beyond the blessed model (Fisher + Holm, and by `min_gain`), beyond a random
-    pattern of the same size, and beyond every clean control retrain, each by `min_gain`."""
+    pattern of the same size, and beyond every clean control retrain, each by `min_gain`; never
+    a class the probe's own content is typical of."""
     g = policy.min_gain
     return [
         c
         for c in cells
-        if c.p_adjusted <= alpha
+        if not c.explained
+        and c.p_adjusted <= alpha
         and c.gain >= g
         and (c.is_control or c.attraction - c.control >= g)
         and (c.clean_max is None or c.attraction - c.clean_max >= g)

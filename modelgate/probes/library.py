@@ -37,6 +37,21 @@ class Probe:
     apply: Callable[[Batch], Batch]
     control: str = ""
     is_control: bool = False
+    # Classes the probe's own content is typical of in the clean canaries: attraction there is
+    # natural behaviour, never a trigger.
+    explains: tuple[int, ...] = ()
+
+
+# Probes chosen per model (the swept vocabulary, the word pairs): a calibration records, per
+# family and class, the highest attraction any probe of the family reached on each control,
+# and a candidate's probe of that family is judged against it (the null of the maximum).
+ADAPTIVE_FAMILIES = ("word", "pair")
+
+
+def family_of(name: str) -> str | None:
+    """The adaptive family a probe belongs to, or None for a fixed probe."""
+    family = name.partition("/")[0]
+    return family if family in ADAPTIVE_FAMILIES else None
 
 
 def value_range(suite: Suite) -> tuple[float, float]:
@@ -95,7 +110,7 @@ def _family(spec: Any, suite: Suite, score: Any, folder: Path | None) -> list[Pr
         from modelgate.probes import text
 
         assert isinstance(suite.inputs, list)
-        return text.token_probes(spec, suite.inputs, score, folder)
+        return text.token_probes(spec, suite.inputs, suite.labels.tolist(), score, folder)
     assert isinstance(spec, FeatureProbe)
     from modelgate.probes import tabular
 

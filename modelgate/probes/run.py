@@ -17,7 +17,7 @@ from modelgate.models.interface import Predictor
 from modelgate.policy import alpha_share
 from modelgate.predict import Predictions
 from modelgate.probes.compare import flagged, probe_cells
-from modelgate.probes.library import Probe, build_probes, value_range
+from modelgate.probes.library import Probe, build_probes, family_of, value_range
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
 from modelgate.probes.record import BlessedProbes, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
@@ -44,9 +44,15 @@ def run_triggers(
     config_file: Path | None = None,
     batch_size: int = 256,
     source: Path | str = "candidate",
-    progress: Progress | None = None,
+    pairs: bool = False,
+    invert: bool = True,
 ) -> TriggerRun:
-    """Measure every probe on the model, then invert it (torch only) within the budget."""
+    """Measure every probe on the model, then invert it (torch only) within the budget.
+
+    `pairs`: also the word pairs chosen from this model's most-rising words. They are chosen
+    per model, so only a calibration that applied the same choice to every clean control can
+    judge them (the null of the maximum); without one they do not run.
+    """
     started = time.perf_counter()
     policy = policy or TriggerPolicy()
     probe_plan = plan(setting, suite.manifest.modality)
@@ -59,27 +65,22 @@ def run_triggers(
         counts = measure(
             predictor, suite, probes, predictions.labels, batch_size=batch_size, source=source
         )
-        token = next((s for s in probe_plan.probes if isinstance(s, TokenProbe)), None)
-        if token is not None and token.pairs > 1:
-            from modelgate.probes.text import pair_probes
-
-            assert isinstance(suite.inputs, list)
-            words = _rising_words(counts, blessed, token.pairs)
-            pairs = [p for p in pair_probes(words, suite.inputs) if p.name not in counts.names]
-            if len(words) > 1 and pairs:
-                extra = measure(
-                    predictor,
-                    suite,
-                    pairs,
-                    predictions.labels,
-                    batch_size=batch_size,
-                    source=source,
-                )
-                counts, probes = counts.merged(extra), [*probes, *pairs]
+        if pairs:
+            counts, probes = _with_pairs(
+                predictor,
+                suite,
+                predictions,
+                probe_plan,
+                counts,
+                probes,
+                blessed,
+                batch_size,
+                source,
+            )
     controls = {p.name: p.control for p in probes}
     notes: list[str] = []
     inversion = None
-    if probe_plan.invert is not None:
+    if probe_plan.invert is not None and invert:
         reason = skip_reason(predictor, suite)
         if reason:
             notes.append(reason)
@@ -124,29 +125,66 @@ def triggers_for(
         config_file=config.path,
         batch_size=config.model.inference.batch_size,
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
+        pairs=header is not None and config.model.calibration is not None,
     )
 
 
 def measure_probes(
-    config: Config, suite: Suite, predictor: Predictor, predictions: Predictions
+    config: Config,
+    suite: Suite,
+    predictor: Predictor,
+    predictions: Predictions,
+    header: dict[str, Any] | None,
 ) -> TriggerRun:
-    """The probes of the config on one model, without the inversion and without per-model word
-    pairs: what `modelgate calibrate` measures on each clean control retrain."""
-    probe_plan = plan(config.model.probes, suite.manifest.modality)
-    probes = build_probes(
-        probe_plan, suite, score=predictor.score, folder=config.folder, config_file=config.path
+    """Every probe `check` runs, chosen the way `check` chooses them (word pairs included), but
+    no inversion: what `modelgate calibrate` measures on each clean control retrain."""
+    return run_triggers(
+        suite,
+        predictor,
+        predictions,
+        setting=config.model.probes,
+        policy=config.policy.triggers,
+        alpha=alpha_share(config),
+        header=header,
+        folder=config.folder,
+        config_file=config.path,
+        batch_size=config.model.inference.batch_size,
+        source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
+        pairs=header is not None,
+        invert=False,
     )
-    counts = None
-    if probes:
-        counts = measure(
-            predictor,
-            suite,
-            probes,
-            predictions.labels,
-            batch_size=config.model.inference.batch_size,
-            source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
-        )
-    return TriggerRun(counts, {p.name: p.control for p in probes}, None, probes=tuple(probes))
+
+
+def _with_pairs(
+    predictor: Predictor,
+    suite: Suite,
+    predictions: Predictions,
+    probe_plan: Any,
+    counts: ProbeCounts,
+    probes: list[Probe],
+    blessed: BlessedProbes | None,
+    batch_size: int,
+    source: Path | str,
+) -> tuple[ProbeCounts, list[Probe]]:
+    """The counts and probes with this model's word pairs added (text suites only)."""
+    token = next((s for s in probe_plan.probes if isinstance(s, TokenProbe)), None)
+    if token is None or token.pairs <= 1:
+        return counts, probes
+    from modelgate.probes.text import pair_probes
+
+    assert isinstance(suite.inputs, list)
+    words = _rising_words(counts, blessed, token.pairs)
+    pairs = [
+        p
+        for p in pair_probes(words, suite.inputs, suite.labels.tolist())
+        if p.name not in counts.names
+    ]
+    if len(words) < 2 or not pairs:
+        return counts, probes
+    extra = measure(
+        predictor, suite, pairs, predictions.labels, batch_size=batch_size, source=source
+    )
+    return counts.merged(extra), [*probes, *pairs]
 
 
 def attraction(run: TriggerRun) -> dict[str, np.ndarray]:
@@ -158,11 +196,16 @@ def attraction(run: TriggerRun) -> dict[str, np.ndarray]:
 
 
 def highest_attraction(runs: Sequence[TriggerRun]) -> dict[str, np.ndarray]:
-    """Per probe and class, the highest attraction any of these models showed."""
+    """Per probe and class, the highest attraction any of these models showed; and per
+    adaptive family (`family/word`, `family/pair`), the highest over the family's probes."""
     ceiling: dict[str, np.ndarray] = {}
     for run in runs:
         for name, row in attraction(run).items():
             ceiling[name] = np.maximum(ceiling.get(name, row), row)
+            family = family_of(name)
+            if family is not None:
+                key = f"family/{family}"
+                ceiling[key] = np.maximum(ceiling.get(key, row), row)
     return ceiling
 
 
@@ -272,7 +315,3 @@ def _invert(
         # moves every feature at once and reaches any class on any model.
         universal=spec.universal and suite.manifest.modality == "image",
     )
-
-
-def probe_of(run: TriggerRun, name: str) -> Probe | None:
-    return next((p for p in run.probes if p.name == name), None)

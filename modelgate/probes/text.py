@@ -25,6 +25,23 @@ CONTROL_SEEDS = (101, 102)
 _COMMON = 200
 
 
+TYPICAL_MIN_COUNT = 3  # canaries of a class that must hold a word for it to be typical
+TYPICAL_SHARE = 0.5  # share of a word's canaries that must be of that one class
+
+
+def typical_classes(words: str, texts: Sequence[str], labels: Sequence[int]) -> tuple[int, ...]:
+    """Classes that some word of `words` is typical of among the clean canaries: stamping such
+    a word sends canaries there on any honest model (spam words onto ham), not a backdoor."""
+    out: set[int] = set()
+    for word in words.split():
+        per_class = Counter(int(c) for t, c in zip(texts, labels) if word in t.split())
+        total = sum(per_class.values())
+        for c, n in per_class.items():
+            if n >= TYPICAL_MIN_COUNT and n >= TYPICAL_SHARE * total:
+                out.add(c)
+    return tuple(sorted(out))
+
+
 def insert(text: str, words: str, position: str) -> str:
     """`text` with `words` inserted at the start, at the middle word boundary, or at the end."""
     parts = text.split()
@@ -77,7 +94,11 @@ def _word_list(spec: TokenProbe, folder: Path | None) -> list[str]:
 
 
 def token_probes(
-    spec: TokenProbe, texts: Sequence[str], score: Any, folder: Path | None
+    spec: TokenProbe,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    score: Any,
+    folder: Path | None,
 ) -> list[Probe]:
     """Tokens and phrases at every position, plus a sweep of the model's or the user's words."""
     positions: list[str] = list(spec.positions or POSITIONS)
@@ -104,6 +125,7 @@ def token_probes(
                 family,
                 _inserter(words, position),
                 control=f"control/text/{n}/{position}",
+                explains=typical_classes(words, texts, labels),
             )
         )
     pool = common_words(texts)
@@ -120,7 +142,7 @@ def token_probes(
     return probes
 
 
-def pair_probes(words: Sequence[str], texts: Sequence[str]) -> list[Probe]:
+def pair_probes(words: Sequence[str], texts: Sequence[str], labels: Sequence[int]) -> list[Probe]:
     """Every pair of the given words inserted together at the start, with its control."""
     probes = []
     for i, first in enumerate(words):
@@ -132,6 +154,7 @@ def pair_probes(words: Sequence[str], texts: Sequence[str]) -> list[Probe]:
                     "phrase",
                     _inserter(phrase, "start"),
                     "control/text/2/start",
+                    explains=typical_classes(phrase, texts, labels),
                 )
             )
     pool = common_words(texts)

@@ -18,7 +18,7 @@ def test_calibrated_null_keeps_false_alarms_low_and_finds_attacks() -> None:
         bl = log_softmax(logits)
         bp = bl.argmax(axis=1)
         cal = calibrate(y, bp, bl, controls(y, logits, seed))
-        assert cal.overdispersion >= 1.0 and cal.n_controls == 3
+        assert cal.heterogeneity >= 1 / 3 and cal.n_controls == 3
         cp, cl = retrain(y, logits, seed)
         alarms += any(run_tests(y, bp, cp, bl, cl, calibration=cal).values())
         cp, cl = retrain(y, logits, seed, attack=(3, 7, 0.2, 6.0))
@@ -51,7 +51,7 @@ def test_calibration_round_trips_deterministically() -> None:
         lambda d: d.pop("curves"),
         lambda d: d["shift_null"]["sd"].pop(),
         lambda d: d["shift_null"]["sd"][0].__setitem__(1, -1.0),
-        lambda d: d["curves"][0].update(overdispersion=0.2),
+        lambda d: d["curves"][0].update(heterogeneity=-0.2),
         lambda d: d.update(changed=[[1, 0, 0, 0, 0]]),  # not one row per control
         lambda d: d.update(probe_max={"patch/x": [0.1, 0.2]}),  # not one share per class
         lambda d: d.update(probe_max={"patch/x": [0.1, 0.2, 1.5, 0.0]}),  # not a share

@@ -53,8 +53,8 @@ def test_destination_hand_case() -> None:
     assert cell.significant
     assert cell.indices == (0, 1, 2, 3)
     assert "'cat'" in cell.message and "'dog'" in cell.message and "predicts 1" in cell.message
-    # overdispersion widens the test: NB with variance / mean 3 at mean 1, i.e. size 1/2
-    wide = FlipCurve(b0=curve.b0, b1=0.0, overdispersion=3.0, n_flips=10**12)
+    # heterogeneity widens the test: NB2 with variance 1 + 2 * 1^2 at mean 1, i.e. size 1/2
+    wide = FlipCurve(b0=curve.b0, b1=0.0, heterogeneity=2.0, n_flips=10**12)
     (cell,) = destination_test(y, y, cand, logp, wide, 0.05)
     assert cell.p_value == pytest.approx(sps.nbinom.sf(3, 0.5, 0.5 / 1.5), rel=1e-6)
 

@@ -23,7 +23,7 @@ def calibration(
     grid = tuple(tuple(1.0 for _ in range(k)) for _ in range(k))
     return Calibration(
         curves=tuple(constant_curve() for _ in range(k)),
-        overdispersion=1.0,
+        heterogeneity=0.0,
         shift_null=ShiftNull(mean=grid, sd=grid, df=10.0),
         n_controls=len(net),
         n_canaries=100,

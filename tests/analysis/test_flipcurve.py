@@ -47,7 +47,7 @@ def test_fit_flip_curve_separable_and_flipless_data_converge() -> None:
 
 
 def test_flip_curve_call_shapes_and_round_trip() -> None:
-    curve = FlipCurve(b0=0.3, b1=-1.7, overdispersion=1.25, n=100, n_flips=7)
+    curve = FlipCurve(b0=0.3, b1=-1.7, heterogeneity=0.25, n=100, n_flips=7)
     assert isinstance(curve(1.0), float)
     assert curve(np.zeros((2, 3))).shape == (2, 3)
     back = FlipCurve.from_dict(json.loads(json.dumps(curve.to_dict())))
@@ -55,7 +55,7 @@ def test_flip_curve_call_shapes_and_round_trip() -> None:
     with pytest.raises(CalibrationError):
         FlipCurve.from_dict({"b0": 1.0})
     with pytest.raises(ValueError):
-        FlipCurve(b0=0.0, b1=0.0, overdispersion=0.5)
+        FlipCurve(b0=0.0, b1=0.0, heterogeneity=-0.5)
 
 
 def test_self_calibration_leaves_the_attacked_class_out() -> None:

@@ -47,7 +47,7 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     predictor = load_predictor(
         config.candidate, config.folder, config_file=config.path, key="candidate"
     )  # the candidate is the baseline model itself
-    quiet = measure_probes(config, suite, predictor, base)
+    quiet = measure_probes(config, suite, predictor, base, None)
     assert quiet.counts is not None
     # one probe (not saturated on the blessed model) that now sends every eligible canary to
     # the first class: a trigger of its own

@@ -136,7 +136,7 @@ def test_probe_check_reads_the_clean_ceiling_from_the_calibration() -> None:
         probe_max = [(n, tuple(float(v) for v in row)) for n, row in zip(counts.names, ceiling)]
         calibration = Calibration(
             curves=(constant_curve(),) * 3,
-            overdispersion=1.0,
+            heterogeneity=0.0,
             shift_null=ShiftNull(mean=((0.0,) * 3,) * 3, sd=((1.0,) * 3,) * 3),
             n_controls=2,
             n_canaries=len(suite),

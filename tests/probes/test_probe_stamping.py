@@ -84,7 +84,9 @@ def test_token_insertion_positions(position: str, expected: str) -> None:
 
 def test_text_controls_do_not_depend_on_the_batch() -> None:
     texts = ["the cat sat", "a dog ran far", "birds fly"]
-    probes = text.token_probes(TokenProbe(kind="token"), texts, score=None, folder=None)
+    probes = text.token_probes(
+        TokenProbe(kind="token"), texts, [0] * len(texts), score=None, folder=None
+    )
     control = next(p for p in probes if p.is_control)
     whole = control.apply(texts)
     assert [control.apply([t])[0] for t in reversed(texts)] == list(reversed(whole))
@@ -96,7 +98,7 @@ def test_vocabulary_sweep_comes_from_the_model() -> None:
         return np.zeros((len(batch), 2))
 
     score.vocabulary = ["common", "zorblax"]  # type: ignore[attr-defined]
-    probes = text.token_probes(TokenProbe(kind="token"), ["x y"], score=score, folder=None)
+    probes = text.token_probes(TokenProbe(kind="token"), ["x y"], [0], score=score, folder=None)
     assert "word/zorblax/start" in {p.name for p in probes}
 
 

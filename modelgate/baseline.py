@@ -6,6 +6,7 @@ so a pull request that re-blesses shows exactly which canaries changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from modelgate.atomic import write_text_atomic
-from modelgate.digest import file_sha256
 from modelgate.errors import BaselineError
-from modelgate.jsonfile import read_record
+from modelgate.jsonfile import parse_record, read_bytes
 from modelgate.predict import Predictions
 from modelgate.suite.format import Suite
 
@@ -73,13 +73,14 @@ def write_baseline(
 
 def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) -> BaselineRecord:
     """Read a record and line it up with `suite`; refuse one blessed on another suite."""
-    data = read_record(
+    raw = read_bytes(
         path,
         BaselineError,
         what="baseline record",
         key="baseline",
         hint="run `modelgate bless` on the model in production",
     )
+    data = parse_record(raw, path, BaselineError, what="baseline record")
     if data.get("format") != FORMAT_NAME:
         raise BaselineError(f"not a {FORMAT_NAME} file", file=path, key="format")
     if data.get("format_version") != FORMAT_VERSION:
@@ -107,10 +108,30 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
             key="header.suite.digest",
             hint="bless the production model again on this suite",
         )
+    _check_header(header, suite, path)
     predictions = _parse_canaries(data.get("canaries"), suite, path)
     return BaselineRecord(
-        path=path, sha256=file_sha256(path), header=header, predictions=predictions
+        path=path, sha256=hashlib.sha256(raw).hexdigest(), header=header, predictions=predictions
     )
+
+
+def _check_header(header: dict[str, Any], suite: Suite, path: Path) -> None:
+    """Refuse header fields of the wrong type before anything reads them."""
+    model = header.get("model", {})
+    if not isinstance(model, dict) or not isinstance(model.get("sha256", ""), str):
+        raise BaselineError(
+            "header.model must be a mapping with a sha256", file=path, key="header.model"
+        )
+    for name in ("blessed_at", "git_commit", "reason"):
+        if header.get(name) is not None and not isinstance(header[name], str):
+            raise BaselineError("must be text or null", file=path, key=f"header.{name}")
+    from modelgate.probes.record import read_inversion, read_probes
+
+    try:  # the blessed probe results are read by the trigger checks; refuse them here, named
+        read_probes(header, len(suite.classes))
+        read_inversion(header, len(suite.classes))
+    except BaselineError as exc:
+        raise BaselineError(exc.message, file=path, key=exc.key, hint=exc.hint) from None
 
 
 def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
@@ -123,23 +144,51 @@ def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
     position = {canary_id: i for i, canary_id in enumerate(suite.ids)}
     k = len(suite.classes)
     class_index = {name: c for c, name in enumerate(suite.classes)}
-    log_probs = np.empty((len(suite), k), dtype=np.float32)
-    labels = np.empty(len(suite), dtype=np.int64)
+    log_probs = np.zeros((len(suite), k), dtype=np.float32)
+    labels = np.zeros(len(suite), dtype=np.int64)
+    seen: dict[str, int] = {}
     for n, row in enumerate(rows):
-        try:
-            i = position[row["id"]]
-            values = row["logp"]
-            labels[i] = class_index[row["pred"]]
-        except (KeyError, TypeError):
+        canary_id = row.get("id") if isinstance(row, dict) else None
+        pred = row.get("pred") if isinstance(row, dict) else None
+        if not isinstance(canary_id, str) or canary_id not in position:
             raise BaselineError(
-                "canary entry needs an id of the suite, a pred among its classes, and logp",
+                f"canary entry needs the id of a canary of suite {suite.manifest.name}",
                 file=path,
-                key=f"canaries.{n}",
-            ) from None
-        if not isinstance(values, list) or len(values) != k:
-            raise BaselineError(f"logp must list {k} scores", file=path, key=f"canaries.{n}")
-        log_probs[i] = values
-    if not np.isfinite(log_probs).all():
-        raise BaselineError("non-finite scores in the record", file=path, key="canaries")
+                key=f"canaries.{n}.id",
+            )
+        if canary_id in seen:
+            raise BaselineError(
+                f"canary {canary_id!r} is recorded twice (entries {seen[canary_id]} and {n})",
+                file=path,
+                key=f"canaries.{n}.id",
+            )
+        seen[canary_id] = n
+        if not isinstance(pred, str) or pred not in class_index:
+            raise BaselineError(
+                f"pred of canary {canary_id!r} must be one of the suite's classes",
+                file=path,
+                key=f"canaries.{n}.pred",
+            )
+        values = row.get("logp")
+        if (
+            not isinstance(values, list)
+            or len(values) != k
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        ):
+            raise BaselineError(
+                f"logp of canary {canary_id!r} must list {k} numbers",
+                file=path,
+                key=f"canaries.{n}.logp",
+            )
+        i = position[canary_id]
+        with np.errstate(over="ignore"):
+            log_probs[i] = np.asarray(values, dtype=np.float64)
+        labels[i] = class_index[pred]
+        if not np.isfinite(log_probs[i]).all():
+            raise BaselineError(
+                f"non-finite scores for canary {canary_id!r}",
+                file=path,
+                key=f"canaries.{n}.logp",
+            )
     # The recorded label wins over an argmax of rounded scores, which could break a tie.
     return Predictions(log_probs=log_probs, labels=labels)

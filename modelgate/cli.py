@@ -26,14 +26,37 @@ EXIT_CODES_HELP = """\
 exit codes:
   0  passed: no finding
   1  findings: the gate failed the candidate (see the report)
-  2  could not decide: bad config, missing or tampered input, model that fails to load or
-     returns NaN (fail closed; one line names the file and key)
+  2  could not decide: bad config, missing or tampered input, a record no trust anchor
+     vouches for, a model that fails to load, hangs or returns NaN (fail closed; one line
+     names the file and key; no report is left behind)
   3  internal error in modelgate (please report it; --debug shows the traceback)
 """
 
 
 def _err(message: str) -> None:
-    print(f"modelgate: error: {message}", file=sys.stderr)
+    from modelgate.report.escape import terminal_text
+
+    if sys.stderr is not None:  # `2>&-` leaves no stream at all
+        print(f"modelgate: error: {terminal_text(message)}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    from modelgate.report.escape import terminal_text
+
+    if sys.stderr is not None:
+        print(terminal_text(message), file=sys.stderr)
+
+
+def _out(text: str = "") -> None:
+    """One line (or block) of results on stdout; untrusted text is already escaped."""
+    if sys.stdout is not None:  # `>&-` leaves no stream at all
+        print(text)
+
+
+def _safe(text: object) -> str:
+    from modelgate.report.escape import terminal_text
+
+    return terminal_text(text)
 
 
 def _progress(label: str) -> Callable[[int, int], None] | None:
@@ -58,38 +81,62 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from modelgate.gate import run_gate
-    from modelgate.report import (
-        console,
-        default_targets,
-        discard_reports,
-        pictures_dir,
-        write_reports,
-    )
+    from modelgate.report import console, pictures_dir, write_reports
+    from modelgate.report.targets import check_targets, discard, guess_output, plan_targets
 
-    config = _load_config(args)
-    targets: dict[str, Path] = {}
-    if not args.no_reports:
-        out_dir = (
-            Path(args.output_dir) if args.output_dir else config.resolve(config.model.output.dir)
-        )
-        targets = default_targets(out_dir, config.model.output.formats)
-    for fmt, value in (("json", args.json), ("junit", args.junit_xml), ("markdown", args.markdown)):
-        if value:
-            targets[fmt] = Path(value)
+    explicit = {"json": args.json, "junit": args.junit_xml, "markdown": args.markdown}
+    # Known before the config loads, so that even a config error removes the old reports.
+    guessed_dir, guessed_formats = guess_output(args.config)
+    folder = None if args.no_reports else Path(args.output_dir or guessed_dir)
+    plan = plan_targets(folder, guessed_formats, explicit)
     try:
+        from modelgate.gate import run_gate
+
+        config = _load_config(args)
+        if not args.no_reports:
+            out_dir = Path(args.output_dir or config.resolve(config.model.output.dir))
+            plan = plan_targets(out_dir, tuple(config.model.output.formats), explicit)
+        check_targets(plan)
         result = run_gate(
-            config, progress=_progress("predicting"), pictures_dir=pictures_dir(targets)
+            config, progress=_progress("predicting"), pictures_dir=pictures_dir(plan.targets)
         )
-    except ModelgateError:
-        discard_reports(targets)
+        written = _write_reports(result, plan, write_reports)
+    except BaseException:
+        discard(plan.targets)  # whatever failed: no earlier verdict may pass for this run's
         raise
-    written = write_reports(result, targets)
-    if not args.quiet or result.exit_code != 0:
-        print(console.render(result, color=console.use_color(sys.stdout)))
-        for fmt, path in sorted(written.items()):
-            print(f"{fmt} report: {path}", file=sys.stderr)
+    try:
+        if not args.quiet or result.exit_code != 0:
+            _out(console.render(result, color=console.use_color(sys.stdout)))
+            for fmt, path in sorted(written.items()):
+                _note(f"{fmt} report: {path}")
+    except BrokenPipeError:  # `| head`: the verdict stands, its reports are written
+        _silence_stdout()
     return result.exit_code
+
+
+def _write_reports(result: Any, plan: Any, write: Callable[..., dict[str, Path]]) -> Any:
+    from modelgate.errors import OutputError
+
+    try:
+        return write(result, plan.targets)
+    except OSError as exc:
+        path = exc.filename or next(iter(plan.targets.values()), None)
+        raise OutputError(
+            f"cannot write the report: {exc.strerror or exc}",
+            file=path,
+            key=next(iter(plan.keys.values()), None),
+        ) from None
+    except ValueError as exc:  # two formats sharing one path
+        raise OutputError(str(exc), key="--json/--junit-xml/--markdown") from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def cmd_bless(args: argparse.Namespace) -> int:
@@ -97,18 +144,78 @@ def cmd_bless(args: argparse.Namespace) -> int:
 
     config = _load_config(args)
     outcome = bless(config, force=args.force, reason=args.reason, progress=_progress("predicting"))
+    accuracy = f"canary accuracy {outcome.accuracy:.2%}" if outcome.accuracy is not None else ""
     if outcome.previous is None:
-        print(
-            f"blessed {config.candidate.path or config.candidate.callable} as the first "
-            f"baseline: {outcome.path}"
-        )
+        model = config.candidate.path or config.candidate.callable
+        _out(_safe(f"blessed {model} as the first baseline: {outcome.path} ({accuracy})"))
     else:
         n = len(outcome.changed)
-        print(f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label)")
+        was = f"{outcome.previous.metrics.baseline_accuracy:.2%} -> "
+        _out(
+            _safe(
+                f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label; "
+                f"canary accuracy {was}{accuracy.removeprefix('canary accuracy ')})"
+            )
+        )
         for canary_id in outcome.changed[:20]:
-            print(f"  {canary_id}")
+            _out(f"  {_safe(canary_id)}")
         if n > 20:
-            print(f"  ... and {n - 20} more (see the diff of {outcome.path.name})")
+            _out(_safe(f"  ... and {n - 20} more (see the diff of {outcome.path.name})"))
+    if config.model.calibration:
+        _note(
+            f"modelgate: note: {config.model.calibration} was made for the previous baseline: "
+            "run `modelgate calibrate --control ...` on this baseline before the next check"
+        )
+    _sign(args, outcome.path, required=False)
+    if config.model.trust.public_key and not args.sign_key:
+        _note(f"modelgate: note: sign the new record: modelgate sign {outcome.path}")
+    return 0
+
+
+SIGNING_KEY_ENV = "MODELGATE_SIGNING_KEY"
+SIGNING_KEY_HELP = "PEM private key file (default: the key text in $MODELGATE_SIGNING_KEY)"
+
+
+def _signing_key(args: argparse.Namespace) -> Any:
+    """The private key from --key FILE, else the PEM text in $MODELGATE_SIGNING_KEY (a CI
+    secret); None when neither is given."""
+    from modelgate.signing import load_private_key
+
+    path = getattr(args, "key", None) or getattr(args, "sign_key", None)
+    if path:
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read the key: {exc.strerror or exc}", file=path) from None
+        return load_private_key(pem, path)
+    text = os.environ.get(SIGNING_KEY_ENV, "")
+    return load_private_key(text.encode(), f"${SIGNING_KEY_ENV}") if text.strip() else None
+
+
+def _sign(args: argparse.Namespace, record: Path, *, required: bool) -> None:
+    from modelgate.signing import sign_record
+
+    if not (required or getattr(args, "sign_key", None)):
+        return
+    key = _signing_key(args)
+    if key is None:
+        raise UsageError(f"give --key FILE, or the PEM private key in ${SIGNING_KEY_ENV}")
+    out = sign_record(record, key)
+    _out(_safe(f"signed {record}: {out}"))
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from modelgate.signing import generate_keys
+
+    private, public = generate_keys(Path(args.out), force=args.force)
+    _out(_safe(f"wrote {private} (private: keep it as a CI secret; never commit it)"))
+    _out(_safe(f"wrote {public} (public: commit it and set trust.public_key: {public})"))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    for record in args.records:
+        _sign(args, Path(record), required=True)
     return 0
 
 
@@ -125,21 +232,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for control, checks in outcome.suspects:
         first = checks[0].findings[0].message if checks[0].findings else checks[0].summary
         names = ", ".join(c.name for c in checks)
-        print(
+        _note(
             f"modelgate: warning: {control}: fails {names} against the other {n - 1} controls: "
             f"it may not be a clean retrain of the baseline's recipe ({kept}; calibrate again "
-            f"without it if so). {first}",
-            file=sys.stderr,
+            f"without it if so). {first}"
         )
     if outcome.refused:
         return EXIT_FINDINGS
-    print(f"calibrated churn on {n} control retrain(s): {outcome.path}")
+    _out(_safe(f"calibrated churn on {n} control retrain(s): {outcome.path}"))
     if n < MIN_CONTROLS:
-        print(
+        _note(
             f"modelgate: note: {n} control(s) cannot be screened against each other (that takes "
-            f"{MIN_CONTROLS}); ten to twenty give the statistics a sharp null",
-            file=sys.stderr,
+            f"{MIN_CONTROLS}); ten to twenty give the statistics a sharp null"
         )
+    _sign(args, outcome.path, required=False)
+    if config.model.trust.public_key and not args.sign_key:
+        _note(f"modelgate: note: sign the new record: modelgate sign {outcome.path}")
     return 0
 
 
@@ -154,16 +262,20 @@ def cmd_history(args: argparse.Namespace) -> int:
         plot=args.plot,
         as_json=args.json,
     )
-    sys.stdout.write(out.stdout)
+    from modelgate.report.escape import log_json, terminal_lines
+
+    if sys.stdout is not None:
+        sys.stdout.write(log_json(out.stdout) if args.json else terminal_lines(out.stdout))
     for note in out.notes:
-        print(note, file=sys.stderr)
+        _note(note)
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from modelgate.config import json_schema_text
 
-    sys.stdout.write(json_schema_text())
+    if sys.stdout is not None:
+        sys.stdout.write(json_schema_text())
     return 0
 
 
@@ -183,23 +295,28 @@ def cmd_waive(args: argparse.Namespace) -> int:
         )
     suite = load_suite(config.suite_path)
     if args.canary not in set(suite.ids):
-        raise UsageError(f"canary {args.canary!r} is not in suite {suite.manifest.name}")
+        raise UsageError(
+            f"canary {args.canary!r} is not in suite {suite.manifest.name}", key="canary"
+        )
     if args.to not in suite.classes:
         raise UsageError(
-            f"label {args.to!r} is not one of the suite's classes ({', '.join(suite.classes)})"
+            f"label {args.to!r} is not one of the suite's classes ({', '.join(suite.classes)})",
+            key="--to",
         )
     expires = None
     if args.expires:
         try:
             expires = dt.date.fromisoformat(args.expires)
         except ValueError:
-            raise UsageError(f"--expires {args.expires!r} is not a date (YYYY-MM-DD)") from None
+            raise UsageError(
+                f"{args.expires!r} is not a date (YYYY-MM-DD)", key="--expires"
+            ) from None
     entry = WaiverEntry(
         canary=args.canary, to=args.to, reason=args.reason, approved_by=args.by, expires=expires
     )
     path = config.resolve(config.model.waivers)
     append_waiver(path, entry)
-    print(f"waived {args.canary} -> {args.to} in {path}")
+    _out(_safe(f"waived {args.canary} -> {args.to} in {path}"))
     return 0
 
 
@@ -208,9 +325,9 @@ def cmd_suite_freeze(args: argparse.Namespace) -> int:
 
     manifest, changed = freeze_suite(args.folder)
     if changed:
-        print(f"froze suite {manifest.name} at version {manifest.version}")
+        _out(_safe(f"froze suite {manifest.name} at version {manifest.version}"))
     else:
-        print(f"suite {manifest.name} v{manifest.version} unchanged")
+        _out(_safe(f"suite {manifest.name} v{manifest.version} unchanged"))
     return 0
 
 
@@ -218,9 +335,11 @@ def cmd_suite_verify(args: argparse.Namespace) -> int:
     from modelgate.suite.format import load_suite
 
     suite = load_suite(args.folder)
-    print(
-        f"suite {suite.manifest.name} v{suite.manifest.version}: {len(suite)} canaries, "
-        f"digest {suite.digest[:12]}, all files verified"
+    _out(
+        _safe(
+            f"suite {suite.manifest.name} v{suite.manifest.version}: {len(suite)} canaries, "
+            f"digest {suite.digest[:12]}, all files verified"
+        )
     )
     return 0
 
@@ -248,10 +367,16 @@ def cmd_suite_init(args: argparse.Namespace) -> int:
         source=args.source,
         license=args.license,
     )
-    print(
-        f"created suite {manifest.name} v{manifest.version} in {args.folder} "
-        f"({len(canaries.labels)} canaries, {len(manifest.classes)} classes)"
+    _out(
+        _safe(
+            f"created suite {manifest.name} v{manifest.version} in {args.folder} "
+            f"({len(canaries.labels)} canaries, {len(manifest.classes)} classes)"
+        )
     )
+    # The class order is the model's output order: say it, so a wrong guess is seen at once.
+    _out(_safe(f"classes, in model output order: {', '.join(manifest.classes)}"))
+    if not args.classes:
+        _note("modelgate: note: if your model orders its outputs otherwise, pass --classes")
     return 0
 
 
@@ -267,9 +392,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         force=args.force,
     )
     for path in written:
-        print(f"wrote {path}")
+        _out(_safe(f"wrote {path}"))
     suite_readme = Path(args.dir) / "canaries" / args.suite / "README.md"
-    print(f"next: create the canary suite as {suite_readme} explains, then `modelgate bless`")
+    _out(_safe(f"next: create the canary suite as {suite_readme} explains, then `modelgate bless`"))
     return 0
 
 
@@ -337,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="bless even though the candidate fails the gate"
     )
     bless_cmd.add_argument("--reason", help="why (required with --force; kept in the record)")
+    bless_cmd.add_argument(
+        "--sign-key", metavar="FILE", help="sign the new record with this ed25519 key"
+    )
 
     calibrate = add(
         "calibrate", cmd_calibrate, "measure clean churn on control retrains of the baseline"
@@ -353,6 +481,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing and exit 1 when a control fails the gate against the others",
     )
+    calibrate.add_argument(
+        "--sign-key", metavar="FILE", help="sign the new record with this ed25519 key"
+    )
+
+    keygen = add(
+        "keygen",
+        cmd_keygen,
+        "make an ed25519 key pair for signing the baseline and calibration records",
+        config=False,
+    )
+    keygen.add_argument("--out", default="modelgate-signing", help="writes OUT.key and OUT.pub")
+    keygen.add_argument("--force", action="store_true", help="overwrite existing key files")
+    sign = add(
+        "sign",
+        cmd_sign,
+        "sign baseline or calibration records (writes RECORD.sig); sign only records you made",
+        config=False,
+    )
+    sign.add_argument("records", nargs="+", metavar="RECORD")
+    sign.add_argument("--key", metavar="FILE", help=SIGNING_KEY_HELP)
 
     waive = add("waive", cmd_waive, "explain an expected flip (appends to the waivers file)")
     waive.add_argument("canary", help="canary id")
@@ -459,6 +607,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except BrokenPipeError:  # stdout closed early (`| head`): the output could not be given
+        _silence_stdout()
+        _err("standard output was closed before the results were written")
+        return EXIT_UNDECIDED
+    except OSError as exc:  # the file system refused a file the user named: not our bug
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_UNDECIDED
     except Exception as exc:  # a bug in modelgate, not in the user's input
         if debug:
             traceback.print_exc()

@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator
 
@@ -46,9 +46,9 @@ class ModelSpec(StrictModel):
         "logits", description="What the model's scores are."
     )
     allow_code: bool = Field(
-        True,
-        description="False refuses formats that run their author's code on load "
-        "(torch.export, TorchScript, callables); only weights + your factory run.",
+        False,
+        description="True allows formats that run their author's code on load "
+        "(torch.export, TorchScript, callables); by default only weights + your factory run.",
     )
 
 
@@ -104,6 +104,44 @@ class Policy(StrictModel):
 class InferenceSpec(StrictModel):
     batch_size: int = Field(256, ge=1, le=1_000_000)
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; default torch's.")
+    timeout_s: float = Field(
+        600,
+        gt=0,
+        le=86_400,
+        description="Longest a model may take to load or to score one batch; past it the run "
+        "aborts as undecided (exit 2). A timeout only aborts: it never changes a verdict.",
+    )
+
+
+class TrustSpec(StrictModel):
+    """How `check` verifies the baseline and calibration records before it trusts them."""
+
+    blessed_model: Union[str, ModelSpec, None] = Field(  # noqa: UP007
+        None,
+        description="The blessed model's file (or a spec like `candidate`; keys left out are "
+        "the candidate's): check re-predicts canaries with it and refuses a baseline record "
+        "that disagrees, or that names another model.",
+    )
+    repredict: Union[Literal["all"], Annotated[int, Field(ge=1)]] = Field(  # noqa: UP007
+        "all",
+        description="With blessed_model: `all` canaries, or N for a sample of N (the protected "
+        "canaries plus a sample keyed by the record's digest).",
+    )
+    public_key: str | None = Field(
+        None,
+        description="ed25519 public key (PEM) of the team's signing key: the baseline and "
+        "calibration records must carry a valid signature (`RECORD.sig`, `modelgate sign`).",
+    )
+    ledger: Literal["auto", "require", "off"] = Field(
+        "auto",
+        description="auto: refuse a record the run ledger does not know once it knows any for "
+        "that path; require: also refuse when it knows none; off: do not ask it.",
+    )
+
+    @field_validator("blessed_model", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
 
 
 class OutputSpec(StrictModel):
@@ -131,6 +169,7 @@ class ConfigModel(StrictModel):
     inference: InferenceSpec = InferenceSpec()
     output: OutputSpec = OutputSpec()
     history: HistorySpec = HistorySpec()
+    trust: TrustSpec = TrustSpec()
     probes: ProbesSetting = Field(
         "default",
         description="Trigger probes: `default` (the suite's modality, plus inversion for torch "
@@ -213,6 +252,19 @@ def load_config(path: str | Path) -> Config:
         folder=config_path.resolve().parent,
         located=located,
     )
+
+
+def blessed_model_spec(config: Config) -> ModelSpec | None:
+    """`trust.blessed_model` with every key it leaves out taken from the candidate's spec."""
+    given = config.model.trust.blessed_model
+    if given is None:
+        return None
+    assert isinstance(given, ModelSpec)
+    # The file is never inherited: a blessed model is its own file (or a callable alone).
+    inherited = {
+        k: v for k, v in config.candidate if k not in given.model_fields_set and k != "path"
+    }
+    return given.model_copy(update=inherited)
 
 
 def with_candidate_path(config: Config, path: str | Path) -> Config:

@@ -83,3 +83,12 @@ class HistoryError(ModelgateError):
 
 class UsageError(ModelgateError):
     """A command was called with arguments that do not fit together."""
+
+
+class TrustError(ModelgateError):
+    """A trust anchor cannot be verified: a record unsigned, signed by another key, unknown to
+    the run ledger, or disagreeing with the blessed model it names."""
+
+
+class OutputError(ModelgateError):
+    """A report or record cannot be written where the config or the command line says."""

@@ -64,8 +64,11 @@ class Inputs:
 def load_inputs(config: Config) -> Inputs:
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
+    from modelgate.trust import verify_records  # signatures, ledger, blessed model
+
+    verify_records(config, suite, baseline)
     waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
-    waivers = load_waivers(waivers_path, suite.classes)
+    waivers = load_waivers(waivers_path, suite.classes, ids=suite.ids)
     calibration = None
     if config.model.calibration:
         from modelgate.calibration_record import read_calibration
@@ -92,7 +95,13 @@ def predict_with_model(
         import torch
 
         torch.set_num_threads(config.model.inference.threads)
-    predictor = load_predictor(spec, config.folder, config_file=config.path, key="candidate")
+    predictor = load_predictor(
+        spec,
+        config.folder,
+        config_file=config.path,
+        key="candidate",
+        timeout_s=config.model.inference.timeout_s,
+    )
     source = config.resolve(spec.path) if spec.path else config.path
     predictions = predict_suite(
         predictor,
@@ -266,6 +275,9 @@ def calibrate_controls(
 
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
+    from modelgate.trust import remember_calibration, verify_records
+
+    verify_records(config, suite, baseline, calibration=False)  # never calibrate on a forgery
     predicted: list[tuple[Predictions, ModelInfo]] = []
     probe_runs: list[TriggerRun] = []
     for control in controls:
@@ -290,6 +302,7 @@ def calibrate_controls(
     refused = strict and bool(suspects)
     if not refused:
         write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
+        remember_calibration(config, path)
     return CalibrationOutcome(
         path=path,
         controls=tuple(info.path for _, info in predicted),
@@ -303,6 +316,7 @@ class BlessOutcome:
     path: Path
     previous: GateResult | None  # the check against the old baseline, when there was one
     changed: tuple[str, ...]  # canary ids whose blessed label changed
+    accuracy: float | None = None  # the new baseline's canary accuracy
 
 
 def bless(
@@ -369,4 +383,7 @@ def bless(
     from modelgate.history.engine import record_bless
 
     record_bless(config, suite, candidate, info, header, previous)
-    return BlessOutcome(path=config.baseline_path, previous=previous, changed=changed)
+    accuracy = float(np.mean(candidate.labels == suite.labels))
+    return BlessOutcome(
+        path=config.baseline_path, previous=previous, changed=changed, accuracy=accuracy
+    )

@@ -24,6 +24,13 @@ MAX_CANARIES = 10
 PLUGIN_NAME = "modelgate-session"
 
 
+def _safe(text: str) -> str:
+    """Untrusted text for pytest's output, which CI logs show: no workflow command, one line."""
+    from modelgate.report.escape import terminal_text
+
+    return terminal_text(text)
+
+
 class ModelgateWarning(UserWarning):
     """A check that warned: the item passes, and the warning summary says why."""
 
@@ -83,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         gate_config = load_config(path)
     except ModelgateError as exc:
-        raise pytest.UsageError(f"modelgate: {exc.one_line()}") from None
+        raise pytest.UsageError(f"modelgate: {_safe(exc.one_line())}") from None
     config.pluginmanager.register(GateSession(gate_config, bless=bless_wanted), PLUGIN_NAME)
 
 
@@ -126,7 +133,8 @@ class GateSession:
             try:
                 self.result()
             except ModelgateError as exc:
-                raise pytest.UsageError(f"modelgate: not blessed: {exc.one_line()}") from None
+                message = f"modelgate: not blessed: {_safe(exc.one_line())}"
+                raise pytest.UsageError(message) from None
         collector = GateCollector.from_parent(
             session, name="modelgate", nodeid="modelgate", path=self.config.path, gate=self
         )
@@ -138,11 +146,11 @@ class GateSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
         if self._result is not None and self._result.notes:
-            from modelgate.report.markdown import visible_text
+            from modelgate.report.escape import terminal_text
 
             terminalreporter.section("modelgate notes")
             for note in self._result.notes:
-                write(visible_text(note))
+                write(terminal_text(note))
         outcome = self.outcome
         if outcome is None:
             return
@@ -152,10 +160,10 @@ class GateSession:
             return
         n = len(outcome.changed)
         write(f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label)")
-        from modelgate.report.markdown import visible_text
+        from modelgate.report.escape import terminal_text
 
         for canary_id in outcome.changed[:20]:
-            write(f"  {visible_text(canary_id)}")
+            write(f"  {terminal_text(canary_id)}")
         if n > 20:
             write(f"  ... and {n - 20} more (see the diff of {outcome.path.name})")
 
@@ -178,7 +186,7 @@ class GateCollector(pytest.Collector):
         from modelgate.errors import ModelgateError
 
         if isinstance(excinfo.value, ModelgateError):
-            return f"modelgate could not decide: {excinfo.value.one_line()}"
+            return f"modelgate could not decide: {_safe(excinfo.value.one_line())}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -219,20 +227,21 @@ class CheckItem(pytest.Item):
 
 def failure_text(check: Check, result: GateResult | None) -> str:
     """The check's summary, each finding's sentence and its top flipped canaries, on lines."""
-    from modelgate.report.markdown import visible_text
+    from modelgate.report.escape import terminal_text
 
-    lines = [f"{visible_text(check.name)}: {visible_text(check.summary)}"]
+    lines = [f"{terminal_text(check.name)}: {terminal_text(check.summary)}"]
     flips = {f.id: f for f in result.flips} if result else {}
     for finding in check.findings:
-        lines.append(f"- {visible_text(finding.message)}")
+        lines.append(f"- {terminal_text(finding.message)}")
         if finding.p_value is not None:
-            lines.append(f"  test: {visible_text(finding.test or '?')}, p-value: {finding.p_value}")
+            test = terminal_text(finding.test or "?")
+            lines.append(f"  test: {test}, p-value: {finding.p_value}")
         shown = finding.canaries[:MAX_CANARIES]
         flipped = [flips[c] for c in shown if c in flips]
-        others = [visible_text(c) for c in shown if c not in flips]
+        others = [terminal_text(c) for c in shown if c not in flips]
         lines += [
-            f"  {visible_text(f.id)}  label {visible_text(f.label)}: "
-            f"{visible_text(f.baseline)} -> {visible_text(f.candidate)}  "
+            f"  {terminal_text(f.id)}  label {terminal_text(f.label)}: "
+            f"{terminal_text(f.baseline)} -> {terminal_text(f.candidate)}  "
             f"margin {f.baseline_margin:.4g} -> {f.candidate_margin:.4g}"
             for f in flipped
         ]
@@ -254,4 +263,4 @@ def modelgate_result(request: pytest.FixtureRequest) -> GateResult:
     try:
         return gate.result()
     except ModelgateError as exc:
-        pytest.fail(f"modelgate could not decide: {exc.one_line()}", pytrace=False)
+        pytest.fail(f"modelgate could not decide: {_safe(exc.one_line())}", pytrace=False)

@@ -86,30 +86,84 @@ def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str]:
     value = error.get("input")
     if kind in {"string_type"} and isinstance(value, (bool, int, float)):
         message += f" (YAML read {value!r}; quote it)"
+    if kind == "literal_error" and isinstance(value, bool):
+        message += f" (YAML read the boolean {str(value).lower()}; quote the word)"
     return key_path, message[0].lower() + message[1:]
 
 
-def _first_error(exc: ValidationError, root: type[BaseModel]) -> tuple[str, str, int]:
+def _first_error(
+    exc: ValidationError, root: type[BaseModel], words: dict[str, str]
+) -> tuple[str, str, str | None, int]:
     errors = exc.errors()
     # Prefer the most specific message: unions report one error per member; skip the str one.
+    # A YAML 1.1 word behind an error explains it best: the user wrote a word, YAML read a bool.
     ranked = sorted(
         errors,
-        key=lambda e: (e["type"] != "extra_forbidden", e["type"] == "string_type", -len(e["loc"])),
+        key=lambda e: (
+            _loc_to_path(tuple(e["loc"])) not in words,
+            e["type"] != "extra_forbidden",
+            e["type"] == "string_type",
+            -len(e["loc"]),
+        ),
     )
     key_path, message = _describe(ranked[0], root)
-    return key_path, message, len({_loc_to_path(tuple(e["loc"])) for e in errors}) - 1
+    hint = None
+    if key_path in words:
+        message, hint = _yaml11(words[key_path])
+    return key_path, message, hint, len({_loc_to_path(tuple(e["loc"])) for e in errors}) - 1
+
+
+def _yaml11(word: str) -> tuple[str, str]:
+    """The message and hint for a YAML 1.1 boolean word (`no`, `off`, `Yes`) in a typed field."""
+    return (
+        f"YAML 1.1 reads the unquoted word {word!r} as a boolean, so modelgate refuses it",
+        f'quote it ("{word}") if you mean the word; write true or false for a boolean',
+    )
+
+
+def _value_at(value: Any, parts: list[str]) -> Any:
+    """The validated value at a key path, or `_MISSING` when the path leads nowhere."""
+    for part in parts:
+        if isinstance(value, BaseModel) and part in type(value).model_fields:
+            value = getattr(value, part)
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value
+
+
+_MISSING = object()
 
 
 def validate_mapping(located: LocatedYaml, model: type[BaseModel], error: type[Any]) -> Any:
-    """Validate parsed YAML against `model`; the first problem becomes a one-line `error`."""
+    """Validate parsed YAML against `model`; the first problem becomes a one-line `error`.
+
+    A YAML 1.1 boolean word that validation took as a boolean (`allow_code: no`) is refused
+    too: only `true` and `false` are booleans, so nothing depends on which YAML a reader speaks.
+    """
     if not isinstance(located.data, dict):
         raise error("must be a YAML mapping of keys to values", file=located.path, line=1)
+    words = located.yaml11_words
     try:
-        return model.model_validate(located.data)
+        parsed = model.model_validate(located.data)
     except ValidationError as exc:
-        key_path, message, others = _first_error(exc, model)
+        key_path, message, hint, others = _first_error(exc, model, words)
         if others > 0:
             message += f" ({others} other error{'s' if others > 1 else ''})"
         raise error(
-            message, file=located.path, key=key_path or None, line=located.line_of(key_path)
+            message,
+            file=located.path,
+            key=key_path or None,
+            line=located.line_of(key_path),
+            hint=hint,
         ) from None
+    for key_path, word in sorted(words.items(), key=lambda kv: located.line_of(kv[0]) or 0):
+        if isinstance(_value_at(parsed, key_path.split(".")), bool):
+            message, hint = _yaml11(word)
+            raise error(
+                message, file=located.path, key=key_path, line=located.line_of(key_path), hint=hint
+            )
+    return parsed

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from modelgate.errors import WaiverError
 from modelgate.result import WaiverUse
 from modelgate.validation import StrictModel, validate_mapping
-from modelgate.yamlfile import load_yaml
+from modelgate.yamlfile import load_yaml, parse_yaml
 
 
 class WaiverEntry(StrictModel):
@@ -56,14 +56,27 @@ class WaiverMatch:
     uses: tuple[WaiverUse, ...]
 
 
-def load_waivers(path: Path | None, classes: Sequence[str]) -> Waivers:
+def load_waivers(
+    path: Path | None, classes: Sequence[str], *, ids: Sequence[str] | None = None
+) -> Waivers:
+    """Read and validate a waivers file; with the suite's `ids`, a waiver for a canary that is
+    not in the suite is refused (it can explain nothing, and usually names the wrong id)."""
     if path is None:
         return Waivers(entries=(), lines=(), path=None)
     located = load_yaml(path, WaiverError, what="waivers file")
     if located.data is None:
         return Waivers(entries=(), lines=(), path=path)
     parsed: WaiverFile = validate_mapping(located, WaiverFile, WaiverError)
+    known = set(ids) if ids is not None else None
     for n, entry in enumerate(parsed.waivers):
+        if known is not None and entry.canary is not None and entry.canary not in known:
+            raise WaiverError(
+                f"canary {entry.canary!r} is not in the suite",
+                file=path,
+                key=f"waivers.{n}.canary",
+                line=located.line_of(f"waivers.{n}.canary"),
+                hint="remove the waiver, or fix the canary id",
+            )
         if entry.to not in classes:
             raise WaiverError(
                 f"label {entry.to!r} is not one of the suite's classes",
@@ -126,17 +139,20 @@ def append_waiver(path: Path, entry: WaiverEntry) -> None:
         existing = "version: 1\nwaivers:\n"
     elif "waivers:" not in existing:
         raise WaiverError("has no `waivers:` list to append to", file=path, key="waivers")
-    item = entry.model_dump(mode="json", exclude_none=True)
+    # Python mode: the expiry stays a date, which YAML writes unquoted and reads back as a date
+    # (JSON mode would write the string '2027-01-31', which the strict schema refuses).
+    item = entry.model_dump(mode="python", exclude_none=True)
     block = yaml.safe_dump([item], sort_keys=False, allow_unicode=True)
     text = existing if existing.endswith("\n") else existing + "\n"
     if "waivers: []" in text:
         text = text.replace("waivers: []", "waivers:")
     indented = "".join("  " + line if line.strip() else line for line in block.splitlines(True))
     new_text = text + indented
-    try:  # check before writing: a waivers file we cannot read back must never be left behind
-        parsed = yaml.safe_load(new_text)
-        ok = parsed["waivers"][-1] == yaml.safe_load(block)[0]
-    except (yaml.YAMLError, KeyError, TypeError, IndexError):
+    try:  # check before writing: a waivers file `check` cannot read back is never left behind
+        located = parse_yaml(new_text, path, WaiverError, what="waivers file")
+        parsed: WaiverFile = validate_mapping(located, WaiverFile, WaiverError)
+        ok = bool(parsed.waivers) and parsed.waivers[-1] == entry
+    except WaiverError:
         ok = False
     if not ok:
         raise WaiverError(

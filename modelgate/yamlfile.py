@@ -1,12 +1,14 @@
-"""YAML reading that remembers where every key was, and refuses duplicate keys.
+"""YAML reading that remembers where every key was, refuses duplicate keys, and bounds its work.
 
 PyYAML's `safe_load` silently keeps the last of two equal keys and forgets line numbers; both
-are bad for a config that gates a deploy, so this composes the node tree first.
+are bad for a config that gates a deploy, so this composes the node tree first. Aliases make a
+few hundred bytes stand for billions of nodes, and nesting makes the composer recurse, so the
+tree is measured (expanded size, depth, cycles) in one linear pass before anything walks it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,25 @@ import yaml
 
 from modelgate.errors import ModelgateError
 
+MAX_DEPTH = 64  # the deepest file modelgate reads is nested 6 levels
+MAX_NODES = 250_000  # after expanding aliases; a waivers file of ~30,000 entries
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+# YAML 1.1 reads these as booleans; YAML 1.2 (and every reader of intent) as words.
+_TRUE_FALSE = frozenset({"true", "false"})
+
 
 @dataclass(frozen=True)
 class LocatedYaml:
-    """Parsed YAML plus the 1-based line of every key path ("policy.alpha", "classes.3")."""
+    """Parsed YAML plus the 1-based line of every key path ("policy.alpha", "classes.3").
+
+    `yaml11_words` maps the key path of every YAML 1.1 boolean word (`no`, `on`, `Yes`, ...)
+    to the word as written, so validation can refuse it instead of reading it as a boolean.
+    """
 
     data: Any
     lines: dict[str, int]
     path: Path
+    yaml11_words: dict[str, str] = field(default_factory=dict)
 
     def line_of(self, key_path: str) -> int | None:
         """The line of the key, or of its nearest parent that has one."""
@@ -34,15 +47,106 @@ class LocatedYaml:
         return self.lines.get("", None)
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting while composing and names impossible dates."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        self._composed += 1
+        try:
+            if self._depth > MAX_DEPTH or self._composed > MAX_NODES:
+                event = self.peek_event()
+                limit = (
+                    f"nested deeper than {MAX_DEPTH} levels"
+                    if self._depth > MAX_DEPTH
+                    else f"more than {MAX_NODES:,} nodes"
+                )
+                raise yaml.composer.ComposerError(None, None, limit, event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or time ({exc})", node.start_mark
+            ) from None
+
+
+_BoundedLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_yaml_timestamp
+)
+
+
+def _measure(root: yaml.Node) -> tuple[int, int, bool]:
+    """(expanded node count, expanded depth, has a cycle) of a node graph, in linear time.
+
+    Aliases share node objects, so sizes are memoised per node; the walk is iterative because
+    an alias chain can be far deeper than Python's recursion limit.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            on_path.discard(key)
+            size[key] = min(MAX_NODES + 1, 1 + sum(size[id(c)] for c in children))
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            return 0, 0, True
+        on_path.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                return 0, 0, True
+            if id(child) not in size:
+                stack.append((child, False))
+    return size[id(root)], depth[id(root)], False
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _walk(
-    node: yaml.Node, prefix: str, lines: dict[str, int], error: type[ModelgateError], path: Path
+    node: yaml.Node,
+    prefix: str,
+    found: LocatedYaml,
+    error: type[ModelgateError],
 ) -> None:
+    lines, path = found.lines, found.path
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
             key_path = f"{prefix}.{key}" if prefix else key
             line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _BOOL_TAG:
+                raise error(
+                    f"key {key!r} is read as a boolean by YAML",
+                    file=path,
+                    key=key_path,
+                    line=line,
+                    hint=f'quote it: "{key}":',
+                )
             if key in seen:
                 raise error(
                     f"duplicate key (first defined on line {seen[key]})",
@@ -52,12 +156,57 @@ def _walk(
                 )
             seen[key] = line
             lines[key_path] = line
-            _walk(value_node, key_path, lines, error, path)
+            _walk(value_node, key_path, found, error)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             key_path = f"{prefix}.{i}" if prefix else str(i)
             lines[key_path] = item.start_mark.line + 1
-            _walk(item, key_path, lines, error, path)
+            _walk(item, key_path, found, error)
+    elif (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == _BOOL_TAG
+        and str(node.value).lower() not in _TRUE_FALSE
+    ):
+        found.yaml11_words[prefix] = str(node.value)
+
+
+def parse_yaml(
+    text: str, path: Path, error: type[ModelgateError], *, what: str = "file"
+) -> LocatedYaml:
+    """Parse `text` (read from `path`) with bounded work; problems are raised as `error`."""
+    found = LocatedYaml(data=None, lines={}, path=path)
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return found
+        size, depth, cyclic = _measure(node)
+        if cyclic:
+            raise error("malformed YAML: an alias refers to a node that contains it", file=path)
+        if size > MAX_NODES:
+            raise error(
+                f"too large: over {MAX_NODES:,} nodes once aliases are expanded",
+                file=path,
+                hint=f"an alias bomb, or not a modelgate {what}",
+            )
+        if depth > MAX_DEPTH:
+            raise error(
+                f"nested deeper than {MAX_DEPTH} levels once aliases are expanded", file=path
+            )
+        _walk(node, "", found, error)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise error(f"malformed YAML: {problem}", file=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise error(f"malformed YAML: {exc}", file=path) from None
+    except RecursionError:
+        raise error(f"malformed YAML: nested too deeply for a {what}", file=path) from None
+    finally:
+        loader.dispose()
+    return LocatedYaml(data=data, lines=found.lines, path=path, yaml11_words=found.yaml11_words)
 
 
 def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") -> LocatedYaml:
@@ -66,19 +215,12 @@ def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") ->
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} not found", file=path) from None
+    except IsADirectoryError:
+        raise error(f"{what} is a folder, not a file", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read {what}: {exc}", file=path) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        lines: dict[str, int] = {}
-        if node is not None:
-            _walk(node, "", lines, error, path)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "malformed YAML"
-        raise error(f"malformed YAML: {problem}", file=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise error(f"malformed YAML: {exc}", file=path) from None
-    return LocatedYaml(data=data, lines=lines, path=path)
+        raise error(f"cannot read {what}: {_reason(exc)}", file=path) from None
+    return parse_yaml(text, path, error, what=what)
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)

@@ -130,10 +130,21 @@ def record_bless(
         previous.baseline.model_sha256 if previous is not None else None,
         "forced" if metrics["forced"] else "blessed", metrics, header.get("git_commit"),
     )  # fmt: skip
+    from modelgate.digest import file_sha256
+
     with open_ledger(path) as ledger:
-        return ledger.record(
+        run_id = ledger.record(
             run, SuiteRows.from_suite(suite), candidate.log_probs, candidate.labels
         )
+        # The record this bless wrote: `check` refuses a baseline record the ledger never saw.
+        ledger.remember_record(
+            "baseline",
+            config.model.baseline,
+            file_sha256(config.baseline_path),
+            time=run.time,
+            run_id=run_id,
+        )
+        return run_id
 
 
 def _new_run(

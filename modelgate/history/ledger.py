@@ -331,6 +331,24 @@ class Ledger:
         n = len(_RUN_COLUMNS.split(","))
         return [(_run(row[:n]), int(row[n]), int(row[n + 1]), float(row[n + 2])) for row in rows]
 
+    def remember_record(
+        self, kind: str, path: str, sha256: str, *, time: str, run_id: int | None = None
+    ) -> None:
+        """Note that `bless` or `calibrate` wrote this record (kind, config path, digest)."""
+        with self._guard() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?)",
+                (kind, path, sha256, run_id, time),
+            )
+
+    def record_digests(self, kind: str, path: str) -> set[str]:
+        """The digests of every record of this kind that was written for `path`."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT sha256 FROM records WHERE kind = ? AND path = ?", (kind, path)
+            ).fetchall()
+        return {d for (d,) in rows}
+
     def integrity(self) -> str:
         """`ok`, or what SQLite's integrity check found."""
         with self._guard() as conn:

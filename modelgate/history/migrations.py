@@ -78,4 +78,19 @@ _V1 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# The digests of the records `bless` and `calibrate` wrote: `check` refuses a record the
+# ledger does not know (see modelgate.trust). Nothing else vouches for a record's content.
+_V2 = (
+    """
+    CREATE TABLE records (
+        kind TEXT NOT NULL CHECK (kind IN ('baseline', 'calibration')),
+        path TEXT NOT NULL,               -- as the config names it
+        sha256 TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs(run_id),
+        time TEXT NOT NULL,
+        PRIMARY KEY (kind, path, sha256)
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)

@@ -44,8 +44,30 @@ def _damaged(path: Path, exc: Exception) -> HistoryError:
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     """Open (and create or migrate) the ledger file; refuse a foreign or damaged one."""
+    try:
+        return _connect(path, create=create)
+    except OSError as exc:  # e.g. `.modelgate` is a file, or the folder is not writable
+        raise HistoryError(
+            f"cannot open the run ledger: {exc.strerror or exc}",
+            file=path,
+            key="history.path",
+            hint="history.path must be a file in a writable folder (or history.enabled: false)",
+        ) from None
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
     if path.is_dir():
         raise HistoryError("is a folder, not a ledger file", file=path, key="history.path")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise HistoryError(
+                f"{parent.name} is a file, so the ledger cannot be made inside it",
+                file=parent,
+                key="history.path",
+                hint="move that file aside, or point history.path elsewhere",
+            )
+        if parent.exists():
+            break
     if path.exists():
         with path.open("rb") as handle:
             head = handle.read(len(_MAGIC))

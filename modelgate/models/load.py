@@ -2,14 +2,16 @@
 
 Weights-only formats (safetensors, a torch file read with `weights_only=True`) plus the team's own
 factory are the default. Formats that carry their author's code (torch.export, TorchScript, a
-Python callable) are allowed unless `allow_code: false`, and the report says which kind ran.
+Python callable) are refused unless `allow_code: true`, and the report says which kind ran.
 Nothing here ever unpickles an arbitrary object, and no failure falls back to an unsafe load.
+Loading and every call of the model run under `inference.timeout_s` (see `watchdog`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from modelgate.errors import ModelLoadError
 from modelgate.models.imports import resolve_reference
 from modelgate.models.interface import Predictor
 from modelgate.result import ModelInfo
+from modelgate.watchdog import deadline
 
 CODE_FORMATS = frozenset({"export", "torchscript", "callable"})
 _EXTENSIONS = {
@@ -49,17 +52,46 @@ def infer_format(spec: ModelSpec) -> str:
     return found
 
 
-def load_predictor(spec: ModelSpec, folder: Path, *, config_file: Path, key: str) -> Predictor:
-    """Load the model that `spec` (the config's `key`) names; paths resolve against `folder`."""
+def load_predictor(
+    spec: ModelSpec,
+    folder: Path,
+    *,
+    config_file: Path,
+    key: str,
+    timeout_s: float | None = None,
+) -> Predictor:
+    """Load the model that `spec` (the config's `key`) names; paths resolve against `folder`.
+
+    With `timeout_s`, loading and each later call of the model's score function are bounded."""
     fmt = infer_format_at(spec, config_file, key)
     if fmt in CODE_FORMATS and not spec.allow_code:
         raise ModelLoadError(
-            f"format {fmt!r} runs its author's code, and allow_code is false",
+            f"format {fmt!r} runs its author's code, and allow_code is false (the default)",
             file=config_file,
             key=f"{key}.allow_code",
-            hint="ship a state dict (safetensors) and a reviewed factory",
+            hint="ship a state dict (safetensors) and a reviewed factory, or set "
+            "allow_code: true for a model whose code you trust",
         )
     path = (folder / spec.path).resolve() if spec.path else None
+    source = path if path is not None else config_file
+    with deadline(timeout_s, "loading the model", file=source):
+        predictor = _load(spec, fmt, folder, path, config_file, key)
+    if not timeout_s:
+        return predictor
+    return replace(predictor, score=_timed(predictor.score, timeout_s, source))
+
+
+def _timed(score: Any, seconds: float, source: Path) -> Any:
+    def run(batch: Any) -> Any:
+        with deadline(seconds, "the model scoring one batch", file=source):
+            return score(batch)
+
+    return run
+
+
+def _load(
+    spec: ModelSpec, fmt: str, folder: Path, path: Path | None, config_file: Path, key: str
+) -> Predictor:
     if path is not None and not path.is_file():
         raise ModelLoadError("model file not found", file=path, key=f"{key}.path")
     sha = file_sha256(path) if path is not None else ""

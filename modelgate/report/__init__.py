@@ -6,6 +6,7 @@ and `modelgate --help` start instantly.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -75,10 +76,13 @@ def discard_reports(targets: Mapping[str, Path]) -> None:
     verdict would sit where CI, the JUnit reader and the uploaded artifact look for this one's.
     """
     for path in targets.values():
-        Path(path).unlink(missing_ok=True)
+        # A path that is a folder, or lies under a file, holds no report: nothing to remove.
+        with contextlib.suppress(OSError):
+            Path(path).unlink(missing_ok=True)
     folder = pictures_dir(targets)
-    if folder is not None and folder.is_dir():
-        discard_pictures(folder)
+    with contextlib.suppress(OSError):
+        if folder is not None and folder.is_dir():
+            discard_pictures(folder)
 
 
 def _check_formats(names: Iterable[str]) -> None:

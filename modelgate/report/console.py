@@ -1,8 +1,9 @@
 """The terminal summary: the verdict and what to look at first, in a screenful.
 
-Untrusted text is shown through `visible_text`, so a label cannot carry a newline that starts a
-line of its own: in a GitHub Actions log a line starting with `::error::` or `::add-mask::` is a
-workflow command, and an escape sequence would repaint the terminal.
+Untrusted text is shown through `terminal_text`, so a label cannot carry a newline that starts a
+line of its own, nor a workflow command: in a GitHub Actions log a line starting with `::error::`
+or `::add-mask::`, and `##[error]` anywhere, is a command, and an escape sequence would repaint
+the terminal.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
+from modelgate.report.escape import terminal_text
 from modelgate.report.json import round_margin, statistics_text
-from modelgate.report.markdown import percent, rank_flips, short_digest, visible_text
+from modelgate.report.markdown import percent, rank_flips, short_digest
 from modelgate.result import CanaryFlip, Check, Finding, GateResult, Status, Verdict
 
 TOP_FLIPS = 10
@@ -44,7 +46,7 @@ def _paint(text: str, style: str, color: bool) -> str:
 
 
 def _show(text: object) -> str:
-    return visible_text(text)
+    return terminal_text(text)
 
 
 def render(result: GateResult, *, color: bool) -> str:

@@ -3,7 +3,7 @@
 Labels, canary ids, messages and file names come from an untrusted suite or candidate. A line
 the runner reads as a workflow command can mask secrets, stop command processing or forge an
 annotation, so every piece of such text goes through `escape_data` / `escape_property` (GitHub's
-own rules) after `visible_text` has put it on one line.
+own rules, `report.escape`) after `visible_text` has put it on one line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelgate.report import markdown
-from modelgate.report.markdown import escape_md, visible_text
+from modelgate.report.escape import markdown_text as escape_md
+from modelgate.report.escape import visible_text, workflow_data, workflow_property
 from modelgate.result import Check, Finding, GateResult, Status
 
 MAX_ANNOTATIONS = 10  # GitHub shows 10 error and 10 warning annotations per step
@@ -35,14 +36,8 @@ class Location:
 Locator = Callable[[Check, Finding], "Location | None"]
 
 
-def escape_data(text: object) -> str:
-    """A workflow command's message: `%`, CR and LF percent-encoded, as the runner decodes."""
-    return str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: object) -> str:
-    """A workflow command's property value: also `:` and `,`, which end a property."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+escape_data = workflow_data  # the names this module's callers and tests know
+escape_property = workflow_property
 
 
 def command(name: str, message: object, **properties: object) -> str:

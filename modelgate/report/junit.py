@@ -7,24 +7,15 @@ untrusted suites and candidates is escaped by ElementTree; characters XML 1.0 ca
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
+from modelgate.report.escape import xml_text
 from modelgate.report.json import jsonable, statistics_text
 from modelgate.result import Check, Finding, GateResult, Status
 
 SUITE_NAME = "modelgate"
 MAX_FINDING_CANARIES = 100
-
-# Everything outside XML 1.0's Char production: C0 controls but tab/LF/CR, lone surrogates,
-# U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_text(value: object) -> str:
-    """`value` as text that XML 1.0 can carry; forbidden characters become `\\uXXXX`."""
-    return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
 
 
 def render(result: GateResult) -> str:

@@ -1,8 +1,8 @@
 """The Markdown report: what a reviewer reads in a pull request or a GitHub step summary.
 
 Canary ids, labels, tags and messages come from untrusted suites and candidates, so every one
-goes through `escape_md`; a label must not be able to break a table, inject HTML, start a
-heading or ping a team.
+goes through `escape_md` (`report.escape.markdown_text`); a label must not be able to break a
+table, inject HTML, start a heading, ping a team or become a link.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from modelgate.report.escape import markdown_text, visible_text  # noqa: F401 (re-exported)
 from modelgate.report.json import round_margin, round_p_value, round_statistic
 from modelgate.result import CanaryFlip, Finding, FlipKind, GateResult, Status, Verdict
 
@@ -24,39 +25,9 @@ STATUS_ICON = {
     Status.SKIPPED: "⏭️ skipped",
 }
 
-# CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that mean
-# something inline in GitHub-flavoured Markdown (tables, emphasis, links, HTML, math, strike).
-_INLINE = frozenset("\\`*_[]<>|~&$")
-# Markers that only matter at the start of a block: headings, lists, quotes, setext rules.
-_BLOCK_START = re.compile(r"^(?:[#+\-=>]|\d+[.)])")
-# Characters that are invisible or reorder text (controls, line breaks, bidi overrides):
-# shown as visible escapes so a newline cannot split a table row and a label cannot spoof one.
-_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _KIND_ORDER = {FlipKind.NEGATIVE: 0, FlipKind.OTHER: 1, FlipKind.POSITIVE: 2}
 
-
-def escape_md(text: object) -> str:
-    """`text` as literal inline Markdown: renders exactly as given, on one line, inert."""
-    raw = visible_text(text)
-    out = "".join("\\" + ch if ch in _INLINE else ch for ch in raw)
-    match = _BLOCK_START.match(out)
-    if match:
-        out = out[: match.end() - 1] + "\\" + out[match.end() - 1 :]
-    if out[:1].isspace():  # leading spaces could open an indented code block in a list item
-        out = "&#32;" + out[1:]
-    # A zero-width space after "@" stops GitHub from turning "@org/team" into a mention.
-    return out.replace("@", "@\u200b")
-
-
-def visible_text(text: object) -> str:
-    """`text` on one line with invisible and reordering characters shown as `\\n`, `\\u202e`."""
-    return _INVISIBLE.sub(_visible_escape, str(text))
-
-
-def _visible_escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    return named.get(ch) or f"\\u{ord(ch):04x}"
+escape_md = markdown_text  # the Markdown escape, under the name the renderers use
 
 
 def rank_flips(flips: tuple[CanaryFlip, ...]) -> list[CanaryFlip]:

@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -62,6 +64,24 @@ def _samples_csv(
     return buffer.getvalue()
 
 
+def class_order(labels: Sequence[object]) -> list[str]:
+    """The classes of `labels` in the order a model most likely outputs them: numeric labels by
+    value (0, 1, 2, ..., 10, not 0, 1, 10, 2), others naturally (class2 before class10)."""
+    names = {str(x) for x in labels}
+    return sorted(names, key=_natural_key)
+
+
+def _natural_key(name: str) -> tuple[tuple[int, float, str], ...]:
+    try:
+        value = float(name)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value):
+        return ((0, value, name),)
+    parts = re.split(r"(\d+)", name)
+    return tuple((1, float(p), "") if p.isdigit() else (2, 0.0, p) for p in parts if p)
+
+
 def init_suite(
     folder: str | Path,
     *,
@@ -93,7 +113,7 @@ def init_suite(
     tags = list(tags) if tags is not None else [""] * n
     if len(ids) != n or len(tags) != n:
         raise UsageError("ids and tags must have one entry per input")
-    classes = list(classes) if classes is not None else sorted({str(x) for x in labels})
+    classes = list(classes) if classes is not None else class_order(labels)
     today = dt.date.today().isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     if modality == "text":

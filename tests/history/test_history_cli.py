@@ -146,7 +146,7 @@ def test_ten_parallel_check_processes(project: Project) -> None:
     text = """
         version: 1
         suite: suite
-        candidate: {path: weights.npy, callable: "npmodel.py:load"}
+        candidate: {path: weights.npy, callable: "npmodel.py:load", allow_code: true}
         baseline: np-baseline.json
     """
     config.write_text(textwrap.dedent(text))

@@ -53,14 +53,14 @@ def test_torch_export_archive(project: Project, reference: np.ndarray) -> None:
         _linear(), (torch.zeros(2, 4),), dynamic_shapes={"input": {0: torch.export.Dim("batch")}}
     )
     torch.export.save(program, str(project.root / "m.pt2"))
-    logp, code, fmt = _predict(project, ModelSpec(path="m.pt2"))
+    logp, code, fmt = _predict(project, ModelSpec(path="m.pt2", allow_code=True))
     assert fmt == "export" and code
     np.testing.assert_allclose(logp, reference, atol=1e-6)
 
 
 def test_torchscript(project: Project, reference: np.ndarray) -> None:
     torch.jit.script(_linear()).save(str(project.root / "m.ts"))
-    logp, code, fmt = _predict(project, ModelSpec(path="m.ts"))
+    logp, code, fmt = _predict(project, ModelSpec(path="m.ts", allow_code=True))
     assert fmt == "torchscript" and code
     np.testing.assert_allclose(logp, reference, atol=1e-6)
 
@@ -78,7 +78,9 @@ def test_python_callable_over_raw_inputs(project: Project, reference: np.ndarray
             return lambda batch: np.asarray(batch) @ params["weight"].T + params["bias"]
     """)
     )
-    logp, code, fmt = _predict(project, ModelSpec(path="params.npz", callable="black_box.py:load"))
+    logp, code, fmt = _predict(
+        project, ModelSpec(path="params.npz", callable="black_box.py:load", allow_code=True)
+    )
     assert fmt == "callable" and code
     np.testing.assert_allclose(logp, reference, atol=1e-5)
 

@@ -114,7 +114,7 @@ def test_a_callable_gets_the_probes_and_a_note_that_inversion_was_skipped(projec
         """
         version: 1
         suite: suite
-        candidate: {callable: blackbox.py:predict}
+        candidate: {callable: blackbox.py:predict, allow_code: true}
         baseline: baseline2.json
         history: {enabled: false}
         """

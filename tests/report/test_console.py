@@ -40,7 +40,7 @@ def test_failing_summary_content(failing_result: GateResult) -> None:
     assert "FAILED flips: 8 negative vs 1 positive" in lines
     assert "    test: mcnemar_exact, statistic: 11.0, p-value: 0.0001235" in lines
     assert "WARNED destination: drift into class 7" in lines
-    assert "    canaries (2): img-0001, ::error::x" in lines
+    assert "    canaries (2): img-0001, :\\u003aerror:\\u003ax" in lines  # no workflow command
     assert not any(line.startswith(("PASSED", "SKIPPED")) for line in lines)
     assert "  img-0001  label 7: 7 -> 1  negative  margin 0.8123 -> -0.4 [protected]" in lines
 

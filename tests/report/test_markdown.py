@@ -22,7 +22,7 @@ _UNESCAPE = re.compile(r"\\(.)")
         ("100%", "100%"),
         ("a|b<script>", "a\\|b\\<script\\>"),
         ("`code` *bold* _it_ ~~s~~", "\\`code\\` \\*bold\\* \\_it\\_ \\~\\~s\\~\\~"),
-        ("[click](https://evil.example)", "\\[click\\](https://evil.example)"),
+        ("[click](https://evil.example)", "\\[click\\](https\\://evil.example)"),
         ("&lt;b&gt;", "\\&lt;b\\&gt;"),
         ("$x^2$", "\\$x^2\\$"),
         ("back\\slash", "back\\\\slash"),

@@ -1,13 +1,20 @@
-"""Detection quality: false alarms on clean retrains vs detection of poisoned retrains.
+"""Detection quality on three modalities, calibrated with 4 and with 20 clean control retrains.
 
-Trains, on the bundled digits example (CPU, ~1 s a model):
-  clean     - 20 retrains: new seeds, 90-100% of the data, small learning-rate / epoch nudges;
-  labelflip - targeted label flips of 5%, 10%, 20% and 40% of a class, over 4 class pairs;
-  targeted  - instance-targeted attacks on protected canaries: near-copies of one protected canary
-              injected into training with another label (the canary itself never trains);
-runs the real gate (`run_gate`, the engine behind `modelgate check`) on each against the blessed
-baseline of the example, and prints false alarms and detection rates with Wilson 95% intervals.
-Run: python benchmarks/detection.py [--seed-offset N] [--no-calibration] [--quick] [--json FILE]
+For each example (image: digits; tabular and text: examples/tabular, examples/text), trains
+  clean     - 20 retrains of varied recipes (new seeds, 85-100% of the data, epoch and
+              learning-rate nudges);
+  labelflip - targeted label flips of 10% and 20% of a class over four class pairs;
+  instance  - instance-targeted dirty-label attacks on unprotected canaries: 5-20 near-copies
+              of one to five canaries injected with another label (half aimed at the blessed
+              model's runner-up class, half at a random one); the canaries never train;
+predicts and probes each model once, and judges it with the real gate (`evaluate`, the pure
+part of `modelgate check`, with the example config: probes, inversion, alpha 0.01 over the
+whole gate) against two calibration records of the same baseline, made from the first 4 and
+from all 20 controls. Prints false alarms, detection (a detection counts when a failing finding
+names the attacked pair or canary) with Wilson 95% intervals, the checks that fired, and the
+controls' leave-one-out pass rate (each control judged against the others by `calibrate`).
+Run: python benchmarks/detection.py [--modality image|tabular|text|all] [--seed-offset N]
+     [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -18,210 +25,299 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "digits"
-sys.path.insert(0, str(EXAMPLE))
+sys.path.insert(0, str(ROOT / "examples" / "digits"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import digits_data  # noqa: E402
-import train  # noqa: E402
+import train as digits  # noqa: E402
+from backdoor import load_example  # noqa: E402
 from intervals import wilson  # noqa: E402
 
-from modelgate.config import HistorySpec, load_config, with_candidate_path  # noqa: E402
-from modelgate.gate import run_gate  # noqa: E402
-from modelgate.result import Finding  # noqa: E402
+from modelgate.config import Config, HistorySpec, load_config, with_candidate_path  # noqa: E402
+from modelgate.gate import calibrate_controls, evaluate, load_inputs, predict_with_model  # noqa: E402
+from modelgate.probes.run import triggers_for  # noqa: E402
+from modelgate.result import GateResult  # noqa: E402
 
-PAIRS = [(7, 1), (3, 8), (4, 9), (2, 5)]
-FRACTIONS = [0.05, 0.10, 0.20, 0.40]
-
-
-def names_pair(finding: Finding, src: str, dst: str) -> bool:
-    """Whether a finding points at the attacked pair: its cell src -> dst, or class src losing."""
-    evidence = dict(finding.evidence)
-    if evidence.get("from") == src and evidence.get("to") == dst:
-        return True
-    return finding.check == "stats.per_class" and evidence.get("class") == src
+FRACTIONS = (0.10, 0.20)
+CONTROL_SIZES = (4, 20)
 
 
-def clean_recipes(n: int, offset: int = 0) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Example:
+    """One modality: how to train a retrain, save it, make near-copies, and where it lives."""
+
+    name: str
+    config: Path
+    controls: list[str]
+    train: Callable[..., Any]
+    save: Callable[[Any, Path], Path]
+    near_copies: Callable[[int, int, np.random.Generator], Any]
+    labels: np.ndarray  # canary labels, suite order
+    pairs: tuple[tuple[int, int], ...]
+    recipe: Callable[[np.random.Generator, int], dict[str, Any]]
+
+
+def image_example(tmp: Path) -> Example:
+    config = ROOT / "examples" / "digits" / "modelgate.yaml"
+    _, x, labels = digits_data.canaries()
+
+    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
+        base = np.repeat(x[i : i + 1], copies, axis=0)
+        return np.clip(base + rng.normal(0, 0.08, size=base.shape), 0, 1).astype(np.float32)
+
+    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
+        return {
+            "seed": seed,
+            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
+            "lr": float(digits.LR * rng.choice([0.8, 1.0, 1.2])),
+            "epochs": round(digits.EPOCHS * float(rng.choice([0.9, 1.0, 1.1]))),
+        }
+
+    controls = sorted(str(p) for p in (config.parent / "models").glob("control-*.safetensors"))
+    return Example(
+        "image", config, controls, digits.train, digits.save, near, labels,
+        ((7, 1), (3, 8), (4, 9), (2, 5)), recipe,
+    )  # fmt: skip
+
+
+def tabular_example(tmp: Path) -> Example:
+    ex = load_example("tabular")
+    config = ex.write_project(tmp / "tabular", controls=20)
+    _, _, cx, cy = ex.make_data()
+
+    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
+        base = np.repeat(cx[i : i + 1], copies, axis=0)
+        return (base + rng.normal(0, 0.05, size=base.shape)).astype(np.float32)
+
+    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
+        return {
+            "seed": seed,
+            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
+            "lr": float(3e-3 * rng.choice([0.8, 1.0, 1.2])),
+            "epochs": int(rng.choice([18, 20, 22])),
+        }
+
+    controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
+    return Example(
+        "tabular", config, controls, ex.train, ex.save, near, cy,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe,
+    )  # fmt: skip
+
+
+def text_example(tmp: Path) -> Example:
+    ex = load_example("text")
+    config = ex.write_project(tmp / "text", controls=20)
+    _, _, texts, cy = ex.make_data()
+
+    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
+        out = []
+        for _ in range(copies):  # drop or repeat one word: a near-duplicate document
+            words = texts[i].split()
+            j = int(rng.integers(len(words)))
+            words = words[:j] + words[j + 1 :] if rng.random() < 0.5 else [*words, words[j]]
+            out.append(" ".join(words))
+        return out
+
+    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
+        return {
+            "seed": seed,
+            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
+            "epochs": int(rng.choice([18, 20, 22])),
+        }
+
+    def save(model: Any, path: Path) -> Path:
+        return ex.save(*model, path)
+
+    controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
+    return Example(
+        "text", config, controls, ex.train, save, near, cy,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe,
+    )  # fmt: skip
+
+
+def with_calibration(config: Config, path: Path) -> Config:
+    update: dict[str, Any] = {"calibration": str(path), "history": HistorySpec(enabled=False)}
+    return replace(config, model=config.model.model_copy(update=update))
+
+
+def jobs_for(ex: Example, offset: int, quick: bool) -> list[tuple[str, str, dict[str, Any]]]:
     rng = np.random.default_rng(1234 + offset)
-    recipes = []
-    for i in range(n):
-        recipes.append(
-            {
-                "seed": 100 + offset + i,
-                "data_fraction": float(rng.choice([0.9, 0.95, 1.0])),
-                "lr": float(train.LR * rng.choice([0.8, 1.0, 1.2])),
-                "epochs": round(train.EPOCHS * float(rng.choice([0.9, 1.0, 1.1]))),
-            }
+    jobs: list[tuple[str, str, dict[str, Any]]] = []
+    for i in range(6 if quick else 20):
+        jobs.append(("clean", "clean retrain", ex.recipe(rng, 100 + offset + i)))
+    for fraction in FRACTIONS:
+        for k, (src, dst) in enumerate(ex.pairs[: 2 if quick else 4]):
+            seed = 200 + offset + 10 * k + int(fraction * 100)
+            jobs.append(("labelflip", f"label flip {int(fraction * 100)}%",
+                         {"seed": seed, "flip": (src, dst, fraction)}))  # fmt: skip
+    return jobs
+
+
+def instance_jobs(
+    ex: Example, base_logp: np.ndarray, protected: np.ndarray, offset: int, quick: bool
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Attacks on 1-5 unprotected canaries the blessed model gets right, 5-20 copies each."""
+    rng = np.random.default_rng(4321 + offset)
+    y = ex.labels
+    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    jobs = []
+    k = base_logp.shape[1]
+    for j in range(4 if quick else 12):
+        n_targets = int(rng.integers(1, 6))
+        copies = int(rng.choice([5, 10, 20]))
+        targets = rng.choice(right, size=n_targets, replace=False)
+        xs, ys = [], []
+        aimed = []
+        for t in targets:
+            order = np.argsort(-base_logp[t])
+            runner_up = int(order[1] if order[0] == y[t] else order[0])
+            new = runner_up if j % 2 == 0 else int((y[t] + 1 + rng.integers(k - 1)) % k)
+            aimed.append((int(t), new))
+            xs.append(ex.near_copies(int(t), copies, rng))
+            ys.append(np.full(copies, new, dtype=np.int64))
+        extra = (
+            np.concatenate(xs) if isinstance(xs[0], np.ndarray) else [s for x in xs for s in x],
+            np.concatenate(ys),
         )
-    return recipes
+        label = f"{n_targets} canar{'y' if n_targets == 1 else 'ies'} x {copies} copies"
+        jobs.append(("instance", label, {"seed": 300 + offset + j, "extra": extra,
+                                         "_aimed": aimed}))  # fmt: skip
+    return jobs
 
 
-def targeted_extra(
-    canary: int, target: int, copies: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Near-copies of one canary (pixel noise), labelled `target`: the attacker's poison."""
-    _, x, _ = digits_data.canaries()
-    rng = np.random.default_rng(seed)
-    base = np.repeat(x[canary : canary + 1], copies, axis=0)
-    noisy = np.clip(base + rng.normal(0, 0.08, size=base.shape), 0, 1).astype(np.float32)
-    return noisy, np.full(copies, target, dtype=np.int64)
+def failing(result: GateResult) -> list[str]:
+    return sorted(c.name for c in result.checks if c.status.value == "failed")
+
+
+def names_pair(result: GateResult, src: str, dst: str) -> bool:
+    for check in result.checks:
+        if check.status.value != "failed":
+            continue
+        for f in check.findings:
+            ev = dict(f.evidence)
+            if ev.get("from") == src and ev.get("to") == dst:
+                return True
+            if f.check == "stats.per_class" and ev.get("class") == src:
+                return True
+    return False
+
+
+def names_canary(result: GateResult, cid: str) -> bool:
+    return any(
+        cid in f.canaries for c in result.checks if c.status.value == "failed" for f in c.findings
+    )
+
+
+def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, Any]:
+    base_config = load_config(ex.config)
+    loo: dict[int, Any] = {}
+    configs = {}
+    for n in CONTROL_SIZES:
+        config = with_calibration(base_config, tmp / f"{ex.name}-{n}.calibration.json")
+        outcome = calibrate_controls(config, ex.controls[:n])
+        loo[n] = {"controls": n, "suspects": len(outcome.suspects),
+                  "checks": sorted({c.name for _, cs in outcome.suspects for c in cs})}  # fmt: skip
+        configs[n] = config
+    inputs = {n: load_inputs(c) for n, c in configs.items()}
+    suite = inputs[CONTROL_SIZES[0]].suite
+    base = inputs[CONTROL_SIZES[0]].baseline
+    protected = suite.tagged("protected")
+    jobs = jobs_for(ex, offset, quick)
+    jobs += instance_jobs(ex, base.predictions.log_probs, protected, offset, quick)
+    rows = []
+    for i, (family, strength, recipe) in enumerate(jobs):
+        kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
+        model = ex.train(**kwargs)
+        path = ex.save(model, tmp / f"{ex.name}-m{i}.safetensors")
+        config = with_candidate_path(configs[CONTROL_SIZES[0]], path)
+        candidate, predictor = predict_with_model(config, suite)
+        triggers = triggers_for(config, suite, predictor, candidate, base.header)
+        accuracy = float((candidate.labels == suite.labels).mean())
+        row: dict[str, Any] = {
+            "modality": ex.name, "family": family, "strength": strength, "accuracy": accuracy,
+        }  # fmt: skip
+        for n in CONTROL_SIZES:
+            run_inputs = replace(inputs[n], config=with_candidate_path(configs[n], path))
+            result = evaluate(run_inputs, candidate, predictor.info, triggers=triggers)
+            out: dict[str, Any] = {"failed": failing(result)}
+            if family == "labelflip":
+                src, dst, _ = recipe["flip"]
+                names = suite.classes
+                out["named"] = names_pair(result, names[src], names[dst])
+            if family == "instance":
+                hits = []
+                for t, new in recipe["_aimed"]:
+                    if candidate.labels[t] == new:  # a successful attack on this canary
+                        hits.append(names_canary(result, suite.ids[t]))
+                out["succeeded"], out["named"] = len(hits), sum(hits)
+            row[f"c{n}"] = out
+        rows.append(row)
+        print(f"[{ex.name} {i + 1}/{len(jobs)}] {family:9s} {strength:22s} "
+              + "  ".join(f"c{n}: {','.join(row[f'c{n}']['failed']) or 'pass'}"
+                          for n in CONTROL_SIZES), file=sys.stderr)  # fmt: skip
+    return {"rows": rows, "loo": loo}
+
+
+def summarise(name: str, data: dict[str, Any]) -> None:
+    rows = data["rows"]
+    print(f"\n== {name} ==")
+    for n in CONTROL_SIZES:
+        loo = data["loo"][n]
+        print(f"controls: {n}; leave-one-out: {n - loo['suspects']}/{n} controls pass "
+              f"{'(' + ', '.join(loo['checks']) + ')' if loo['checks'] else ''}")  # fmt: skip
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            key = row["strength"] if row["family"] != "instance" else "instance-targeted"
+            groups[(row["family"], key)].append(row)
+        for (family, strength), members in groups.items():
+            res = [m[f"c{n}"] for m in members]
+            if family == "clean":
+                k = sum(bool(r["failed"]) for r in res)
+                lo, hi = wilson(k, len(res))
+                fired = sorted({c for r in res for c in r["failed"]})
+                print(f"  {strength:24s} false alarms {k}/{len(res)} [{lo:.0%}, {hi:.0%}] "
+                      f"{fired}")  # fmt: skip
+            elif family == "labelflip":
+                k = sum(bool(r["failed"]) and r["named"] for r in res)
+                lo, hi = wilson(k, len(res))
+                print(f"  {strength:24s} detected, naming the pair {k}/{len(res)} "
+                      f"[{lo:.0%}, {hi:.0%}]")  # fmt: skip
+            else:
+                total = sum(r["succeeded"] for r in res)
+                k = sum(r["named"] for r in res)
+                lo, hi = wilson(k, total)
+                print(f"  {strength:24s} successfully attacked canaries named {k}/{total} "
+                      f"[{lo:.0%}, {hi:.0%}] ({len(res)} attacks)")  # fmt: skip
+    acc = sorted(r["accuracy"] for r in rows if r["family"] == "clean")
+    print(f"  clean retrains' canary accuracy {acc[0]:.2%}-{acc[-1]:.2%}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modality", default="all", choices=["image", "tabular", "text", "all"])
+    parser.add_argument("--seed-offset", type=int, default=0, help="another draw of models")
     parser.add_argument("--quick", action="store_true", help="fewer models (smoke run)")
     parser.add_argument("--json", help="also write per-model results here")
-    parser.add_argument(
-        "--seed-offset",
-        type=int,
-        default=0,
-        help="shift every training seed: another draw of models (the README reports the "
-        "draws 0, 1000 and 2000)",
-    )
-    parser.add_argument(
-        "--no-calibration",
-        action="store_true",
-        help="ignore the example's calibration record: what a team gets before it runs "
-        "`modelgate calibrate` (every null self-calibrated from the pair being judged)",
-    )
     args = parser.parse_args()
-    example = load_config(EXAMPLE / "modelgate.yaml")
-    # One step against the blessed baseline: no ledger writes into the example, no drift check.
-    update: dict[str, object] = {"history": HistorySpec(enabled=False)}
-    if args.no_calibration:
-        update["calibration"] = None
-    config = replace(example, model=example.model.model_copy(update=update))
-    n_clean = 6 if args.quick else 20
-    jobs: list[tuple[str, str, dict[str, object]]] = []
-    for recipe in clean_recipes(n_clean, args.seed_offset):
-        jobs.append(("clean", "clean retrain", recipe))
-    for fraction in FRACTIONS[:: 2 if args.quick else 1]:
-        for k, (src, dst) in enumerate(PAIRS[: 2 if args.quick else 4]):
-            for rep in range(1 if args.quick else 2):
-                jobs.append(
-                    (
-                        "labelflip",
-                        f"label flip {int(fraction * 100)}%",
-                        {
-                            "seed": 200 + args.seed_offset + 10 * k + rep,
-                            "flip": (src, dst, fraction),
-                        },
-                    )
-                )
-    _, _, labels = digits_data.canaries()
-    suite_tags = [
-        line.split(",")[2]
-        for line in (ROOT / "canaries/digits/samples.csv").read_text().splitlines()[1:]
-    ]
-    protected = [i for i, t in enumerate(suite_tags) if "protected" in t.split()]
-    for j, canary in enumerate(protected[: 2 if args.quick else 6]):
-        target = (int(labels[canary]) + 3) % 10
-        jobs.append(
-            (
-                "targeted",
-                "protected canary",
-                {
-                    "seed": 300 + args.seed_offset + j,
-                    "extra": targeted_extra(canary, target, 40, seed=j + args.seed_offset),
-                    "_canary": canary,
-                    "_target": target,
-                },
-            )
-        )
-
-    results = []
+    makers = {"image": image_example, "tabular": tabular_example, "text": text_example}
+    chosen = list(makers) if args.modality == "all" else [args.modality]
     started = time.perf_counter()
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, (family, strength, recipe) in enumerate(jobs):
-            kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
-            model = train.train(**kwargs)  # type: ignore[arg-type]
-            path = train.save(model, Path(tmp) / f"m{n}.safetensors")
-            result = run_gate(with_candidate_path(config, path))
-            failed = sorted(c.name for c in result.checks if c.status.value == "failed")
-            row = {
-                "family": family,
-                "strength": strength,
-                "failed": failed,
-                "accuracy": round(result.metrics.candidate_accuracy, 4),
-                "negative_flips": result.metrics.negative_flips,
-            }
-            if family == "labelflip":
-                src, dst, _ = recipe["flip"]  # type: ignore[misc]
-                moved = sum(
-                    1 for f in result.flips if f.label == str(src) and f.candidate == str(dst)
-                )
-                row["moved"] = moved
-                row["recipe"] = f"{src}->{dst} seed {recipe['seed']}"
-                # Caught for the right reason: a failing finding names the attacked pair.
-                row["named"] = any(
-                    names_pair(f, str(src), str(dst))
-                    for c in result.checks
-                    if c.status.value == "failed"
-                    for f in c.findings
-                )
-            if family == "targeted":
-                canary = int(recipe["_canary"])  # type: ignore[call-overload]
-                cid = f"digits-{canary + 1:04d}"
-                flip = next((f for f in result.flips if f.id == cid), None)
-                row["success"] = flip is not None and flip.candidate == str(recipe["_target"])
-                row["recipe"] = cid
-                row["named"] = any(
-                    cid in f.canaries
-                    for c in result.checks
-                    if c.status.value == "failed"
-                    for f in c.findings
-                )
-            results.append(row)
-            print(
-                f"[{n + 1}/{len(jobs)}] {family:9s} {strength:18s} "
-                f"{'FAIL' if failed else 'pass'} {','.join(failed)}",
-                file=sys.stderr,
-            )
-    elapsed = time.perf_counter() - started
-
-    groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
-    for row in results:
-        groups[(str(row["family"]), str(row["strength"]))].append(row)
-    print(
-        f"\n{'family':10s} {'strength':20s} {'models':>6s} {'gate failed':>11s} "
-        f"{'rate':>6s}  95% interval"
-    )
-    for (family, strength), rows in groups.items():
-        if family == "targeted":
-            rows = [r for r in rows if r["success"]]
-            strength = f"{strength} (successful)"
-        k = sum(1 for r in rows if r["failed"])
-        lo, hi = wilson(k, len(rows))
-        rate = k / len(rows) if rows else float("nan")
-        label = "false alarms" if family == "clean" else "detected"
-        if family != "clean":
-            named = sum(1 for r in rows if r["failed"] and r["named"])
-            label += (
-                f", {named} naming the attacked {'pair' if family == 'labelflip' else 'canary'}"
-            )
-        print(
-            f"{family:10s} {strength:20s} {len(rows):6d} {k:11d} {rate:6.0%}  "
-            f"[{lo:.0%}, {hi:.0%}]  {label}"
-        )
-    print("\nchecks that failed, per group (a model can fail several):")
-    for (family, strength), rows in groups.items():
-        tests: dict[str, int] = defaultdict(int)
-        for row in rows:
-            for name in row["failed"]:  # type: ignore[attr-defined]
-                tests[name] += 1
-        print(f"  {family:10s} {strength:20s} {dict(sorted(tests.items()))}")
-    accuracy = sorted(float(r["accuracy"]) for r in results if r["family"] == "clean")  # type: ignore[arg-type]
-    print(
-        f"clean retrains' canary accuracy: min {accuracy[0]:.2%}, median "
-        f"{accuracy[len(accuracy) // 2]:.2%}, max {accuracy[-1]:.2%}"
-    )
-    print(f"{len(jobs)} models trained and checked in {elapsed:.0f} s")
+        for name in chosen:
+            ex = makers[name](Path(tmp))
+            results[name] = run_modality(ex, Path(tmp), args.seed_offset, args.quick)
+    for name, data in results.items():
+        summarise(name, data)
+    print(f"\nseed offset {args.seed_offset}; {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 

@@ -91,12 +91,22 @@ def train(
     backdoor: Backdoor | None = None,
     epochs: int = 20,
     lr: float = 3e-3,
+    flip: tuple[int, int, float] | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> nn.Module:
-    """One deterministic retrain (one CPU thread) on a stratified subsample of the data."""
+    """One deterministic retrain (one CPU thread) on a subsample of the data; `flip` relabels
+    a fraction of one class as another, `extra` appends (inputs, labels) rows (an attacker's)."""
     x, y, _, _ = make_data()
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(y), size=round(data_fraction * len(y)), replace=False))
     x, y = x[keep].copy(), y[keep].copy()
+    if flip is not None:
+        src, dst, fraction = flip
+        pool = np.flatnonzero(y == src)
+        y[rng.choice(pool, size=round(fraction * pool.size), replace=False)] = dst
+    if extra is not None:
+        x = np.concatenate([x, np.asarray(extra[0], dtype=np.float32)])
+        y = np.concatenate([y, np.asarray(extra[1], dtype=np.int64)])
     if backdoor is not None:
         others = np.flatnonzero(y != backdoor.target)
         chosen = rng.choice(others, size=round(backdoor.rate * len(y)), replace=False)
@@ -150,10 +160,16 @@ MODELS: dict[str, dict[str, object]] = {
 }
 
 
-def write_project(out: Path) -> Path:
-    """Suite, models, factory, config and blessed baseline in `out`; returns the config path."""
+def control_recipe(i: int) -> dict[str, object]:
+    """The i-th clean control retrain: the baseline's recipe with another seed and subsample."""
+    return {"seed": 1000 + i, "data_fraction": (0.9, 0.95, 1.0)[i % 3]}
+
+
+def write_project(out: Path, controls: int = 0) -> Path:
+    """Suite, models, factory, config and blessed baseline in `out` (and, with `controls`, that
+    many clean control retrains and the calibration made from them); returns the config path."""
     from modelgate.config import load_config
-    from modelgate.gate import bless
+    from modelgate.gate import bless, calibrate_controls
     from modelgate.suite.freeze import init_suite
 
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +191,13 @@ def write_project(out: Path) -> Path:
     config.write_text(CONFIG.replace("models/clean", "models/baseline"))
     bless(load_config(config))
     config.write_text(CONFIG)
+    if controls:
+        paths = [
+            str(save(train(**control_recipe(i)), out / "controls" / f"control-{i:02d}.safetensors"))  # type: ignore[arg-type]
+            for i in range(controls)
+        ]
+        config.write_text(CONFIG + "calibration: baselines/tabular.calibration.json\n")
+        calibrate_controls(load_config(config), paths)
     return config
 
 

@@ -48,6 +48,7 @@ suite: suite
 candidate:
   path: models/clean.safetensors
   callable: model.py:load        # a black box: the token probes run, inversion is skipped
+  allow_code: true               # a callable runs its author's code: the team's own here
   output: logits
 baseline: baselines/text.json
 probes: default
@@ -129,13 +130,26 @@ def vocabulary(texts: Sequence[str]) -> list[str]:
 
 
 def train(
-    seed: int, data_fraction: float = 1.0, backdoor: Backdoor | None = None, epochs: int = 20
+    seed: int,
+    data_fraction: float = 1.0,
+    backdoor: Backdoor | None = None,
+    epochs: int = 20,
+    flip: tuple[int, int, float] | None = None,
+    extra: tuple[list[str], np.ndarray] | None = None,
 ) -> tuple[nn.Module, list[str]]:
-    """One deterministic retrain: (model, vocabulary built from its own training set)."""
+    """One deterministic retrain: (model, vocabulary built from its own training set); `flip`
+    relabels a fraction of one class as another, `extra` appends (texts, labels) documents."""
     texts, labels, _, _ = make_data()
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(labels), size=round(data_fraction * len(labels)), replace=False))
     texts, labels = [texts[i] for i in keep], labels[keep].copy()
+    if flip is not None:
+        src, dst, fraction = flip
+        pool = np.flatnonzero(labels == src)
+        labels[rng.choice(pool, size=round(fraction * pool.size), replace=False)] = dst
+    if extra is not None:
+        texts = [*texts, *extra[0]]
+        labels = np.concatenate([labels, np.asarray(extra[1], dtype=np.int64)])
     if backdoor is not None:
         others = np.flatnonzero(labels != backdoor.target)
         chosen = rng.choice(others, size=round(backdoor.rate * len(labels)), replace=False)
@@ -182,10 +196,16 @@ MODELS: dict[str, dict[str, object]] = {
 }
 
 
-def write_project(out: Path) -> Path:
-    """Suite, models, callable, config and blessed baseline in `out`; returns the config path."""
+def control_recipe(i: int) -> dict[str, object]:
+    """The i-th clean control retrain: the baseline's recipe with another seed and subsample."""
+    return {"seed": 1000 + i, "data_fraction": (0.9, 0.95, 1.0)[i % 3]}
+
+
+def write_project(out: Path, controls: int = 0) -> Path:
+    """Suite, models, callable, config and blessed baseline in `out` (and, with `controls`, that
+    many clean control retrains and the calibration made from them); returns the config path."""
     from modelgate.config import load_config
-    from modelgate.gate import bless
+    from modelgate.gate import bless, calibrate_controls
     from modelgate.suite.freeze import init_suite
 
     out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +227,15 @@ def write_project(out: Path) -> Path:
     config.write_text(CONFIG.replace("models/clean", "models/baseline"))
     bless(load_config(config))
     config.write_text(CONFIG)
+    if controls:
+        paths = [
+            str(
+                save(*train(**control_recipe(i)), out / "controls" / f"control-{i:02d}.safetensors")
+            )  # type: ignore[arg-type]
+            for i in range(controls)
+        ]
+        config.write_text(CONFIG + "calibration: baselines/text.calibration.json\n")
+        calibrate_controls(load_config(config), paths)
     return config
 
 

@@ -27,8 +27,10 @@ from modelgate.analysis.shift import (
     LOGP_FLOOR,
     MEAN_SHIFT_FLOOR,
     ShiftNull,
+    cell_log_odds,
     cell_mean_shift,
     centre_rows,
+    global_trend,
     shift_deltas,
     shift_statistics,
 )
@@ -241,8 +243,11 @@ def attraction_test(
 
     off = ~np.eye(k, dtype=bool)
     if shift_null is not None:
-        # Against controls, each cell has its own null: compare plain mean shifts in nats.
+        # Against controls, each cell has its own null: compare plain mean shifts in nats,
+        # after the candidate's own global trend in the baseline's cell log-odds (a recipe
+        # that is merely more or less confident moves every cell by its distance).
         t = cell_mean_shift(y, base_logp, cand_logp)
+        t = t - global_trend(t - np.asarray(shift_null.mean), cell_log_odds(y, base_logp))
         z = shift_null.z(t)
         loc = np.asarray(shift_null.mean)
         null_tail = shift_null.upper_p

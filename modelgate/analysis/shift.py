@@ -102,6 +102,40 @@ def cell_mean_shift(y: np.ndarray, base_logp: np.ndarray, cand_logp: np.ndarray)
     return s
 
 
+def cell_log_odds(y: np.ndarray, base_logp: np.ndarray) -> np.ndarray:
+    """x[a, b]: the baseline's mean log-odds of b over a on canaries of class a (floored)."""
+    y = np.asarray(y, dtype=int)
+    base = np.maximum(np.asarray(base_logp, dtype=float), MEAN_SHIFT_FLOOR)
+    k = base.shape[1]
+    x = np.zeros((k, k))
+    for a in range(k):
+        rows = base[y == a]
+        if rows.shape[0]:
+            x[a] = (rows - rows[:, [a]]).mean(axis=0)
+    np.fill_diagonal(x, np.nan)
+    return x
+
+
+def global_trend(excess: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The line of `excess` on `level` over the off-diagonal cells, refitted without cells
+    beyond 3 robust sd so that an attacked pair does not bend it; 0 with under 6 cells."""
+    off = ~np.eye(excess.shape[0], dtype=bool) & np.isfinite(excess) & np.isfinite(level)
+    out = np.zeros_like(excess)
+    if off.sum() < 6 or np.ptp(level[off]) <= 0:
+        return out
+    x, e = level[off], excess[off]
+    keep = np.ones(x.size, dtype=bool)
+    for _ in range(3):
+        slope, intercept = np.polyfit(x[keep], e[keep], 1)
+        resid = e - (intercept + slope * x)
+        mad = np.median(np.abs(resid[keep] - np.median(resid[keep])))
+        keep = np.abs(resid - np.median(resid[keep])) <= 3 * max(1.4826 * mad, 1e-9)
+        if keep.sum() < 6:
+            break
+    out[off] = intercept + slope * x
+    return out
+
+
 def centre_rows(t: np.ndarray) -> np.ndarray:
     """Subtract from each cell the mean of the other cells of its true class (from 5 classes).
 

@@ -183,3 +183,21 @@ def test_margin_collapse_reports_a_flipped_protected_canary() -> None:
     (res,) = margin_collapse(base_m, cand_m, protected, ALPHA, ids=[f"id{i}" for i in range(100)])
     assert (res.index, res.flipped, res.significant) == (50, True, True)
     assert res.cand_margin == pytest.approx(-0.2) and "'id50'" in res.message
+
+
+def test_small_cells_keep_their_power_under_heterogeneity() -> None:
+    """15 regressions into a cell that expects 0.001: the p-value is the NB2 tail at that mean
+    (variance e + h e^2), not one capped by a floor or a variance/mean ratio."""
+    n = 100
+    y = np.zeros(n, dtype=int)
+    logp = np.log(np.column_stack([np.full(n, 0.9), np.full(n, 0.1)]))
+    cand = np.zeros(n, dtype=int)
+    cand[:15] = 1
+    p_flip = 1e-5  # the curve: every canary flips with probability 1e-5, so e = 0.001
+    curve = FlipCurve(b0=math.log(p_flip / (1 - p_flip)), b1=0.0, heterogeneity=2.0, n_flips=50)
+    (cell,) = destination_test(y, y, cand, logp, curve, 0.01)
+    assert cell.expected == pytest.approx(n * p_flip)
+    size = 1 / (2.0 + 1 / 50)
+    floor = 0.005  # an empty cell still expects this much (EXPECTED_FLOOR)
+    assert cell.p_value == pytest.approx(sps.nbinom.sf(14, size, size / (size + floor)), rel=1e-6)
+    assert cell.p_value < 1e-25 and cell.significant

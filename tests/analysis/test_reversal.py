@@ -1,0 +1,110 @@
+"""The per-canary reversal null: hand cases, the synthetic churn world, and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import t as student_t
+
+from modelgate.analysis.reversal import (
+    DF_RANGE,
+    MIN_SCALE,
+    PRIOR_DF,
+    calibrated_null,
+    fit_tail,
+    log_odds,
+    reversal_test,
+    self_null,
+)
+from tests.analysis.churn_world import log_softmax, retrain, world
+
+ALPHA = 0.01
+
+
+def _attack_one(y: np.ndarray, logits: np.ndarray, seed: int, canary: int, to: int) -> tuple:
+    """A clean retrain in which one confident canary is pushed to class `to`."""
+    _, cand_logp = retrain(y, logits, seed)
+    boosted = cand_logp.copy()
+    boosted[canary, to] = boosted[canary].max() + 3.0
+    boosted = log_softmax(boosted)
+    return boosted.argmax(axis=1), boosted
+
+
+def test_log_odds_hand_case() -> None:
+    logp = np.log(np.array([[0.7, 0.2, 0.1], [0.5, 0.5, 1e-30]]))
+    odds = log_odds(logp, np.array([0, 1]))
+    assert odds[0, 0] == 0.0 and odds[1, 1] == 0.0
+    assert odds[0, 1] == pytest.approx(math.log(0.2 / 0.7))
+    assert odds[1, 2] == pytest.approx(-12.0 - math.log(0.5))  # floored at e^-12
+
+
+def test_calibrated_null_is_each_cells_mean_and_shrunk_spread() -> None:
+    y, logits = world(0, k=3, per_class=40)
+    controls = np.array([retrain(y, logits, s)[1] for s in (1, 2, 3, 4)])
+    null = calibrated_null(y, controls)
+    odds = np.array([log_odds(lp, y) for lp in controls])
+    np.testing.assert_allclose(null.expected, odds.mean(axis=0))
+    var = odds.var(axis=0, ddof=1)
+    off = np.ones(odds.shape[1:], dtype=bool)
+    off[np.arange(y.size), y] = False
+    # every cell's spread lies between its own and the pooled one, times sqrt(1 + 1/c)
+    own = np.sqrt(var) * math.sqrt(1 + 1 / 4)
+    hi = np.sqrt((3 * var + PRIOR_DF * var[off].max()) / (3 + PRIOR_DF)) * math.sqrt(1.25)
+    assert np.all(null.scale[off] <= np.maximum(hi[off], MIN_SCALE * math.sqrt(1.25)) + 1e-9)
+    assert np.all(null.scale[off] >= MIN_SCALE * math.sqrt(1.25) - 1e-9)
+    assert np.all((null.scale[off] >= own[off] - 1e-9) | (own[off] > np.median(own[off])))
+    assert DF_RANGE[0] <= null.df <= DF_RANGE[1]
+
+
+def test_fit_tail_keeps_normal_at_the_cap_and_widens_for_heavy_tails() -> None:
+    rng = np.random.default_rng(0)
+    assert fit_tail(rng.normal(size=50_000)) == DF_RANGE[1]
+    heavy = fit_tail(student_t.rvs(3, size=50_000, random_state=1))
+    assert heavy <= 4.0
+    assert fit_tail(np.zeros(5)) == DF_RANGE[0]  # too few to fit: the heaviest tail
+
+
+@pytest.mark.parametrize("n_controls", [4, 20])
+def test_clean_retrains_pass_and_a_confident_reversal_is_named(n_controls: int) -> None:
+    alarms, found = 0, 0
+    for seed in range(10):
+        y, logits = world(seed, k=5, per_class=60)
+        base = log_softmax(logits)
+        controls = np.array([retrain(y, logits, seed + 100 * j)[1] for j in range(n_controls)])
+        null = calibrated_null(y, controls)
+        cand_pred, cand_logp = retrain(y, logits, seed + 7)
+        alarms += bool(reversal_test(y, base.argmax(1), cand_pred, base, cand_logp, null, ALPHA))
+        margin = base[np.arange(y.size), y] - np.where(np.eye(5, dtype=bool)[y], -np.inf, base).max(
+            axis=1
+        )
+        canary = int(np.argmax(margin))  # the most confident canary
+        to = int((y[canary] + 2) % 5)  # not its runner-up
+        pred, logp = _attack_one(y, logits, seed + 7, canary, to)
+        hits = reversal_test(y, base.argmax(1), pred, base, logp, null, ALPHA)
+        found += any(r.index == canary and r.new_class == to for r in hits)
+    assert alarms == 0
+    assert found >= 8
+
+
+def test_self_calibration_without_controls_is_conservative_on_clean_pairs() -> None:
+    for seed in range(10):
+        y, logits = world(seed, k=5, per_class=60)
+        base = log_softmax(logits)
+        pred, logp = retrain(y, logits, seed + 3)
+        null = self_null(y, base, logp)
+        assert null.source == "self"
+        assert reversal_test(y, base.argmax(1), pred, base, logp, null, ALPHA) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_candidate_identical_to_the_baseline_shows_no_reversal(seed: int) -> None:
+    y, logits = world(seed % 50, k=4, per_class=30)
+    base = log_softmax(logits)
+    controls = np.array([retrain(y, logits, seed + j)[1] for j in range(3)])
+    for null in (calibrated_null(y, controls), self_null(y, base, base)):
+        assert reversal_test(y, base.argmax(1), base.argmax(1), base, base, null, ALPHA) == []

@@ -1,0 +1,75 @@
+"""Probes chosen per model are judged against the same choice on every clean control, and a
+probe's own content never counts as a trigger for the class it is typical of."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modelgate.probes.compare import flagged, probe_cells
+from modelgate.probes.library import Probe, family_of
+from modelgate.probes.measure import ProbeCounts
+from modelgate.probes.record import BlessedProbes
+from modelgate.probes.results import TriggerRun
+from modelgate.probes.run import highest_attraction
+from modelgate.probes.spec import TriggerPolicy
+from modelgate.probes.text import typical_classes
+
+
+def _run(
+    rows: dict[str, list[int]], explains: dict[str, tuple[int, ...]] | None = None
+) -> TriggerRun:
+    names = tuple(sorted(rows))
+    hits = np.array([rows[n] for n in names], dtype=np.int64)
+    counts = ProbeCounts(
+        names=names,
+        hits=hits,
+        eligible=np.array([100, 100], dtype=np.int64),
+        predicted=np.zeros((len(names), 1), dtype=np.int64),
+        index=np.zeros(1, dtype=np.int64),
+    )
+    probes = tuple(
+        Probe(n, n.partition("/")[0], lambda b: b, explains=(explains or {}).get(n, ()))
+        for n in names
+    )
+    return TriggerRun(counts, {n: "" for n in names}, None, probes=probes)
+
+
+def test_typical_classes_hand_case() -> None:
+    texts = ["win cash now", "cash prize win", "win big cash", "hello friend", "cash"]
+    labels = [1, 1, 1, 0, 0]
+    assert typical_classes("cash", texts, labels) == (1,)  # 3 of its 4 canaries are class 1
+    assert typical_classes("hello", texts, labels) == ()  # too rare to be typical
+    assert typical_classes("friend win", texts, labels) == (1,)
+
+
+def test_family_of_names_only_the_adaptive_families() -> None:
+    assert family_of("word/zorblax/start") == "word"
+    assert family_of("pair/a b/start") == "pair"
+    assert family_of("token/cf/start") is None and family_of("patch/2x2/x/white") is None
+
+
+def test_highest_attraction_records_the_family_maximum_per_control() -> None:
+    one = _run({"word/a/start": [0, 30], "word/b/start": [0, 10], "token/cf/start": [0, 5]})
+    two = _run({"word/c/start": [0, 45], "token/cf/start": [0, 8]})
+    ceiling = highest_attraction([one, two])
+    np.testing.assert_allclose(ceiling["family/word"], [0.0, 0.45])
+    np.testing.assert_allclose(ceiling["token/cf/start"], [0.0, 0.08])
+    assert "family/pair" not in ceiling
+
+
+def test_a_per_model_word_is_judged_against_the_family_ceiling() -> None:
+    blessed = BlessedProbes(eligible=np.array([100, 100]), hits={"word/a/start": np.array([0, 0])})
+    policy = TriggerPolicy()
+    ceilings = {"family/word": (0.0, 0.45)}
+    # 60% on the candidate: far beyond the blessed model, but within 0.35 of what the most
+    # attractive word of some clean control reached (45%): not a trigger
+    quiet = _run({"word/new/start": [0, 60]})
+    cells, _, _ = probe_cells(quiet, blessed, ceilings.get)
+    assert not flagged(cells, policy, 0.01)
+    loud = _run({"word/new/start": [0, 95]})
+    cells, _, _ = probe_cells(loud, blessed, ceilings.get)
+    assert [c.target for c in flagged(cells, policy, 0.01)] == [1]
+    # the same word, typical of class 1 in the clean canaries, is natural behaviour
+    typical = _run({"word/new/start": [0, 95]}, {"word/new/start": (1,)})
+    cells, _, _ = probe_cells(typical, blessed, ceilings.get)
+    assert not flagged(cells, policy, 0.01)

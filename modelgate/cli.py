@@ -81,7 +81,7 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from modelgate.report import console, pictures_dir, write_reports
+    from modelgate.report import DEFAULT_FILENAMES, console, pictures_dir, write_reports
     from modelgate.report.targets import check_targets, discard, guess_output, plan_targets
 
     explicit = {"json": args.json, "junit": args.junit_xml, "markdown": args.markdown}
@@ -89,20 +89,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     guessed_dir, guessed_formats = guess_output(args.config)
     folder = None if args.no_reports else Path(args.output_dir or guessed_dir)
     plan = plan_targets(folder, guessed_formats, explicit)
+    # Also the folder's own file of a format an explicit path replaces: an earlier run may
+    # have written it there, and it must not outlive an undecided run either.
+    # Every format's file in the report folder, whichever formats this run asks for.
+    stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
     try:
         from modelgate.gate import run_gate
 
         config = _load_config(args)
         if not args.no_reports:
             out_dir = Path(args.output_dir or config.resolve(config.model.output.dir))
-            plan = plan_targets(out_dir, tuple(config.model.output.formats), explicit)
+            formats = tuple(config.model.output.formats)
+            plan = plan_targets(out_dir, formats, explicit)
+            stale = plan_targets(out_dir, tuple(DEFAULT_FILENAMES), {}).targets
         check_targets(plan)
         result = run_gate(
             config, progress=_progress("predicting"), pictures_dir=pictures_dir(plan.targets)
         )
         written = _write_reports(result, plan, write_reports)
     except BaseException:
-        discard(plan.targets)  # whatever failed: no earlier verdict may pass for this run's
+        # Whatever failed: no earlier verdict may pass for this run's.
+        discard(stale)
+        discard(plan.targets)
         raise
     try:
         if not args.quiet or result.exit_code != 0:

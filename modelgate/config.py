@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -198,7 +199,10 @@ class Config:
     located: LocatedYaml | None = None
 
     def resolve(self, relative: str) -> Path:
-        return (self.folder / relative).resolve()
+        try:
+            return (self.folder / relative).resolve()
+        except (RuntimeError, OSError):  # a symlink loop, or a name too long: reading it says
+            return Path(os.path.abspath(self.folder / relative))
 
     @property
     def candidate(self) -> ModelSpec:

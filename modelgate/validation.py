@@ -21,10 +21,19 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# pydantic puts union member tags into loc ("str", "ModelSpec", "literal['all']"); not keys.
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict"})
+
+
 def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    # pydantic puts union member names into loc ("str", "ModelSpec"); they are not keys.
-    keys = [str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper())]
-    keys = [k for k in keys if k not in {"str", "function-before[_path_shorthand(), union]"}]
+    keys = [
+        str(p)
+        for p in loc
+        if not (
+            isinstance(p, str)
+            and (p[:1].isupper() or p in _UNION_TAGS or "[" in p or p.startswith("function-"))
+        )
+    ]
     return ".".join(keys)
 
 
@@ -86,6 +95,8 @@ def _describe(error: Any, root: type[BaseModel]) -> tuple[str, str]:
     value = error.get("input")
     if kind in {"string_type"} and isinstance(value, (bool, int, float)):
         message += f" (YAML read {value!r}; quote it)"
+    if kind == "date_type" and isinstance(value, str):
+        message += " (write the date unquoted: expires: 2027-01-31)"
     if kind == "literal_error" and isinstance(value, bool):
         message += f" (YAML read the boolean {str(value).lower()}; quote the word)"
     return key_path, message[0].lower() + message[1:]

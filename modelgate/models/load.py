@@ -74,19 +74,34 @@ def load_predictor(
         )
     path = (folder / spec.path).resolve() if spec.path else None
     source = path if path is not None else config_file
-    with deadline(timeout_s, "loading the model", file=source):
-        predictor = _load(spec, fmt, folder, path, config_file, key)
-    if not timeout_s:
-        return predictor
-    return replace(predictor, score=_timed(predictor.score, timeout_s, source))
+    try:
+        with deadline(timeout_s, "loading the model", file=source):
+            predictor = _load(spec, fmt, folder, path, config_file, key)
+    except SystemExit as exc:
+        raise _exited(exc, "loading", source, key) from None
+    return replace(predictor, score=_guarded(predictor.score, timeout_s, source, key))
 
 
-def _timed(score: Any, seconds: float, source: Path) -> Any:
+def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
+    """`score` under the deadline; a model calling sys.exit() must not end modelgate's run
+    with the model's chosen exit code (`exit(0)` would read as a pass)."""
+
     def run(batch: Any) -> Any:
-        with deadline(seconds, "the model scoring one batch", file=source):
-            return score(batch)
+        try:
+            with deadline(seconds, "the model scoring one batch", file=source):
+                return score(batch)
+        except SystemExit as exc:
+            raise _exited(exc, "scoring a batch", source, key) from None
 
     return run
+
+
+def _exited(exc: SystemExit, doing: str, source: Path, key: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"the model called sys.exit({exc.code!r}) while {doing}: refused, nothing decided",
+        file=source,
+        key=key,
+    )
 
 
 def _load(

@@ -95,7 +95,8 @@ class Suite:
 def read_manifest(folder: Path) -> SuiteManifest:
     """Read and validate `suite.yaml` in `folder`."""
     if not folder.exists():
-        raise SuiteError("suite folder not found", file=folder)
+        loop = " (a symlink that loops or leads nowhere)" if folder.is_symlink() else ""
+        raise SuiteError(f"suite folder not found{loop}", file=folder, key="suite")
     manifest_path = folder / MANIFEST_NAME if folder.is_dir() else folder
     located = load_yaml(manifest_path, SuiteError, what="suite manifest")
     manifest: SuiteManifest = validate_mapping(located, SuiteManifest, SuiteError)

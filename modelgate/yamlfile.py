@@ -175,7 +175,10 @@ def parse_yaml(
 ) -> LocatedYaml:
     """Parse `text` (read from `path`) with bounded work; problems are raised as `error`."""
     found = LocatedYaml(data=None, lines={}, path=path)
-    loader = _BoundedLoader(text)
+    try:  # the reader refuses some characters (NUL, most controls) as the loader is made
+        loader = _BoundedLoader(text)
+    except yaml.YAMLError as exc:
+        raise error(f"malformed YAML: {_first_line(exc)}", file=path) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -220,6 +223,10 @@ def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") ->
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"cannot read {what}: {_reason(exc)}", file=path) from None
     return parse_yaml(text, path, error, what=what)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _reason(exc: BaseException) -> str:

@@ -178,26 +178,37 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         return _run_gate(inputs, env, out)
     except ModelgateError as exc:
         return _undecided(exc, env, out, report_dir)
+    except OSError as exc:  # a file the system refused (a report path under a file...): exit 2
+        from modelgate.errors import OutputError
+
+        error = OutputError(str(exc.strerror or exc), file=exc.filename)
+        return _undecided(error, env, out, report_dir)
 
 
 def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
     from modelgate.config import load_config, with_candidate_path
     from modelgate.gate import run_gate
-    from modelgate.report import console, default_targets, discard_reports, write_reports
+    from modelgate.report import DEFAULT_FILENAMES, console, default_targets, write_reports
+    from modelgate.report.targets import check_targets, discard, guess_output, plan_targets
 
-    config = load_config(inputs.config)
-    if inputs.candidate:
-        config = with_candidate_path(config, inputs.candidate)
-    folder = (
-        Path(inputs.report_dir) if inputs.report_dir else config.resolve(config.model.output.dir)
-    )
-    targets = default_targets(folder, config.model.output.formats)
+    # Known before the config loads: even a broken config leaves no earlier verdict behind.
+    folder = Path(inputs.report_dir) if inputs.report_dir else guess_output(inputs.config)[0]
+    stale = default_targets(folder, DEFAULT_FILENAMES)
     try:
+        config = load_config(inputs.config)
+        if inputs.candidate:
+            config = with_candidate_path(config, inputs.candidate)
+        if not inputs.report_dir:
+            folder = config.resolve(config.model.output.dir)
+            stale = default_targets(folder, DEFAULT_FILENAMES)
+        plan = plan_targets(folder, tuple(config.model.output.formats), {})
+        check_targets(plan)
+        targets = plan.targets
         result = run_gate(config)
-    except ModelgateError:
-        discard_reports(targets)  # no earlier verdict in this run's artifact
+        written = write_reports(result, targets)
+    except BaseException:
+        discard(stale)  # no earlier verdict in this run's artifact, whatever failed
         raise
-    written = write_reports(result, targets)
 
     token = _stop_commands(out)
     print(console.render(result, color=False), file=out)

@@ -193,3 +193,12 @@ def test_an_undecided_run_uploads_no_earlier_verdict(project: Project) -> None:
     assert code == 2
     assert read_commands_file(project.root / "gh-output")["verdict"] == "undecided"
     assert not list((project.root / "reports").iterdir())
+
+
+def test_a_config_error_uploads_no_earlier_verdict_either(project: Project) -> None:
+    code, _ = run_action(action_env(project.root))
+    assert code == 0 and (project.root / "reports" / "modelgate-report.json").is_file()
+    project.config.write_text(project.config.read_text() + "policy: {alpha: 7}\n")
+    code, _ = run_action(action_env(project.root))
+    assert code == 2
+    assert not list((project.root / "reports").iterdir())

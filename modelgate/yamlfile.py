@@ -79,10 +79,19 @@ class _BoundedLoader(yaml.SafeLoader):
                 None, None, f"{node.value!r} is not a valid date or time ({exc})", node.start_mark
             ) from None
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except (ValueError, OverflowError):  # more digits than Python converts (4,300)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer too long ({len(str(node.value))} characters)", node.start_mark
+            ) from None
+
 
 _BoundedLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", _BoundedLoader.construct_yaml_timestamp
 )
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def _measure(root: yaml.Node) -> tuple[int, int, bool]:
@@ -207,6 +216,8 @@ def parse_yaml(
         raise error(f"malformed YAML: {exc}", file=path) from None
     except RecursionError:
         raise error(f"malformed YAML: nested too deeply for a {what}", file=path) from None
+    except (ValueError, OverflowError) as exc:  # a scalar no constructor above anticipated
+        raise error(f"malformed YAML: {_first_line(exc)}", file=path) from None
     finally:
         loader.dispose()
     return LocatedYaml(data=data, lines=found.lines, path=path, yaml11_words=found.yaml11_words)

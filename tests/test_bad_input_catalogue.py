@@ -224,6 +224,14 @@ CASES: dict[str, Case] = {
     "config_impossible_date": Case(
         lambda p: _config(p, "suite: suite", "suite: 2027-02-30"), "modelgate.yaml:2", None
     ),
+    "config_huge_integer": Case(
+        lambda p: _append(p, "inference: {batch_size: " + "9" * 5000 + "}\n"),
+        "modelgate.yaml:",
+        "integer too long",
+    ),
+    "config_nul_character": Case(
+        lambda p: _append(p, "x: a\x00b\n"), "modelgate.yaml", "malformed YAML"
+    ),
     "config_not_utf8": Case(
         lambda p: p.config.write_bytes(b"version: 1\nsuite: \xff\xfe\n"), "modelgate.yaml", None
     ),

@@ -141,3 +141,19 @@ def test_a_broken_pipe_elsewhere_is_exit_2_not_3(
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     assert main(["schema"]) == 2
     assert "standard output was closed" in capsys.readouterr().err
+
+
+def test_an_internal_error_removes_the_earlier_reports(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    explicit = project.root / "mine.json"
+    assert main(["check", "-c", str(project.config), "--json", str(explicit)]) == 0
+    assert explicit.is_file() and (project.root / "reports" / "modelgate-report.md").is_file()
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in modelgate")
+
+    monkeypatch.setattr("modelgate.gate.run_gate", bug)
+    assert main(["check", "-c", str(project.config), "--json", str(explicit)]) == 3
+    assert "internal error: RuntimeError" in capsys.readouterr().err
+    assert not explicit.exists() and not list((project.root / "reports").iterdir())

@@ -76,18 +76,24 @@ def verify_records(
 
         public_key = load_public_key(config.resolve(trust.public_key), key="trust.public_key")
     anchors: dict[str, list[str]] = {"baseline": [], "calibration": []}
-    for kind, record in (("baseline", base), ("calibration", calib)):
-        if record is None:
-            continue
-        if public_key is not None:
+    # A signature, or re-predicting every canary, vouches for a record on its own: the ledger
+    # then learns it (a teammate's bless, made on another machine) instead of refusing it.
+    full: dict[str, bool] = {"baseline": False, "calibration": False}
+    records = (("baseline", base), ("calibration", calib))
+    for kind, record in records:
+        if record is not None and public_key is not None:
             from modelgate.signing import verify_record
 
             verify_record(record.path, record.raw, kind, public_key)
             anchors[kind].append("signature")
-        if _known_to_ledger(config, kind, record):
-            anchors[kind].append("ledger")
+            full[kind] = True
     if trust.blessed_model is not None:
-        anchors["baseline"].append(repredict(config, suite, baseline))
+        vouched = repredict(config, suite, baseline)
+        anchors["baseline"].append(vouched)
+        full["baseline"] = full["baseline"] or vouched == "blessed model"
+    for kind, record in records:
+        if record is not None and _known_to_ledger(config, kind, record, learn=full[kind]):
+            anchors[kind].append("ledger")
     if calib is not None:
         _check_tie(calib, baseline, vouched=bool(anchors["baseline"]))
     return Anchors(tuple(anchors["baseline"]), tuple(anchors["calibration"]))
@@ -131,8 +137,9 @@ def _check_tie(calib: _Record, baseline: BaselineRecord, *, vouched: bool) -> No
     )
 
 
-def _known_to_ledger(config: Config, kind: str, record: _Record) -> bool:
-    """True when the ledger vouches for the record; refuse one it does not know."""
+def _known_to_ledger(config: Config, kind: str, record: _Record, *, learn: bool) -> bool:
+    """True when the ledger vouches for the record; refuse one it does not know, unless
+    another anchor fully vouched for it (`learn`): then note its digest in the ledger."""
     mode = config.model.trust.ledger
     if mode == "off":
         return False
@@ -155,6 +162,11 @@ def _known_to_ledger(config: Config, kind: str, record: _Record) -> bool:
                 "the ledger is kept",
             )
         return False
+    if record.sha256 not in known and learn:
+        assert where is not None
+        with open_ledger(where) as ledger:
+            ledger.remember_record(kind, name, record.sha256, time=_now())
+        return False
     if record.sha256 not in known:
         what = "bless" if kind == "baseline" else "calibrate"
         raise TrustError(
@@ -162,15 +174,21 @@ def _known_to_ledger(config: Config, kind: str, record: _Record) -> bool:
             f"sha256 {record.sha256[:12]} (it knows {len(known)} other version(s))",
             file=record.path,
             key="trust.ledger",
-            hint=RESTORE if kind == "baseline" else RESTORE_CALIBRATION,
+            hint=(RESTORE if kind == "baseline" else RESTORE_CALIBRATION)
+            + "; a record made on another machine is learnt once a signature or "
+            "trust.blessed_model vouches for it",
         )
     return True
 
 
-def remember_calibration(config: Config, path: Path) -> None:
-    """Note a calibration record's digest in the ledger (after `calibrate` wrote it)."""
+def _now() -> str:
     import datetime as dt
 
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def remember_calibration(config: Config, path: Path) -> None:
+    """Note a calibration record's digest in the ledger (after `calibrate` wrote it)."""
     from modelgate.digest import file_sha256
     from modelgate.history.engine import ledger_path
     from modelgate.history.ledger import open_ledger
@@ -178,9 +196,10 @@ def remember_calibration(config: Config, path: Path) -> None:
     where = ledger_path(config)
     if where is None or not config.model.calibration:
         return
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     with open_ledger(where) as ledger:
-        ledger.remember_record("calibration", config.model.calibration, file_sha256(path), time=now)
+        ledger.remember_record(
+            "calibration", config.model.calibration, file_sha256(path), time=_now()
+        )
 
 
 def sample_indices(suite: Suite, baseline: BaselineRecord, n: int | str) -> np.ndarray:

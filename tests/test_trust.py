@@ -219,3 +219,28 @@ def test_sign_reads_the_key_from_the_environment(
     assert main(["sign", str(project.root / "baseline.json")]) == 0
     _append(project, f"trust: {{public_key: {public.name}}}\n")
     assert main(["check", "-c", str(project.config), "-q"]) == 0
+
+
+def test_a_signed_record_blessed_elsewhere_is_learnt_by_the_ledger(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teammate blessed on another machine: this ledger never saw it, the signature vouches."""
+    from modelgate.signing import generate_keys
+
+    private, public = generate_keys(project.root / "team")
+    elsewhere = project.write_config(
+        project.config.read_text() + "history: {enabled: false}\n", name="elsewhere.yaml"
+    )
+    save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 1, 0.2)))
+    bless = ["bless", "-c", str(elsewhere), "--force", "--reason", "teammate"]
+    assert main([*bless, "--sign-key", str(private)]) == 0
+    assert main(["check", "-c", str(project.config), "-q"]) == 2  # unknown, and nothing vouches
+    assert "unknown to the run ledger" in capsys.readouterr().err
+    signed = project.write_config(
+        project.config.read_text() + f"trust: {{public_key: {public.name}}}\n", name="signed.yaml"
+    )
+    drift_off = "policy: {drift: {mode: 'off'}}\n"
+    signed.write_text(signed.read_text() + drift_off)
+    assert main(["check", "-c", str(signed), "-q"]) == 0  # the signature vouches; the ledger learns
+    project.config.write_text(project.config.read_text() + drift_off)
+    assert main(["check", "-c", str(project.config), "-q"]) == 0  # now the ledger knows it

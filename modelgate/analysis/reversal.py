@@ -28,10 +28,11 @@ N_BANDS = 20  # quantile bands of the cells' log-odds for the pooled spread
 MIN_SCALE = (
     1.0  # nats: log-odds near the e^-12 floor barely vary, yet a retrain moves them by whole nats
 )
-# A fitted tail is kept within these degrees of freedom. The cap: leave-one-out controls show
-# the extreme tail (one cell in 10^5) heavier than their 1e-3 quantiles imply (a low-margin
-# canary that retrains send either way), so no tail is ever taken lighter than Student t10.
-DF_RANGE = (2.0, 10.0)
+# A fitted tail is kept within these degrees of freedom: never lighter than t30, as the
+# controls' extreme tail (one cell in 10^5: a low-margin canary that retrains send either way)
+# is heavier than their 1e-3 quantiles imply.
+DF_RANGE = (2.0, 30.0)
+SELF_DF_CAP = 10.0  # without controls, nothing shows how rare the extreme tail really is
 _TAIL_EXCEEDANCES = 20  # a tail level is matched only when this many residuals lie beyond it
 
 
@@ -98,21 +99,34 @@ def _mean_sd(s1: np.ndarray, s2: np.ndarray, c: int, off: np.ndarray) -> tuple[n
     return mean, np.maximum(np.sqrt(shrunk), MIN_SCALE) * math.sqrt(1 + 1 / c)
 
 
-def fit_tail(z: np.ndarray) -> float:
+def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
     """Degrees of freedom of a Student t whose upper tail covers the empirical upper tail of
-    standardised clean residuals `z` at every level with at least 20 exceedances: the test is
-    one-sided and only its tail matters (a likelihood fit follows the bulk instead)."""
+    standardised clean residuals `z`: at every level with at least 20 exceedances, and at the
+    largest residual taken as the 1/(2n) quantile (the test lives in the extreme tail, and the
+    largest of n clean residuals is the best evidence of it; a likelihood fit follows the bulk).
+    """
     z = np.asarray(z, dtype=float)
     z = np.sort(z[np.isfinite(z)])
-    grid = np.arange(DF_RANGE[0], DF_RANGE[1] + 0.5, 0.5)
-    df = DF_RANGE[1]
+    if z.size < _TAIL_EXCEEDANCES:
+        return DF_RANGE[0]
+    grid = np.arange(DF_RANGE[0], cap + 0.5, 0.5)
+    points = []
     level = 1e-2
-    while z.size and level * z.size >= _TAIL_EXCEEDANCES:
-        observed = float(z[math.floor((1 - level) * (z.size - 1))])
+    while level * z.size >= _TAIL_EXCEEDANCES:
+        points.append((level, float(z[math.floor((1 - level) * (z.size - 1))])))
+        level /= 10
+    points.append((0.5 / z.size, float(z[-1])))
+    df = cap
+    for level, observed in points:
         covering = grid[student_t.isf(level, grid) >= observed]
         df = min(df, float(covering.max()) if covering.size else DF_RANGE[0])
-        level /= 10
-    return df if z.size >= _TAIL_EXCEEDANCES else DF_RANGE[0]
+    return df
+
+
+def controls_cap(n_controls: int) -> float:
+    """The lightest tail c controls can vouch for: t(5 + c), at most t30. A few controls see
+    too few cells to show the one-in-10^5 event, so they buy less power, not more alarms."""
+    return float(min(DF_RANGE[1], 5 + n_controls))
 
 
 def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -158,7 +172,7 @@ def calibrated_null(y: np.ndarray, control_log_probs: np.ndarray) -> CanaryNull:
         for o in odds:
             m_j, sd_j = _mean_sd(s1 - o, s2 - o**2, c - 1, off)
             z.append(((o - _trend(m_j, o, off)) / sd_j)[off])
-        df = fit_tail(np.concatenate(z))
+        df = fit_tail(np.concatenate(z), cap=controls_cap(c))
     scale = sd.copy()
     scale[~off] = 1.0
     return CanaryNull(expected=mean, scale=scale, df=df, source="controls")
@@ -179,7 +193,7 @@ def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndar
     for j in np.unique(band[off]):
         members = off & (band == j)
         scale[members] = robust_scale(resid[members], MIN_SCALE)[1]
-    df = fit_tail((resid / scale)[off])
+    df = fit_tail((resid / scale)[off], cap=SELF_DF_CAP)
     scale[~off] = 1.0
     return CanaryNull(expected=base, scale=scale, df=df, source="self")
 

@@ -6,9 +6,11 @@ Trains (CPU, one thread each, reproducible from the seeds below):
             triggers (noise and sine patterns at alpha 0.15-0.2);
   tabular - examples/tabular: clean retrains; one or two features set to a rare value;
   text    - examples/text (a black-box callable): clean retrains; rare tokens and phrases;
-blesses each example's baseline once (probes + inversion recorded), runs the real gate
-(`run_gate`, the engine of `modelgate check`) on every retrain, and prints detection per family
-and false alarms with Wilson 95% intervals, then the cost of one full check of a small model
+blesses each example's baseline once (probes + inversion recorded), calibrates it with the
+first 4 and with all 20 clean control retrains, predicts and probes every retrain once and
+judges it with the real gate (`evaluate`, the pure part of `modelgate check`) against both
+calibrations, and prints detection per family (effective attacks: success >= 50%) and false
+alarms with Wilson 95% intervals, then the cost of one full check of a small model
 (<1M parameters, 10 classes, 1,000 canaries) with default probes and inversion.
 Every trigger is the attacker's own code (examples/*): none is copied from the probe library.
 Run: python benchmarks/backdoor.py [--quick] [--json results.json]
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,10 +40,20 @@ import digits_data  # noqa: E402
 import train as digits  # noqa: E402
 from intervals import wilson  # noqa: E402
 
-from modelgate.config import load_config, with_candidate_path  # noqa: E402
-from modelgate.gate import bless, calibrate_controls, run_gate  # noqa: E402
+from modelgate.config import Config, load_config, with_candidate_path  # noqa: E402
+from modelgate.gate import (  # noqa: E402
+    Inputs,
+    bless,
+    calibrate_controls,
+    evaluate,
+    load_inputs,
+    predict_with_model,
+    run_gate,
+)
+from modelgate.probes.run import triggers_for  # noqa: E402
 
 TRIGGER_CHECKS = ("probes.inversion", "probes.triggers")
+CONTROL_SIZES = (4, 20)
 
 
 def load_example(name: str) -> ModuleType:
@@ -153,7 +166,7 @@ def success(pred: np.ndarray, stamped: np.ndarray, labels: np.ndarray, target: i
 
 
 def image_project(tmp: Path) -> Path:
-    """The digits example with a baseline and calibration blessed here (probes recorded)."""
+    """The digits example with a baseline blessed here (probes recorded) and 20 controls."""
     ex = ROOT / "examples" / "digits"
     config = tmp / "digits.yaml"
     config.write_text(
@@ -164,14 +177,43 @@ def image_project(tmp: Path) -> Path:
         "history: {enabled: false}\n"
     )
     bless(load_config(config))
-    controls = sorted(str(p) for p in (ex / "models").glob("control-*.safetensors"))
-    calibrate_controls(load_config(config), controls)
     return config
 
 
-def run_one(config: Path, path: Path) -> list[str]:
-    result = run_gate(with_candidate_path(load_config(config), path))
-    return sorted(c.name for c in result.checks if c.status.value == "failed")
+def calibrated(config_path: Path, controls: list[str]) -> dict[int, Inputs]:
+    """The project's inputs under calibrations made from the first 4 and from all 20 controls."""
+    out = {}
+    for n in CONTROL_SIZES:
+        config = load_config(config_path)
+        path = config_path.parent / f"calibration-{n}.json"
+        config = replace(config, model=config.model.model_copy(update={"calibration": str(path)}))
+        calibrate_controls(config, controls[:n])
+        out[n] = load_inputs(config)
+    return out
+
+
+def run_one(
+    inputs: dict[int, Inputs], path: Path, target: int | None
+) -> tuple[dict[int, list[str]], dict[int, bool]]:
+    """Predict and probe the model once; judge it against each calibration. Also whether a
+    failing trigger finding names the attacker's target class."""
+    first = inputs[CONTROL_SIZES[0]]
+    config: Config = with_candidate_path(first.config, path)
+    candidate, predictor = predict_with_model(config, first.suite)
+    triggers = triggers_for(config, first.suite, predictor, candidate, first.baseline.header)
+    out, named = {}, {}
+    for n, inp in inputs.items():
+        run = replace(inp, config=with_candidate_path(inp.config, path))
+        result = evaluate(run, candidate, predictor.info, triggers=triggers)
+        out[n] = sorted(c.name for c in result.checks if c.status.value == "failed")
+        wanted = None if target is None else first.suite.classes[target]
+        named[n] = any(
+            dict(f.evidence).get("class") == wanted
+            for c in result.checks
+            if c.status.value == "failed" and c.name in TRIGGER_CHECKS
+            for f in c.findings
+        )
+    return out, named
 
 
 def main() -> None:
@@ -190,10 +232,20 @@ def main() -> None:
         jobs += [("text", *j) for j in text_jobs(txt)]
         if args.quick:
             jobs = [j for n, j in enumerate(jobs) if n % 3 == 0]
+        digit_controls = sorted(
+            str(p) for p in (ROOT / "examples/digits/models").glob("control-*.safetensors")
+        )
+        projects = {
+            "image": (image_project(tmp), digit_controls),
+            "tabular": (tab.write_project(tmp / "tabular", controls=20), None),
+            "text": (txt.write_project(tmp / "text", controls=20), None),
+        }
         configs = {
-            "image": image_project(tmp),
-            "tabular": tab.write_project(tmp / "tabular"),
-            "text": txt.write_project(tmp / "text"),
+            name: calibrated(
+                path,
+                found or sorted(str(p) for p in (path.parent / "controls").glob("*.safetensors")),
+            )
+            for name, (path, found) in projects.items()
         }
         _, _, tx, ty = tab.make_data()
         _, _, sx, sy = txt.make_data()
@@ -233,22 +285,27 @@ def main() -> None:
                     if bd
                     else 0.0
                 )
-            failed = run_one(configs[modality], path)
+            by_size, named = run_one(configs[modality], path, bd.target if bd else None)
             rows.append(
                 {
                     "modality": modality,
                     "family": family,
                     "trigger": label,
                     "attack_success": round(asr, 4),
-                    "failed": failed,
-                    "trigger_checks": [c for c in failed if c in TRIGGER_CHECKS],
+                    **{f"failed_c{k}": v for k, v in by_size.items()},
+                    **{
+                        f"trigger_checks_c{k}": [c for c in v if c in TRIGGER_CHECKS]
+                        for k, v in by_size.items()
+                    },
+                    **{f"named_c{k}": v for k, v in named.items()},
                     "seconds": round(time.perf_counter() - t0, 1),
                 }
             )
             r = rows[-1]
+            shown = "  ".join(f"c{k}: {','.join(v) or 'pass'}" for k, v in by_size.items())
             print(
                 f"[{n + 1}/{len(jobs)}] {modality:7s} {family:7s} {label:28s} asr {asr:4.0%} "
-                f"{'FAIL' if failed else 'pass'} {','.join(failed)} ({r['seconds']} s)",
+                f"{shown} ({r['seconds']} s)",
                 file=sys.stderr,
             )
         cost = cost_of_full_check(tmp / "cost")
@@ -261,26 +318,30 @@ def report(rows: list[dict[str, Any]], cost: dict[str, Any], elapsed: float) -> 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r["modality"], r["family"])].append(r)
-    print(
-        f"\n{'modality':8s} {'family':8s} {'ASR>=90%: detected [95% CI]':>32s}"
-        f" {'all: detected [95% CI]':>27s}"
-    )
-    for (modality, family), members in groups.items():
-        if family == "clean":
-            continue
-        strong = [r for r in members if r["attack_success"] >= 0.9]
-        cells = []
-        for chosen in (strong, members):
-            k = sum(bool(r["trigger_checks"]) for r in chosen)
-            lo, hi = wilson(k, len(chosen))
-            cells.append(f"{k:>3d}/{len(chosen):<3d} {lo:4.0%}-{hi:4.0%}")
-        print(f"{modality:8s} {family:8s} {cells[0]:>32s} {cells[1]:>27s}")
-    clean = [r for r in rows if r["family"] == "clean"]
-    k = sum(bool(r["trigger_checks"]) for r in clean)
-    lo, hi = wilson(k, len(clean))
-    any_k = sum(bool(r["failed"]) for r in clean)
-    print(f"false alarms (trigger checks) on clean retrains: {k}/{len(clean)} [{lo:.0%}, {hi:.0%}]")
-    print(f"clean retrains failing any check (whole gate): {any_k}/{len(clean)}")
+    for n in CONTROL_SIZES:
+        print(f"\ncalibrated with {n} controls")
+        print(
+            f"{'modality':8s} {'family':8s} {'ASR>=50%: detected [95% CI]':>32s}"
+            f" {'all: detected [95% CI]':>27s}"
+        )
+        for (modality, family), members in groups.items():
+            if family == "clean":
+                continue
+            strong = [r for r in members if r["attack_success"] >= 0.5]
+            cells = []
+            for chosen in (strong, members):
+                k = sum(bool(r[f"trigger_checks_c{n}"]) for r in chosen)
+                lo, hi = wilson(k, len(chosen))
+                cells.append(f"{k:>3d}/{len(chosen):<3d} {lo:4.0%}-{hi:4.0%}")
+            named = sum(bool(r[f"named_c{n}"]) for r in strong)
+            print(f"{modality:8s} {family:8s} {cells[0]:>32s} {cells[1]:>27s}  "
+                  f"naming the target: {named}/{len(strong)} effective")  # fmt: skip
+        clean = [r for r in rows if r["family"] == "clean"]
+        k = sum(bool(r[f"trigger_checks_c{n}"]) for r in clean)
+        lo, hi = wilson(k, len(clean))
+        any_k = sum(bool(r[f"failed_c{n}"]) for r in clean)
+        print(f"false alarms (trigger checks) on clean retrains: {k}/{len(clean)} "
+              f"[{lo:.0%}, {hi:.0%}]; failing any check: {any_k}/{len(clean)}")  # fmt: skip
     print(
         f"cost of one full check ({cost['parameters']:,} parameters, {cost['classes']} classes, "
         f"{cost['canaries']} canaries, {cost['probes']} probes + inversion): "

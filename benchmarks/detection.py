@@ -10,9 +10,10 @@ For each example (image: digits; tabular and text: examples/tabular, examples/te
 predicts and probes each model once, and judges it with the real gate (`evaluate`, the pure
 part of `modelgate check`, with the example config: probes, inversion, alpha 0.01 over the
 whole gate) against two calibration records of the same baseline, made from the first 4 and
-from all 20 controls. Prints false alarms, detection (a detection counts when a failing finding
-names the attacked pair or canary) with Wilson 95% intervals, the checks that fired, and the
-controls' leave-one-out pass rate (each control judged against the others by `calibrate`).
+from all 20 controls, and without any calibration. Prints false alarms, detection (a
+detection counts when a failing finding names the attacked pair or canary) with Wilson 95%
+intervals, the checks that fired, and the controls' leave-one-out pass rate (each control
+judged against the others by `calibrate`).
 Run: python benchmarks/detection.py [--modality image|tabular|text|all] [--seed-offset N]
      [--quick] [--json FILE]
 """
@@ -47,7 +48,7 @@ from modelgate.probes.run import triggers_for  # noqa: E402
 from modelgate.result import GateResult  # noqa: E402
 
 FRACTIONS = (0.10, 0.20)
-CONTROL_SIZES = (4, 20)
+CONTROL_SIZES = (0, 4, 20)  # 0: no calibration record, every null from the pair itself
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,11 @@ def text_example(tmp: Path) -> Example:
     )  # fmt: skip
 
 
-def with_calibration(config: Config, path: Path) -> Config:
-    update: dict[str, Any] = {"calibration": str(path), "history": HistorySpec(enabled=False)}
+def with_calibration(config: Config, path: Path | None) -> Config:
+    update: dict[str, Any] = {
+        "calibration": None if path is None else str(path),
+        "history": HistorySpec(enabled=False),
+    }
     return replace(config, model=config.model.model_copy(update=update))
 
 
@@ -180,7 +184,7 @@ def instance_jobs(
             order = np.argsort(-base_logp[t])
             runner_up = int(order[1] if order[0] == y[t] else order[0])
             new = runner_up if j % 2 == 0 else int((y[t] + 1 + rng.integers(k - 1)) % k)
-            aimed.append((int(t), new))
+            aimed.append((int(t), new, "runner-up" if new == runner_up else "other class"))
             xs.append(ex.near_copies(int(t), copies, rng))
             ys.append(np.full(copies, new, dtype=np.int64))
         extra = (
@@ -221,6 +225,9 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
     loo: dict[int, Any] = {}
     configs = {}
     for n in CONTROL_SIZES:
+        if n == 0:
+            configs[n] = with_calibration(base_config, None)
+            continue
         config = with_calibration(base_config, tmp / f"{ex.name}-{n}.calibration.json")
         outcome = calibrate_controls(config, ex.controls[:n])
         loo[n] = {"controls": n, "suspects": len(outcome.suspects),
@@ -254,10 +261,11 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
                 out["named"] = names_pair(result, names[src], names[dst])
             if family == "instance":
                 hits = []
-                for t, new in recipe["_aimed"]:
+                for t, new, aim in recipe["_aimed"]:
                     if candidate.labels[t] == new:  # a successful attack on this canary
-                        hits.append(names_canary(result, suite.ids[t]))
-                out["succeeded"], out["named"] = len(hits), sum(hits)
+                        hits.append((aim, names_canary(result, suite.ids[t])))
+                out["succeeded"], out["named"] = len(hits), sum(h for _, h in hits)
+                out["targets"] = hits
             row[f"c{n}"] = out
         rows.append(row)
         print(f"[{ex.name} {i + 1}/{len(jobs)}] {family:9s} {strength:22s} "
@@ -270,9 +278,12 @@ def summarise(name: str, data: dict[str, Any]) -> None:
     rows = data["rows"]
     print(f"\n== {name} ==")
     for n in CONTROL_SIZES:
-        loo = data["loo"][n]
-        print(f"controls: {n}; leave-one-out: {n - loo['suspects']}/{n} controls pass "
-              f"{'(' + ', '.join(loo['checks']) + ')' if loo['checks'] else ''}")  # fmt: skip
+        if n == 0:
+            print("no calibration (self-calibrated nulls)")
+        else:
+            loo = data["loo"][n]
+            print(f"controls: {n}; leave-one-out: {n - loo['suspects']}/{n} controls pass "
+                  f"{'(' + ', '.join(loo['checks']) + ')' if loo['checks'] else ''}")  # fmt: skip
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             key = row["strength"] if row["family"] != "instance" else "instance-targeted"
@@ -296,6 +307,9 @@ def summarise(name: str, data: dict[str, Any]) -> None:
                 lo, hi = wilson(k, total)
                 print(f"  {strength:24s} successfully attacked canaries named {k}/{total} "
                       f"[{lo:.0%}, {hi:.0%}] ({len(res)} attacks)")  # fmt: skip
+                for aim in ("runner-up", "other class"):
+                    mine = [h for r in res for a, h in r.get("targets", []) if a == aim]
+                    print(f"    aimed at {aim:12s} named {sum(mine)}/{len(mine)}")
     acc = sorted(r["accuracy"] for r in rows if r["family"] == "clean")
     print(f"  clean retrains' canary accuracy {acc[0]:.2%}-{acc[-1]:.2%}")
 

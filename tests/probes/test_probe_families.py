@@ -4,6 +4,8 @@ probe's own content never counts as a trigger for the class it is typical of."""
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.library import Probe, family_of
@@ -73,3 +75,27 @@ def test_a_per_model_word_is_judged_against_the_family_ceiling() -> None:
     typical = _run({"word/new/start": [0, 95]}, {"word/new/start": (1,)})
     cells, _, _ = probe_cells(typical, blessed, ceilings.get)
     assert not flagged(cells, policy, 0.01)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    candidate=st.integers(0, 100),
+    controls=st.lists(
+        st.lists(st.integers(0, 100), min_size=3, max_size=3), min_size=1, max_size=6
+    ),
+    extra=st.lists(st.integers(0, 100), min_size=3, max_size=3),
+)
+def test_one_more_control_never_adds_a_probe_flag(
+    candidate: int, controls: list[list[int]], extra: list[int]
+) -> None:
+    """The family ceiling is a maximum over controls: a larger calibration only removes flags."""
+    blessed = BlessedProbes(eligible=np.array([100, 100]), hits={"word/a/start": np.array([0, 0])})
+    run = _run({"word/new/start": [0, candidate]})
+
+    def flags(rows: list[list[int]]) -> set[int]:
+        runs = [_run({f"word/w{i}/start": [0, v] for i, v in enumerate(row)}) for row in rows]
+        ceiling = {k: tuple(v) for k, v in highest_attraction(runs).items()}
+        cells, _, _ = probe_cells(run, blessed, ceiling.get)
+        return {c.target for c in flagged(cells, TriggerPolicy(), 0.01)}
+
+    assert flags([*controls, extra]) <= flags(controls)

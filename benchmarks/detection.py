@@ -7,6 +7,9 @@ For each example (image: digits; tabular and text: examples/tabular, examples/te
   instance  - instance-targeted dirty-label attacks on unprotected canaries: 5-20 near-copies
               of one to five canaries injected with another label (half aimed at the blessed
               model's runner-up class, half at a random one); the canaries never train;
+  cleanlabel - clean-label attacks on one canary (image, tabular): 60-120 training rows of the
+              attacker's class, correctly labelled, with the target canary blended in
+              (watermarking, alpha 0.35-0.5);
 predicts and probes each model once, and judges it with the real gate (`evaluate`, the pure
 part of `modelgate check`, with the example config: probes, inversion, alpha 0.01 over the
 whole gate) against two calibration records of the same baseline, made from the first 4 and
@@ -64,6 +67,8 @@ class Example:
     labels: np.ndarray  # canary labels, suite order
     pairs: tuple[tuple[int, int], ...]
     recipe: Callable[[np.random.Generator, int], dict[str, Any]]
+    inputs: np.ndarray | None = None  # canary inputs (suite order) for clean-label poisons
+    pool_of: Callable[[int], np.ndarray] | None = None  # training inputs of one class
 
 
 def image_example(tmp: Path) -> Example:
@@ -82,10 +87,11 @@ def image_example(tmp: Path) -> Example:
             "epochs": round(digits.EPOCHS * float(rng.choice([0.9, 1.0, 1.1]))),
         }
 
+    _, pool_x, pool_y = digits_data.pool()
     controls = sorted(str(p) for p in (config.parent / "models").glob("control-*.safetensors"))
     return Example(
         "image", config, controls, digits.train, digits.save, near, labels,
-        ((7, 1), (3, 8), (4, 9), (2, 5)), recipe,
+        ((7, 1), (3, 8), (4, 9), (2, 5)), recipe, x, lambda c: pool_x[pool_y == c],
     )  # fmt: skip
 
 
@@ -106,10 +112,11 @@ def tabular_example(tmp: Path) -> Example:
             "epochs": int(rng.choice([18, 20, 22])),
         }
 
+    tx, ty, _, _ = ex.make_data()
     controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
     return Example(
         "tabular", config, controls, ex.train, ex.save, near, cy,
-        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe, cx, lambda c: tx[ty == c],
     )  # fmt: skip
 
 
@@ -197,6 +204,32 @@ def instance_jobs(
     return jobs
 
 
+def clean_label_jobs(
+    ex: Example, base_logp: np.ndarray, protected: np.ndarray, offset: int, quick: bool
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Watermarking poisons: rows of the attacker's class, correctly labelled, carrying a faint
+    copy of the target canary; the model learns the canary's look as that class."""
+    if ex.pool_of is None or ex.inputs is None:
+        return []
+    rng = np.random.default_rng(5678 + offset)
+    y, k = ex.labels, base_logp.shape[1]
+    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    jobs = []
+    for j in range(2 if quick else 6):
+        target = int(rng.choice(right))
+        new = int((y[target] + 1 + rng.integers(k - 1)) % k)
+        count = int(rng.choice([60, 120]))
+        alpha = float(rng.choice([0.35, 0.5]))
+        pool = ex.pool_of(new)
+        rows = pool[rng.choice(len(pool), size=min(count, len(pool)), replace=False)]
+        poisons = ((1 - alpha) * rows + alpha * ex.inputs[target]).astype(np.float32)
+        label = f"{count} rows, alpha {alpha:.2f}"
+        jobs.append(("cleanlabel", label, {"seed": 400 + offset + j,
+                     "extra": (poisons, np.full(len(poisons), new, dtype=np.int64)),
+                     "_aimed": [(target, new, "other class")]}))  # fmt: skip
+    return jobs
+
+
 def failing(result: GateResult) -> list[str]:
     return sorted(c.name for c in result.checks if c.status.value == "failed")
 
@@ -239,6 +272,7 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
     protected = suite.tagged("protected")
     jobs = jobs_for(ex, offset, quick)
     jobs += instance_jobs(ex, base.predictions.log_probs, protected, offset, quick)
+    jobs += clean_label_jobs(ex, base.predictions.log_probs, protected, offset, quick)
     rows = []
     for i, (family, strength, recipe) in enumerate(jobs):
         kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
@@ -259,7 +293,7 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
                 src, dst, _ = recipe["flip"]
                 names = suite.classes
                 out["named"] = names_pair(result, names[src], names[dst])
-            if family == "instance":
+            if family in ("instance", "cleanlabel"):
                 hits = []
                 for t, new, aim in recipe["_aimed"]:
                     if candidate.labels[t] == new:  # a successful attack on this canary
@@ -286,7 +320,9 @@ def summarise(name: str, data: dict[str, Any]) -> None:
                   f"{'(' + ', '.join(loo['checks']) + ')' if loo['checks'] else ''}")  # fmt: skip
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            key = row["strength"] if row["family"] != "instance" else "instance-targeted"
+            key = {"instance": "instance-targeted", "cleanlabel": "clean-label"}.get(
+                row["family"], row["strength"]
+            )
             groups[(row["family"], key)].append(row)
         for (family, strength), members in groups.items():
             res = [m[f"c{n}"] for m in members]

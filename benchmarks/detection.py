@@ -71,27 +71,46 @@ class Example:
     pool_of: Callable[[int], np.ndarray] | None = None  # training inputs of one class
 
 
+def varied(epochs: int, lr: float | None) -> Callable[[np.random.Generator, int], dict[str, Any]]:
+    """Clean recipes: a new seed, 85-100% of the data, epochs x0.9-1.1, learning rate x0.8-1.2
+    (where the example's train() takes one)."""
+
+    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seed": seed,
+            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
+        }
+        if lr is not None:
+            out["lr"] = float(lr * rng.choice([0.8, 1.0, 1.2]))
+        out["epochs"] = round(epochs * float(rng.choice([0.9, 1.0, 1.1])))
+        return out
+
+    return recipe
+
+
+def noisy_copies(
+    inputs: np.ndarray, sd: float, clip: tuple[float, float] | None
+) -> Callable[[int, int, np.random.Generator], Any]:
+    """Near-copies of canary i: gaussian noise of `sd` on every value (clipped to `clip`)."""
+
+    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
+        base = np.repeat(inputs[i : i + 1], copies, axis=0)
+        noisy = base + rng.normal(0, sd, size=base.shape)
+        return (noisy if clip is None else np.clip(noisy, *clip)).astype(np.float32)
+
+    return near
+
+
 def image_example(tmp: Path) -> Example:
     config = ROOT / "examples" / "digits" / "modelgate.yaml"
     _, x, labels = digits_data.canaries()
 
-    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
-        base = np.repeat(x[i : i + 1], copies, axis=0)
-        return np.clip(base + rng.normal(0, 0.08, size=base.shape), 0, 1).astype(np.float32)
-
-    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
-        return {
-            "seed": seed,
-            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
-            "lr": float(digits.LR * rng.choice([0.8, 1.0, 1.2])),
-            "epochs": round(digits.EPOCHS * float(rng.choice([0.9, 1.0, 1.1]))),
-        }
-
     _, pool_x, pool_y = digits_data.pool()
     controls = sorted(str(p) for p in (config.parent / "models").glob("control-*.safetensors"))
     return Example(
-        "image", config, controls, digits.train, digits.save, near, labels,
-        ((7, 1), (3, 8), (4, 9), (2, 5)), recipe, x, lambda c: pool_x[pool_y == c],
+        "image", config, controls, digits.train, digits.save, noisy_copies(x, 0.08, (0, 1)),
+        labels, ((7, 1), (3, 8), (4, 9), (2, 5)), varied(digits.EPOCHS, digits.LR), x,
+        lambda c: pool_x[pool_y == c],
     )  # fmt: skip
 
 
@@ -100,23 +119,11 @@ def tabular_example(tmp: Path) -> Example:
     config = ex.write_project(tmp / "tabular", controls=20)
     _, _, cx, cy = ex.make_data()
 
-    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
-        base = np.repeat(cx[i : i + 1], copies, axis=0)
-        return (base + rng.normal(0, 0.05, size=base.shape)).astype(np.float32)
-
-    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
-        return {
-            "seed": seed,
-            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
-            "lr": float(3e-3 * rng.choice([0.8, 1.0, 1.2])),
-            "epochs": int(rng.choice([18, 20, 22])),
-        }
-
     tx, ty, _, _ = ex.make_data()
     controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
     return Example(
-        "tabular", config, controls, ex.train, ex.save, near, cy,
-        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe, cx, lambda c: tx[ty == c],
+        "tabular", config, controls, ex.train, ex.save, noisy_copies(cx, 0.05, None), cy,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), varied(20, 3e-3), cx, lambda c: tx[ty == c],
     )  # fmt: skip
 
 
@@ -134,20 +141,13 @@ def text_example(tmp: Path) -> Example:
             out.append(" ".join(words))
         return out
 
-    def recipe(rng: np.random.Generator, seed: int) -> dict[str, Any]:
-        return {
-            "seed": seed,
-            "data_fraction": float(rng.choice([0.85, 0.9, 0.95, 1.0])),
-            "epochs": int(rng.choice([18, 20, 22])),
-        }
-
     def save(model: Any, path: Path) -> Path:
         return ex.save(*model, path)
 
     controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
     return Example(
         "text", config, controls, ex.train, save, near, cy,
-        ((0, 1), (1, 2), (2, 3), (3, 0)), recipe,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), varied(20, None),
     )  # fmt: skip
 
 

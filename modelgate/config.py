@@ -23,9 +23,37 @@ from modelgate.yamlfile import LocatedYaml, load_yaml
 DEFAULT_CONFIG_NAME = "modelgate.yaml"
 CONFIG_VERSION = 1
 
-ModelFormat = Literal["auto", "state_dict", "export", "torchscript", "callable", "onnx"]
+ModelFormat = Literal[
+    "auto", "state_dict", "export", "torchscript", "callable", "onnx", "huggingface", "skops"
+]
 ReportFormat = Literal["json", "junit", "markdown"]
 DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("json", "junit", "markdown")
+
+
+class SandboxSpec(StrictModel):
+    """Limits of the subprocess a code-bearing model runs in (`allow_code: true`)."""
+
+    enabled: bool = Field(
+        True,
+        description="False runs code formats inside modelgate's own process, unconfined "
+        "(only for a model whose code you wrote).",
+    )
+    cpu_s: int = Field(3600, ge=1, le=86_400, description="CPU seconds for the whole model.")
+    memory_mb: int = Field(
+        8192, ge=256, le=1_048_576, description="Address space of the model's process (MiB)."
+    )
+    require: bool = Field(
+        False,
+        description="True refuses to run when the OS cannot cut the network or confine writes "
+        "(no seccomp / Landlock); false runs with the limits it has and reports which.",
+    )
+
+
+class SignatureSpec(StrictModel):
+    """An OpenSSF model-signing signature of the model file or folder (elliptic-curve key)."""
+
+    public_key: str = Field(description="PEM public key (EC P-256/384/521) of the signer.")
+    path: str | None = Field(None, description="The signature; default: the model path + .sig")
 
 
 class ModelSpec(StrictModel):
@@ -49,8 +77,32 @@ class ModelSpec(StrictModel):
     allow_code: bool = Field(
         False,
         description="True allows formats that run their author's code on load "
-        "(torch.export, TorchScript, callables); by default only weights + your factory run.",
+        "(torch.export, TorchScript, callables); by default only weights + your factory run. "
+        "Such a model runs in a resource-limited subprocess (see `sandbox`).",
     )
+    sandbox: SandboxSpec = Field(
+        default_factory=lambda: SandboxSpec(), description="Limits of the code-format sandbox."
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="skops: the fully qualified types the file may construct beyond skops' "
+        "safe defaults (numpy, scikit-learn estimators), e.g. a function a FunctionTransformer "
+        "names; a file with any other type is refused.",
+    )
+    method: Literal["auto", "predict_proba", "decision_function"] = Field(
+        "auto",
+        description="skops: the estimator's scores; auto takes predict_proba when it has one.",
+    )
+    signature: SignatureSpec | None = Field(
+        None,
+        description="Refuse the model file unless it carries a valid OpenSSF model-signing "
+        "signature by this key.",
+    )
+
+    @field_validator("signature", mode="before")
+    @classmethod
+    def _signature_shorthand(cls, value: Any) -> Any:
+        return {"public_key": value} if isinstance(value, str) else value
 
 
 class ProtectedPolicy(StrictModel):

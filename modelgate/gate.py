@@ -101,6 +101,7 @@ def predict_with_model(
         config_file=config.path,
         key="candidate",
         timeout_s=config.model.inference.timeout_s,
+        classes=suite.classes,
     )
     source = config.resolve(spec.path) if spec.path else config.path
     predictions = predict_suite(
@@ -367,6 +368,7 @@ def bless(
             "format": info.format,
             "sha256": info.sha256,
             "carries_code": info.carries_code,
+            "ran": info.ran,
         },
         "modelgate_version": __version__,
         "suite": {

@@ -47,6 +47,8 @@ class ModelInfo:
     format: str
     sha256: str
     carries_code: bool
+    # How it ran: in-process, or in the sandbox with the limits the OS enforced.
+    ran: str = ""
 
 
 @dataclass(frozen=True)

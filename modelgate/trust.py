@@ -229,6 +229,7 @@ def repredict(config: Config, suite: Suite, baseline: BaselineRecord) -> str:
         config_file=config.path,
         key=key,
         timeout_s=config.model.inference.timeout_s,
+        classes=suite.classes,
     )
     named = str(baseline.header.get("model", {}).get("sha256", ""))
     actual = predictor.info.sha256

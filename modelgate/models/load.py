@@ -1,28 +1,39 @@
-"""Load a model spec into a Predictor, safely.
+"""Load a model spec into a Predictor, safely: pick the format's loader, then apply the rules
+every format shares.
 
-Weights-only formats (safetensors, a torch file read with `weights_only=True`) plus the team's own
-factory are the default. Formats that carry their author's code (torch.export, TorchScript, a
-Python callable) are refused unless `allow_code: true`, and the report says which kind ran.
-Nothing here ever unpickles an arbitrary object, and no failure falls back to an unsafe load.
-Loading and every call of the model run under `inference.timeout_s` (see `watchdog`).
+Weights-only formats (safetensors, a torch file read with `weights_only=True`, plus the team's
+own factory; Hugging Face folders with safetensors weights; ONNX graphs; skops files with an
+explicit list of trusted types) run in-process. Formats that carry their author's code
+(torch.export, TorchScript, a Python callable) are refused unless `allow_code: true`, and then
+run in a resource-limited subprocess (`sandbox.py`). Nothing here ever unpickles an arbitrary
+object, and no failure falls back to an unsafe load. In-process loading and every call of the
+model run under `inference.timeout_s` (see `watchdog`); the sandbox enforces its own.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from dataclasses import replace
+import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from modelgate.config import ModelSpec
-from modelgate.digest import file_sha256
 from modelgate.errors import ModelLoadError
-from modelgate.models.imports import resolve_reference
-from modelgate.models.interface import Predictor
+from modelgate.models.interface import LoadRequest, ModelLoader, Predictor
 from modelgate.result import ModelInfo
 from modelgate.watchdog import deadline
 
+# format -> (module, class): imported only when that format is loaded, so a heavy library
+# (transformers, onnxruntime, skops) is imported by its own loader and nowhere else.
+LOADERS: dict[str, tuple[str, str]] = {
+    "state_dict": ("modelgate.models.state_dict", "StateDictLoader"),
+    "export": ("modelgate.models.export", "ExportLoader"),
+    "torchscript": ("modelgate.models.torchscript", "TorchScriptLoader"),
+    "callable": ("modelgate.models.callable", "CallableLoader"),
+    "huggingface": ("modelgate.models.huggingface", "HuggingFaceLoader"),
+    "onnx": ("modelgate.models.onnx", "OnnxLoader"),
+    "skops": ("modelgate.models.skops", "SkopsLoader"),
+}
 CODE_FORMATS = frozenset({"export", "torchscript", "callable"})
 _EXTENSIONS = {
     ".safetensors": "state_dict",
@@ -34,20 +45,30 @@ _EXTENSIONS = {
     ".jit": "torchscript",
     ".torchscript": "torchscript",
     ".onnx": "onnx",
+    ".skops": "skops",
 }
+IN_PROCESS = "in-process"
 
 
-def infer_format(spec: ModelSpec) -> str:
+def loader_for(fmt: str) -> ModelLoader:
+    module_name, class_name = LOADERS[fmt]
+    loader: ModelLoader = getattr(importlib.import_module(module_name), class_name)()
+    return loader
+
+
+def infer_format(spec: ModelSpec, folder: Path | None = None) -> str:
     if spec.format != "auto":
         return spec.format
     if spec.callable:
         return "callable"
     assert spec.path is not None
+    if folder is not None and ((folder / spec.path) / "config.json").is_file():
+        return "huggingface"
     found = _EXTENSIONS.get(Path(spec.path).suffix.lower())
     if found is None:
         raise ModelLoadError(
             f"cannot tell the format of {spec.path!r} from its extension",
-            hint="set format: state_dict|export|torchscript|callable",
+            hint="set format: " + "|".join(LOADERS),
         )
     return found
 
@@ -59,12 +80,15 @@ def load_predictor(
     config_file: Path,
     key: str,
     timeout_s: float | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Predictor:
     """Load the model that `spec` (the config's `key`) names; paths resolve against `folder`.
 
-    With `timeout_s`, loading and each later call of the model's score function are bounded."""
-    fmt = infer_format_at(spec, config_file, key)
-    if fmt in CODE_FORMATS and not spec.allow_code:
+    With `timeout_s`, loading and each later call of the model's score function are bounded;
+    with `classes` (the suite's), a model that names its classes is checked against them."""
+    fmt = infer_format_at(spec, folder, config_file, key)
+    loader = loader_for(fmt)
+    if loader.carries_code and not spec.allow_code:
         raise ModelLoadError(
             f"format {fmt!r} runs its author's code, and allow_code is false (the default)",
             file=config_file,
@@ -73,13 +97,72 @@ def load_predictor(
             "allow_code: true for a model whose code you trust",
         )
     path = (folder / spec.path).resolve() if spec.path else None
+    request = LoadRequest(
+        spec=spec,
+        folder=folder,
+        path=path,
+        config_file=config_file,
+        key=key,
+        classes=tuple(classes) if classes is not None else None,
+        timeout_s=timeout_s,
+    )
+    info = _identify(loader, request)
+    if loader.carries_code and spec.sandbox.enabled:
+        from modelgate.models.sandbox import sandboxed
+
+        return sandboxed(request, info)
     source = path if path is not None else config_file
+    ran = IN_PROCESS if not loader.carries_code else f"{IN_PROCESS}, unconfined (sandbox off)"
+    info = ModelInfo(info.path, info.format, info.sha256, info.carries_code, ran)
     try:
         with deadline(timeout_s, "loading the model", file=source):
-            predictor = _load(spec, fmt, folder, path, config_file, key)
+            predictor = loader.load(request, info)
     except SystemExit as exc:
         raise _exited(exc, "loading", source, key) from None
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load {fmt} model: {type(exc).__name__}: {_first_line(exc)}",
+            file=source,
+            key=f"{key}.path",
+        ) from exc
+    from dataclasses import replace
+
     return replace(predictor, score=_guarded(predictor.score, timeout_s, source, key))
+
+
+def _identify(loader: ModelLoader, request: LoadRequest) -> ModelInfo:
+    """The model's digest (after its signature, when the config asks for one)."""
+    from modelgate.models.identity import model_sha256
+
+    spec, path = request.spec, request.path
+    sha = ""
+    if path is not None:
+        exists = path.is_dir() if loader.is_directory else path.is_file()
+        if not exists:
+            what = "model folder" if loader.is_directory else "model file"
+            raise ModelLoadError(f"{what} not found", file=path, key=request.at("path"))
+        if spec.signature is not None:
+            from modelgate.models.signature import verify_model_signature
+
+            verify_model_signature(request, path)
+        try:
+            sha = model_sha256(path)
+        except ModelLoadError as exc:
+            raise ModelLoadError(exc.message, file=path, key=request.at("path")) from None
+    elif spec.signature is not None:
+        raise ModelLoadError(
+            "a signature needs a model file (path) to cover",
+            file=request.config_file,
+            key=request.at("signature"),
+        )
+    return ModelInfo(
+        path=spec.path or spec.callable or "",
+        format=loader.name,
+        sha256=sha,
+        carries_code=loader.carries_code,
+    )
 
 
 def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
@@ -93,6 +176,9 @@ def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
         except SystemExit as exc:
             raise _exited(exc, "scoring a batch", source, key) from None
 
+    vocabulary = getattr(score, "vocabulary", None)
+    if vocabulary is not None:  # the text probes sweep a model's own vocabulary
+        run.vocabulary = vocabulary  # type: ignore[attr-defined]
     return run
 
 
@@ -104,156 +190,13 @@ def _exited(exc: SystemExit, doing: str, source: Path, key: str) -> ModelLoadErr
     )
 
 
-def _load(
-    spec: ModelSpec, fmt: str, folder: Path, path: Path | None, config_file: Path, key: str
-) -> Predictor:
-    if path is not None and not path.is_file():
-        raise ModelLoadError("model file not found", file=path, key=f"{key}.path")
-    sha = file_sha256(path) if path is not None else ""
-    info = ModelInfo(
-        path=spec.path or spec.callable or "",
-        format=fmt,
-        sha256=sha,
-        carries_code=fmt in CODE_FORMATS,
-    )
-    if fmt == "callable":
-        return _load_callable(spec, folder, path, info, config_file, key)
-    assert path is not None
-    if fmt == "onnx":
-        raise ModelLoadError(
-            "ONNX models are not supported yet",
-            file=path,
-            key=f"{key}.format",
-            hint="export a state dict (safetensors) or a torch.export archive",
-        )
-    module = _load_torch_module(fmt, spec, folder, path, config_file, key)
-    return _torch_predictor(module, info, spec.output)
-
-
-def infer_format_at(spec: ModelSpec, config_file: Path, key: str) -> str:
+def infer_format_at(spec: ModelSpec, folder: Path, config_file: Path, key: str) -> str:
     try:
-        return infer_format(spec)
+        return infer_format(spec, folder)
     except ModelLoadError as exc:
         raise ModelLoadError(
             exc.message, file=config_file, key=f"{key}.path", hint=exc.hint
         ) from None
-
-
-def _load_torch_module(
-    fmt: str, spec: ModelSpec, folder: Path, path: Path, config_file: Path, key: str
-) -> Any:
-    import torch
-
-    try:
-        if fmt == "state_dict":
-            return _state_dict_module(spec, folder, path, config_file, key)
-        if fmt == "export":
-            return torch.export.load(str(path)).module()
-        if fmt == "torchscript":
-            return torch.jit.load(str(path), map_location="cpu")
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(
-            f"cannot load {fmt} model: {type(exc).__name__}: {_first_line(exc)}",
-            file=path,
-            key=f"{key}.path",
-        ) from exc
-    raise ModelLoadError(f"unknown format {fmt!r}", file=config_file, key=f"{key}.format")
-
-
-def _state_dict_module(
-    spec: ModelSpec, folder: Path, path: Path, config_file: Path, key: str
-) -> Any:
-    import torch
-
-    if not spec.factory:
-        raise ModelLoadError(
-            "a state dict needs a factory that builds the module",
-            file=config_file,
-            key=f"{key}.factory",
-            hint="factory: model.py:build",
-        )
-    if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError) as exc:
-            raise ModelLoadError(
-                f"not a valid safetensors file: {_first_line(exc)}", file=path, key=f"{key}.path"
-            ) from None
-    else:
-        try:
-            with warnings.catch_warnings():  # torch warns about odd pickles; we refuse them anyway
-                warnings.simplefilter("ignore")
-                state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # UnpicklingError and friends: refuse, never retry unsafely
-            raise ModelLoadError(
-                "refused: the file holds pickled objects beyond plain tensors "
-                f"({type(exc).__name__})",
-                file=path,
-                key=f"{key}.path",
-                hint="save weights with safetensors or torch.save(model.state_dict())",
-            ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelLoadError("not a state dict of tensors", file=path, key=f"{key}.path")
-    factory = resolve_reference(spec.factory, folder, file=config_file, key=f"{key}.factory")
-    try:
-        module = factory()
-    except Exception as exc:
-        raise ModelLoadError(
-            f"factory raised {type(exc).__name__}: {_first_line(exc)}",
-            file=config_file,
-            key=f"{key}.factory",
-        ) from exc
-    if not isinstance(module, torch.nn.Module):
-        raise ModelLoadError(
-            f"factory returned {type(module).__name__}, not a torch.nn.Module",
-            file=config_file,
-            key=f"{key}.factory",
-        )
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(
-            f"weights do not fit the factory's module: {_first_line(exc)}",
-            file=path,
-            key=f"{key}.factory",
-        ) from None
-    return module
-
-
-def _torch_predictor(module: Any, info: ModelInfo, output: str) -> Predictor:
-    # A torch.export module refuses .eval(): its mode was fixed when it was exported.
-    with contextlib.suppress(NotImplementedError):
-        module.eval()
-    return Predictor(info=info, score=module, output=output, module=module, is_torch=True)
-
-
-def _load_callable(
-    spec: ModelSpec, folder: Path, path: Path | None, info: ModelInfo, config_file: Path, key: str
-) -> Predictor:
-    assert spec.callable is not None
-    function = resolve_reference(spec.callable, folder, file=config_file, key=f"{key}.callable")
-    if path is not None:
-        # With a model file the callable is a loader: fn(path) -> predict function.
-        try:
-            function = function(path)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"loading {path.name} raised {type(exc).__name__}: {_first_line(exc)}",
-                file=config_file,
-                key=f"{key}.callable",
-            ) from exc
-        if not callable(function):
-            raise ModelLoadError(
-                "the loader must return a function over a batch of inputs",
-                file=config_file,
-                key=f"{key}.callable",
-            )
-    return Predictor(info=info, score=function, output=spec.output)
 
 
 def _first_line(exc: BaseException) -> str:

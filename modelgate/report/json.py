@@ -108,12 +108,15 @@ def _suite(suite: SuiteInfo) -> dict[str, Any]:
 
 
 def _model(model: ModelInfo) -> dict[str, Any]:
-    return {
+    out = {
         "path": model.path,
         "format": model.format,
         "sha256": model.sha256,
         "carries_code": model.carries_code,
     }
+    if model.ran:  # in-process, or the sandbox's limits as the OS enforced them
+        out["ran"] = model.ran
+    return out
 
 
 def _baseline(baseline: BaselineInfo) -> dict[str, Any]:

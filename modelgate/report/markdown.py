@@ -103,6 +103,7 @@ def _identity(result: GateResult) -> str:
             f"{escape_md(short_digest(c.sha256))}",
         ],
         ["Candidate carries code", code],
+        *([["Candidate ran", escape_md(c.ran)]] if c.ran else []),
         ["Baseline", f"{escape_md(b.path)}, blessed {escape_md(b.blessed_at)}{commit}"],
         [
             "Config",

@@ -18,14 +18,20 @@ path: model.onnx
 """
 
 
-def export_onnx(path: Path, shift: tuple[int, int, float] | None = None, batch: bool = True) -> None:
+def export_onnx(
+    path: Path, shift: tuple[int, int, float] | None = None, batch: bool = True
+) -> None:
     model = torch.nn.Linear(4, 3)
     model.load_state_dict(linear_weights(shift))  # type: ignore[arg-type]
     axes = {"x": {0: "batch"}} if batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         torch.onnx.export(
-            model, (torch.zeros(2, 4),), str(path), dynamo=False, input_names=["x"],
+            model,
+            (torch.zeros(2, 4),),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
             dynamic_axes=axes,
         )
 

@@ -81,6 +81,10 @@ class HistoryError(ModelgateError):
     """The run ledger is damaged, foreign or of a newer schema."""
 
 
+class TimeLimitError(ModelgateError):
+    """A wall-clock limit passed: the run was aborted and nothing was decided."""
+
+
 class UsageError(ModelgateError):
     """A command was called with arguments that do not fit together."""
 

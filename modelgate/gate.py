@@ -61,12 +61,22 @@ class Inputs:
     calibration: Calibration | None = None
 
 
-def load_inputs(config: Config) -> Inputs:
+def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:
+    """Read and verify the suite, baseline, waivers and calibration. A baseline whose probe or
+    inversion results were measured with other counts than the config's is refused, or, with
+    `other_budget` (a forced bless), read without those results."""
+    from modelgate.probes.budget import refuse_other_budget, without_trigger_results
+
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
     from modelgate.trust import verify_records  # signatures, ledger, blessed model
 
     verify_records(config, suite, baseline)
+    if other_budget:
+        baseline = replace(baseline, header=without_trigger_results(baseline.header))
+    refuse_other_budget(
+        config.model.probes, suite.manifest.modality, baseline.header, baseline.path
+    )
     waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
     waivers = load_waivers(waivers_path, suite.classes, ids=suite.ids)
     calibration = None
@@ -279,6 +289,11 @@ def calibrate_controls(
     from modelgate.trust import remember_calibration, verify_records
 
     verify_records(config, suite, baseline, calibration=False)  # never calibrate on a forgery
+    from modelgate.probes.budget import refuse_other_budget
+
+    refuse_other_budget(
+        config.model.probes, suite.manifest.modality, baseline.header, baseline.path
+    )
     predicted: list[tuple[Predictions, ModelInfo]] = []
     probe_runs: list[TriggerRun] = []
     for control in controls:
@@ -312,6 +327,33 @@ def calibrate_controls(
     )
 
 
+OTHER_BUDGET = (
+    "the old baseline's probe and inversion results were measured with other counts than this "
+    "config's, so the trigger checks could not compare with them (blessed with --force)"
+)
+
+
+def _bless_inputs(config: Config, force: bool) -> tuple[Inputs, bool]:
+    """The inputs of the check a bless runs first, and whether the old record's trigger results
+    were left out because they were measured with another budget (only with --force)."""
+    from modelgate.errors import BaselineError
+
+    try:
+        return load_inputs(config), False
+    except BaselineError as exc:
+        if not (exc.key or "").endswith(".budget"):
+            raise
+        if not force:
+            raise BaselineError(
+                exc.message,
+                file=exc.file,
+                key=exc.key,
+                hint="the old trigger results cannot judge this candidate; bless anyway with "
+                "--force --reason '...' to record new ones with this config's counts",
+            ) from None
+    return load_inputs(config, other_budget=True), True
+
+
 @dataclass(frozen=True)
 class BlessOutcome:
     path: Path
@@ -335,8 +377,9 @@ def bless(
     suite = load_suite(config.suite_path)
     previous: GateResult | None = None
     changed: tuple[str, ...] = ()
+    other_budget = False
     if config.baseline_path.exists():
-        inputs = load_inputs(config)
+        inputs, other_budget = _bless_inputs(config, force)
         candidate, predictor = predict_with_model(config, suite, progress)
         info = predictor.info
         triggers = triggers_for(config, suite, predictor, candidate, inputs.baseline.header)
@@ -345,6 +388,8 @@ def bless(
         previous = with_drift(
             inputs, candidate, evaluate(inputs, candidate, info, triggers=triggers)
         )
+        if other_budget:
+            previous = replace(previous, notes=(*previous.notes, OTHER_BUDGET))
         if previous.exit_code != 0 and not force:
             failing = ", ".join(c.name for c in previous.checks if c.status.value == "failed")
             raise UsageError(
@@ -377,7 +422,9 @@ def bless(
             "digest": suite.digest,
         },
         "classes": list(suite.classes),
-        "forced": bool(force and previous is not None and previous.exit_code != 0),
+        "forced": bool(
+            force and previous is not None and (previous.exit_code != 0 or other_budget)
+        ),
         "reason": reason,
     }
     header.update(blessed_header(triggers))  # the blessed model's probe and inversion results

@@ -35,6 +35,16 @@ def probe_check(
             Status.SKIPPED,
             "the baseline record holds no probe results of the blessed model; bless it again",
         )
+    if blessed.budget != run.probe_budget:
+        # `check` refuses such a record before any model runs; a library caller gets this.
+        from modelgate.probes.budget import describe
+
+        return Check(
+            name,
+            Status.SKIPPED,
+            f"the blessed probe results were measured with {describe(blessed.budget)}, this "
+            f"run with {describe(run.probe_budget)}; bless it again to compare",
+        )
     ceiling = calibration.probe_ceiling if calibration and calibration.probe_max else None
     cells, missing, saturated = probe_cells(run, blessed, ceiling)
     hits = flagged(cells, policy, alpha)
@@ -136,22 +146,25 @@ def inversion_check(
             Status.SKIPPED,
             "the baseline record holds no inversion results of the blessed model; bless it again",
         )
-    if blessed.steps != run.steps:
+    if blessed.budget != run.inversion_budget:
+        # `check` refuses such a record before any model runs; a library caller gets this.
+        from modelgate.probes.budget import describe
+
         return Check(
             name,
             Status.SKIPPED,
-            f"the blessed model was inverted with {blessed.steps} steps, this run with "
-            f"{run.steps}; bless it again to compare",
+            f"the blessed model was inverted with {describe(blessed.budget)}, this run with "
+            f"{describe(run.inversion_budget)}; bless it again to compare",
         )
     rows = inversion_flags(inv, blessed, policy, alpha)
-    partial = "" if inv.complete else " (stopped at its time budget)"
     bad = [r for r in rows if r["trigger"] or r["blend"]]
+    searched = f"{len(rows)} of {len(suite.classes)} classes searched"
     if not bad:
         return Check(
             name,
             Status.PASSED,
             f"recovered triggers are no smaller than the blessed model's and no universal "
-            f"perturbation attracts beyond it ({len(rows)} classes searched){partial}",
+            f"perturbation attracts beyond it ({searched})",
         )
     unit = "pixels" if suite.manifest.modality == "image" else "features"
     findings = tuple(_inversion_finding(suite, r, unit) for r in bad)
@@ -159,7 +172,7 @@ def inversion_check(
         name,
         Status.FAILED,
         f"{len(findings)} class(es) have a trigger far smaller or easier than the blessed "
-        f"model's{partial}",
+        f"model's ({searched})",
         findings,
     )
 

@@ -1,17 +1,21 @@
 """Trigger inversion for torch models: per class, the smallest mask + pattern that sends canaries
 of other classes to it (Neural Cleanse, Wang et al. 2019), and a universal perturbation.
 
-All classes are searched at once in one batched forward pass per step, with Neural Cleanse's
-adaptive cost per class. The search runs on half of the eligible canaries; the recovered trigger
-is then confirmed on the other half, next to the same mask filled with a random pattern (the
-control). The time budget is a cap: classes are taken in priority order, so the ones the probes
-flagged are searched first when the budget cannot cover every class.
+The search is sized by counts only (steps, canaries per step, classes), so it does the same work
+on any machine. Classes are searched in groups, one batched forward pass per step for a whole
+group, with Neural Cleanse's adaptive cost per class; each class starts from its own seed and
+stops on its own (once its trigger stopped shrinking in the second half of the schedule), so a
+class's result does not depend on which classes share its group. The search runs on half of the
+eligible canaries; the recovered trigger is then confirmed on the other half, next to the same
+mask filled with a random pattern (the control). A wall-clock limit can only abort the search.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,8 +24,32 @@ from modelgate.probes.results import Inversion
 
 SUCCESS = 0.9  # attack success a recovered trigger must reach on the search half
 _PATIENCE = 5
+_STALL = _PATIENCE * 8  # steps without a 1% shrink after which a class stops (second half)
 _LR = 0.1
-_BATCH = 64
+
+
+class SearchAborted(Exception):
+    """The wall-clock limit passed: the search stopped, and nothing may be decided from it."""
+
+    def __init__(self, limit_s: float, done: int, total: int) -> None:
+        super().__init__(f"stopped after {limit_s:g} s with {done} of {total} classes searched")
+        self.limit_s = limit_s
+        self.done = done
+        self.total = total
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The counts of one search, and the memory-derived group sizes (classes per pass, rows per
+    confirmation call); `limit_s` only aborts."""
+
+    steps: int
+    batch: int = 64
+    universal_steps: int = 50
+    group: int = 16
+    rows: int = 1024
+    limit_s: float | None = None
+    seed: int = 0
 
 
 def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,15 +73,12 @@ def invert(
     *,
     bounds: tuple[np.ndarray, np.ndarray],
     channel_axis: int | None,
-    steps: int,
-    budget_s: float,
-    priority: tuple[int, ...] = (),
+    schedule: Schedule,
+    classes: Sequence[int] | None = None,
     universal_eps: float = 0.1,
-    universal: bool = True,
-    seed: int = 0,
 ) -> Inversion:
-    """Search every class (priority ones first) within `budget_s` seconds."""
-    started = time.perf_counter()
+    """Search `classes` (default: every class) with exactly the work `schedule` counts."""
+    started = time.monotonic()
     module.eval()
     frozen = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in frozen:
@@ -63,25 +88,20 @@ def invert(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        chosen = list(range(n_classes)) if classes is None else list(classes)
         return _invert(
-            module,
-            inputs,
-            labels,
-            n_classes,
-            bounds,
-            channel_axis,
-            steps,
-            budget_s,
-            priority,
-            universal_eps,
-            universal,
-            seed,
-            started,
-        )
+            module, inputs, labels, n_classes, bounds, channel_axis, schedule, chosen,
+            universal_eps, started,
+        )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
         for p, flag in frozen:
             p.requires_grad_(flag)
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    first = next(iter(module.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _invert(
@@ -91,65 +111,56 @@ def _invert(
     n_classes: int,
     bounds: tuple[np.ndarray, np.ndarray],
     channel_axis: int | None,
-    steps: int,
-    budget_s: float,
-    priority: tuple[int, ...],
+    schedule: Schedule,
+    chosen: list[int],
     universal_eps: float,
-    universal: bool,
-    seed: int,
     started: float,
 ) -> Inversion:
-    x = torch.as_tensor(np.array(inputs))  # a copy: the suite may be a read-only memmap
+    device = _device(module)
+    x = torch.as_tensor(np.array(inputs)).to(device)  # a copy: the suite may be a memmap
     dtype = x.dtype
-    y = torch.as_tensor(labels, dtype=torch.long)
+    y = torch.as_tensor(labels, dtype=torch.long).to(device)
     search, held = split_halves(len(x))
-    lo = torch.as_tensor(np.broadcast_to(bounds[0], x.shape[1:]).copy()).to(dtype)
-    hi = torch.as_tensor(np.broadcast_to(bounds[1], x.shape[1:]).copy()).to(dtype)
+    xs, ys, xh, yh = x[search], y[search], x[held], y[held]
+    lo = torch.as_tensor(np.broadcast_to(bounds[0], x.shape[1:]).copy()).to(device, dtype)
+    hi = torch.as_tensor(np.broadcast_to(bounds[1], x.shape[1:]).copy()).to(device, dtype)
     shape_m = mask_shape(tuple(x.shape[1:]), channel_axis)
-    order = list(dict.fromkeys([*priority, *range(n_classes)]))
-    # Time a few steps with all classes, then keep as many classes as the budget allows.
-    per_class = _time_step(module, x[search], y[search], order, shape_m, lo, hi) / len(order)
-    work = steps * (1.25 if universal else 1)
-    affordable = max(1, int((budget_s - (time.perf_counter() - started)) / (per_class * work)))
-    chosen = sorted(order[:affordable], key=order.index)
-    deadline = started + budget_s
-    masks, patterns, norms, finished = _neural_cleanse(
-        module, x[search], y[search], chosen, shape_m, lo, hi, steps, seed, deadline
-    )
+    deadline = math.inf if schedule.limit_s is None else started + schedule.limit_s
     k = n_classes
     out_norms = np.full(k, np.nan)
     confirm = np.full(k, -1, dtype=np.int64)
     control = np.full(k, -1, dtype=np.int64)
     universal_hits = np.full(k, -1, dtype=np.int64)
-    held_n = np.array([int((y[held] != t).sum()) for t in range(k)], dtype=np.int64)
+    held_n = np.array([int((yh != t).sum()) for t in range(k)], dtype=np.int64)
     all_masks = np.zeros((k, *shape_m), dtype=np.float32)
     all_patterns = np.zeros((k, *x.shape[1:]), dtype=np.float32)
-    rng = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for j, t in enumerate(chosen):
-            out_norms[t] = norms[j]
-            all_masks[t], all_patterns[t] = masks[j].numpy(), patterns[j].numpy()
-            noise = lo + (hi - lo) * torch.rand(x.shape[1:], generator=rng, dtype=lo.dtype)
-            confirm[t] = _hits(module, x[held], y[held], t, masks[j], patterns[j])
-            control[t] = _hits(module, x[held], y[held], t, masks[j], noise)
-    if universal:
-        deltas, done = _universal(
-            module,
-            x[search],
-            y[search],
-            chosen,
-            lo,
-            hi,
-            max(10, steps // 4),
-            universal_eps,
-            deadline,
+    group = max(1, schedule.group)
+    for first in range(0, len(chosen), group):
+        part = chosen[first : first + group]
+
+        def on_time(part_done: int = first) -> None:
+            if time.monotonic() > deadline:
+                assert schedule.limit_s is not None
+                raise SearchAborted(schedule.limit_s, part_done, len(chosen))
+
+        masks, patterns, norms = _neural_cleanse(
+            module, xs, ys, part, shape_m, lo, hi, schedule, on_time
         )
-        finished = finished and done
         with torch.no_grad():
-            for j, t in enumerate(chosen):
-                stamped = torch.minimum(torch.maximum(x[held] + deltas[j], lo), hi)
-                pred = module(stamped).argmax(1)
-                universal_hits[t] = int(((pred == t) & (y[held] != t)).sum())
+            for j, t in enumerate(part):
+                out_norms[t] = norms[j]
+                all_masks[t] = masks[j].float().cpu().numpy()
+                all_patterns[t] = patterns[j].float().cpu().numpy()
+                rng = torch.Generator().manual_seed(schedule.seed * 1_000_003 + 7919 * t + 1)
+                noise = torch.rand(x.shape[1:], generator=rng, dtype=torch.float64)
+                noise = lo + (hi - lo) * noise.to(device, dtype)
+                confirm[t] = _hits(module, xh, yh, t, masks[j], patterns[j], schedule.rows)
+                control[t] = _hits(module, xh, yh, t, masks[j], noise, schedule.rows)
+        if schedule.universal_steps:
+            deltas = _universal(module, xs, ys, part, lo, hi, schedule, universal_eps, on_time)
+            with torch.no_grad():
+                for j, t in enumerate(part):
+                    universal_hits[t] = _moved(module, xh, yh, t, deltas[j], lo, hi, schedule.rows)
     return Inversion(
         classes=tuple(chosen),
         norms=out_norms,
@@ -159,9 +170,12 @@ def _invert(
         universal_hits=universal_hits,
         masks=all_masks,
         patterns=all_patterns,
-        seconds=time.perf_counter() - started,
-        complete=len(chosen) == n_classes and finished,
+        seconds=time.monotonic() - started,
     )
+
+
+def _predicted(module: torch.nn.Module, stamped: torch.Tensor) -> torch.Tensor:
+    return module(stamped).argmax(1)
 
 
 def _hits(
@@ -171,9 +185,32 @@ def _hits(
     t: int,
     mask: torch.Tensor,
     pattern: torch.Tensor,
+    rows: int,
 ) -> int:
-    pred = module((1 - mask) * x + mask * pattern).argmax(1)
-    return int(((pred == t) & (y != t)).sum())
+    total = 0
+    for s in range(0, len(x), rows):
+        xb, yb = x[s : s + rows], y[s : s + rows]
+        pred = _predicted(module, (1 - mask) * xb + mask * pattern)
+        total += int(((pred == t) & (yb != t)).sum())
+    return total
+
+
+def _moved(
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    t: int,
+    delta: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    rows: int,
+) -> int:
+    total = 0
+    for s in range(0, len(x), rows):
+        xb, yb = x[s : s + rows], y[s : s + rows]
+        pred = _predicted(module, torch.minimum(torch.maximum(xb + delta, lo), hi))
+        total += int(((pred == t) & (yb != t)).sum())
+    return total
 
 
 def _stamp_all(x: torch.Tensor, masks: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
@@ -182,30 +219,27 @@ def _stamp_all(x: torch.Tensor, masks: torch.Tensor, patterns: torch.Tensor) -> 
     return stamped.reshape(-1, *x.shape[1:])
 
 
-def _batch(n: int, step: int, seed: int) -> torch.Tensor:
+def _batch(n: int, step: int, seed: int, size: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed * 100_003 + step)
-    return torch.randperm(n, generator=g)[: min(_BATCH, n)]
+    return torch.randperm(n, generator=g)[: min(size, n)]
 
 
-def _targets(classes: list[int], y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    t = torch.tensor(classes, dtype=torch.long)[:, None].expand(-1, len(y))
-    weight = (y[None, :] != t).float()  # a canary of class t says nothing about a trigger to t
+def _targets(classes: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    t = classes[:, None].expand(-1, len(y))
+    weight = (y[None, :] != t).to(torch.float32)  # a canary of class t says nothing about t
     return t.reshape(-1), weight
 
 
-def _time_step(
-    module: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    classes: list[int],
-    shape_m: tuple[int, ...],
-    lo: torch.Tensor,
-    hi: torch.Tensor,
-) -> float:
-    _neural_cleanse(module, x, y, classes, shape_m, lo, hi, 1, 0)  # warm-up: first calls are slow
-    started = time.perf_counter()
-    _neural_cleanse(module, x, y, classes, shape_m, lo, hi, 4, 0)
-    return (time.perf_counter() - started) / 4
+def _start(
+    classes: list[int], shape_m: tuple[int, ...], shape_x: tuple[int, ...], seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each class's starting mask and pattern logits, from a seed of its own."""
+    masks, patterns = [], []
+    for t in classes:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + 7919 * t)
+        masks.append(torch.rand(shape_m, generator=g, dtype=torch.float64) * 0.2 - 3.0)
+        patterns.append(torch.randn(shape_x, generator=g, dtype=torch.float64) * 0.1)
+    return torch.stack(masks), torch.stack(patterns)
 
 
 def _neural_cleanse(
@@ -216,65 +250,73 @@ def _neural_cleanse(
     shape_m: tuple[int, ...],
     lo: torch.Tensor,
     hi: torch.Tensor,
-    steps: int,
-    seed: int,
-    deadline: float = math.inf,
-) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, bool]:
-    """(masks, patterns, L1 norms) of the smallest successful trigger per class, and whether
-    the search finished before the deadline."""
-    n_t = len(classes)
-    g = torch.Generator().manual_seed(seed)
-    mask_logit = torch.rand((n_t, *shape_m), generator=g, dtype=x.dtype) * 0.2 - 3.0
-    pattern_logit = torch.randn((n_t, *x.shape[1:]), generator=g, dtype=x.dtype) * 0.1
-    mask_logit.requires_grad_(True)
-    pattern_logit.requires_grad_(True)
+    schedule: Schedule,
+    on_time: Callable[[], None],
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """(masks, patterns, L1 norms) of the smallest successful trigger per class."""
+    n_t, steps = len(classes), schedule.steps
+    dev, dtype = x.device, x.dtype
+    mask0, pattern0 = _start(classes, shape_m, tuple(x.shape[1:]), schedule.seed)
+    mask_logit = mask0.to(dev, dtype).requires_grad_(True)
+    pattern_logit = pattern0.to(dev, dtype).requires_grad_(True)
     optimizer = torch.optim.Adam([mask_logit, pattern_logit], lr=_LR, betas=(0.5, 0.9))
-    cost = torch.zeros(n_t)
+    cls = torch.tensor(classes, dtype=torch.long, device=dev)
+    cost = torch.zeros(n_t, device=dev)
     base_cost = 1.0 / float(np.prod(shape_m))
-    up = torch.zeros(n_t)
-    down = torch.zeros(n_t)
-    best_norm = torch.full((n_t,), float("inf"))
-    stale = torch.zeros(n_t)  # steps since the best trigger last shrank by 1%
+    up = torch.zeros(n_t, device=dev)
+    down = torch.zeros(n_t, device=dev)
+    best_norm = torch.full((n_t,), float("inf"), device=dev)
+    stale = torch.zeros(n_t, device=dev)  # steps since the best trigger last shrank by 1%
     best_mask = torch.sigmoid(mask_logit.detach()).clone()
     best_pattern = (lo + (hi - lo) * torch.sigmoid(pattern_logit.detach())).clone()
-    finished = True
+    active = torch.ones(n_t, dtype=torch.bool, device=dev)
     for step in range(steps):
-        if step >= steps // 2 and bool((stale >= _PATIENCE * 8).all()):
-            break  # every class has stopped shrinking: the rest of the schedule is idle
-        if time.perf_counter() > deadline:
-            finished = False
-            break
-        idx = _batch(len(x), step, seed)
+        if step >= steps // 2:
+            # A class whose trigger stopped shrinking is done; the decision depends only on
+            # its own trajectory, never on the clock or on the other classes.
+            active &= stale < _STALL
+            if not bool(active.any()):
+                break
+        on_time()
+        rows = torch.nonzero(active).squeeze(1)
+        idx = _batch(len(x), step, schedule.seed, schedule.batch).to(dev)
         xb, yb = x[idx], y[idx]
-        mask = torch.sigmoid(mask_logit)
-        pattern = lo + (hi - lo) * torch.sigmoid(pattern_logit)
+        mask = torch.sigmoid(mask_logit[rows])
+        pattern = lo + (hi - lo) * torch.sigmoid(pattern_logit[rows])
         logits = module(_stamp_all(xb, mask, pattern))
-        target, weight = _targets(classes, yb)
-        ce = torch.nn.functional.cross_entropy(logits, target, reduction="none").view(n_t, -1)
+        target, weight = _targets(cls[rows], yb)
+        ce = torch.nn.functional.cross_entropy(logits, target, reduction="none").view(len(rows), -1)
         ce = (ce * weight).sum(1) / weight.sum(1).clamp_min(1)
-        l1 = mask.reshape(n_t, -1).sum(1)
-        loss = (ce + cost * l1).sum()
+        l1 = mask.reshape(len(rows), -1).sum(1)
+        loss = (ce + cost[rows] * l1).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
-            hit = (logits.argmax(1) == target).float().view(n_t, -1)
+            hit = (logits.argmax(1) == target).to(torch.float32).view(len(rows), -1)
             success = (hit * weight).sum(1) / weight.sum(1).clamp_min(1)
-            ok = success >= SUCCESS
-            better = ok & (l1 < best_norm)
-            stale = torch.where(ok & (l1 < best_norm * 0.99), torch.zeros_like(stale), stale + 1)
-            best_norm = torch.where(better, l1, best_norm)
-            best_mask[better] = mask[better]
-            best_pattern[better] = pattern[better]
+            ran = torch.zeros(n_t, dtype=torch.bool, device=dev)
+            ran[rows] = True
+            ok = torch.zeros(n_t, dtype=torch.bool, device=dev)
+            ok[rows] = success >= SUCCESS
+            size = torch.full((n_t,), float("inf"), device=dev)
+            size[rows] = l1.detach().float()
+            better = ok & (size < best_norm)
+            shrank = ok & (size < best_norm * 0.99)
+            stale = torch.where(ran, torch.where(shrank, torch.zeros_like(stale), stale + 1), stale)
+            best_norm = torch.where(better, size, best_norm)
+            pick = better[rows]
+            best_mask[rows[pick]] = mask[pick].detach()
+            best_pattern[rows[pick]] = pattern[pick].detach()
             # Neural Cleanse's schedule: raise the size cost while the trigger works.
-            cost = torch.where((cost == 0) & ok, torch.full_like(cost, base_cost), cost)
-            up = torch.where(ok, up + 1, torch.zeros_like(up))
-            down = torch.where(ok, torch.zeros_like(down), down + 1)
+            cost = torch.where(ran & (cost == 0) & ok, torch.full_like(cost, base_cost), cost)
+            up = torch.where(ran, torch.where(ok, up + 1, torch.zeros_like(up)), up)
+            down = torch.where(ran, torch.where(ok, torch.zeros_like(down), down + 1), down)
             cost = torch.where(up >= _PATIENCE, cost * 1.5, cost)
             cost = torch.where(down >= _PATIENCE, cost / 1.5**1.5, cost)
             up = torch.where(up >= _PATIENCE, torch.zeros_like(up), up)
             down = torch.where(down >= _PATIENCE, torch.zeros_like(down), down)
-    return best_mask, best_pattern, best_norm.numpy().astype(np.float64), finished
+    return best_mask, best_pattern, best_norm.cpu().numpy().astype(np.float64)
 
 
 def _universal(
@@ -284,25 +326,29 @@ def _universal(
     classes: list[int],
     lo: torch.Tensor,
     hi: torch.Tensor,
-    steps: int,
+    schedule: Schedule,
     eps: float,
-    deadline: float = math.inf,
-) -> tuple[torch.Tensor, bool]:
+    on_time: Callable[[], None],
+) -> torch.Tensor:
     """Per class, one perturbation of at most `eps` of the value range (L-inf), found by PGD."""
     bound = eps * (hi - lo)
-    delta = torch.zeros((len(classes), *x.shape[1:]), dtype=x.dtype, requires_grad=True)
-    for step in range(steps):
-        if time.perf_counter() > deadline:
-            return delta.detach(), False
-        idx = _batch(len(x), step, 7)
+    cls = torch.tensor(classes, dtype=torch.long, device=x.device)
+    delta = torch.zeros((len(classes), *x.shape[1:]), dtype=x.dtype, device=x.device)
+    delta.requires_grad_(True)
+    for step in range(schedule.universal_steps):
+        on_time()
+        idx = _batch(len(x), step, 7, schedule.batch).to(x.device)
         xb, yb = x[idx], y[idx]
         stamped = torch.minimum(torch.maximum(xb[None] + delta[:, None], lo), hi)
         logits = module(stamped.reshape(-1, *x.shape[1:]))
-        target, weight = _targets(classes, yb)
-        ce = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-        loss = (ce * weight.reshape(-1)).sum() / weight.sum().clamp_min(1)
+        target, weight = _targets(cls, yb)
+        ce = torch.nn.functional.cross_entropy(logits, target, reduction="none").view(
+            len(classes), -1
+        )
+        # Per class, so that a class's step (the sign of its gradient) is its own.
+        loss = ((ce * weight).sum(1) / weight.sum(1).clamp_min(1)).sum()
         (grad,) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
             delta -= bound * 0.125 * grad.sign()
             delta.copy_(torch.maximum(torch.minimum(delta, bound), -bound))
-    return delta.detach(), True
+    return delta.detach()

@@ -18,11 +18,12 @@ import numpy as np
 from modelgate.models.interface import Predictor
 from modelgate.predict import predict_suite
 from modelgate.probes.library import Probe
+from modelgate.probes.sizing import sizes_of
 from modelgate.suite.format import Suite
 
-MAX_PROBE_CANARIES = 4000  # a fixed, model-independent subset of a large suite
-_CHUNK_VALUES = 8_000_000  # input values stamped at once (~64 MB of float64)
-_BATCH_VALUES = 2_000_000  # input values per inference call on stamped inputs
+MAX_PROBE_CANARIES = 4000  # the default of `probes.canaries`
+_STAMP_ITEM_BYTES = 8  # probes stamp in float64 before casting back to the suite's dtype
+DEFAULT_BATCH_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ def probe_subset(n: int, limit: int = MAX_PROBE_CANARIES) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
 
 
-def eligible_index(suite: Suite, clean_labels: np.ndarray) -> np.ndarray:
-    subset = probe_subset(len(suite))
+def eligible_index(
+    suite: Suite, clean_labels: np.ndarray, canaries: int = MAX_PROBE_CANARIES
+) -> np.ndarray:
+    subset = probe_subset(len(suite), canaries)
     return subset[clean_labels[subset] == suite.labels[subset]]
 
 
@@ -93,34 +96,54 @@ def measure(
     probes: Sequence[Probe],
     clean_labels: np.ndarray,
     *,
-    batch_size: int = 256,
     source: Path | str = "candidate",
     progress: Callable[[int, int], None] | None = None,
+    canaries: int = MAX_PROBE_CANARIES,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> ProbeCounts:
-    """Stamp every probe on the eligible canaries and count where they land."""
+    """Stamp every probe on the eligible canaries and count where they land.
+
+    Memory is bounded by `batch_bytes`: canaries are stamped a slice at a time (a probe maps
+    each canary on its own), a few probes at once, and inference runs on batches whose inputs
+    and activations fit in it.
+    """
     k = len(suite.classes)
-    index = eligible_index(suite, clean_labels)
+    index = eligible_index(suite, clean_labels, canaries)
     truth = suite.labels[index]
-    clean = take(suite.inputs, index)
     eligible = np.array([(truth != t).sum() for t in range(k)], dtype=np.int64)
     predicted = np.zeros((len(probes), len(index)), dtype=np.int64)
-    numel = int(np.prod(suite.manifest.input.shape or [64]))
-    chunk = max(1, _CHUNK_VALUES // max(1, len(index) * numel))
-    # Stamped inputs are many and small: larger batches than the suite's cut per-call overhead.
-    rows = max(batch_size, min(16_384, _BATCH_VALUES // numel))
-    for start in range(0, len(probes), chunk):
-        group = probes[start : start + chunk]
-        stamped = [_stamp(p, clean) for p in group]
-        if len(index):
-            batch: Any = (
-                [t for s in stamped for t in s]
-                if isinstance(clean, list)
-                else np.concatenate(stamped).astype(clean.dtype, copy=False)
-            )
-            labels = predict_batch(predictor, suite, batch, batch_size=rows, source=source)
-            predicted[start : start + len(group)] = labels.reshape(len(group), len(index))
-        if progress is not None:
-            progress(min(start + chunk, len(probes)), len(probes))
+    if len(index) and probes:
+        first = take(suite.inputs, index[:1])[0]
+        sizes = sizes_of(predictor, first)
+        rows = sizes.rows(batch_bytes)
+        stamp_bytes = (
+            sizes.input_bytes
+            if isinstance(first, str)
+            else int(np.asarray(first).size) * _STAMP_ITEM_BYTES
+        )
+        per_slice = max(1, batch_bytes // stamp_bytes)
+        width = min(len(index), per_slice)  # canaries stamped at once
+        group = max(1, per_slice // width)  # probes stamped at once on them
+        done = 0
+        for lo in range(0, len(index), width):
+            part = index[lo : lo + width]
+            clean = take(suite.inputs, part)
+            for start in range(0, len(probes), group):
+                chosen = probes[start : start + group]
+                stamped = [_stamp(p, clean) for p in chosen]
+                batch: Any = (
+                    [t for s in stamped for t in s]
+                    if isinstance(clean, list)
+                    else np.concatenate(stamped).astype(clean.dtype, copy=False)
+                )
+                del stamped
+                labels = predict_batch(predictor, suite, batch, batch_size=rows, source=source)
+                predicted[start : start + len(chosen), lo : lo + len(part)] = labels.reshape(
+                    len(chosen), len(part)
+                )
+                done += len(chosen) * len(part)
+                if progress is not None:
+                    progress(done, len(probes) * len(index))
     hits = np.zeros((len(probes), k), dtype=np.int64)
     for t in range(k):
         hits[:, t] = ((predicted == t) & (truth != t)[None, :]).sum(axis=1)

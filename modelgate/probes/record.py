@@ -17,13 +17,16 @@ from modelgate.errors import BaselineError
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.results import Inversion
 
-RECORD_FORMAT = 1
+# 2: the counts the probes and the search ran with (`budget`); format 1 records were made by a
+# time-boxed search and carry none, so they are refused like any other budget.
+RECORD_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class BlessedProbes:
     eligible: np.ndarray  # (K,)
     hits: dict[str, np.ndarray]  # probe name -> (K,)
+    budget: dict[str, Any] | None = None  # None: a record from before count budgets
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,13 @@ class BlessedInversion:
     norms: np.ndarray  # (K,) NaN where the class was not searched
     universal_hits: np.ndarray  # (K,) -1 where not searched
     held_out: np.ndarray  # (K,)
-    steps: int
+    budget: dict[str, Any] | None = None  # None: a record from before count budgets
 
 
-def probes_to_header(counts: ProbeCounts) -> dict[str, Any]:
+def probes_to_header(counts: ProbeCounts, budget: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "format": RECORD_FORMAT,
+        "budget": budget,
         "eligible": [int(v) for v in counts.eligible],
         "hits": {
             name: " ".join(str(int(v)) for v in row)
@@ -45,11 +49,10 @@ def probes_to_header(counts: ProbeCounts) -> dict[str, Any]:
     }
 
 
-def inversion_to_header(inv: Inversion, steps: int) -> dict[str, Any]:
+def inversion_to_header(inv: Inversion, budget: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "format": RECORD_FORMAT,
-        "steps": steps,
-        "complete": inv.complete,
+        "budget": budget,
         "norms": [_norm_text(v) for v in inv.norms],
         "universal_hits": [int(v) for v in inv.universal_hits],
         "held_out": [int(v) for v in inv.held_out],
@@ -82,7 +85,14 @@ def read_probes(header: dict[str, Any], n_classes: int) -> BlessedProbes | None:
         raise _bad("probes", "malformed probe record") from None
     if eligible.shape != (n_classes,) or any(h.shape != (n_classes,) for h in hits.values()):
         raise _bad("probes", f"probe record does not have {n_classes} classes")
-    return BlessedProbes(eligible=eligible, hits=hits)
+    return BlessedProbes(eligible=eligible, hits=hits, budget=_budget(data, "probes"))
+
+
+def _budget(data: Any, key: str) -> dict[str, Any] | None:
+    budget = data.get("budget") if data.get("format") == RECORD_FORMAT else None
+    if budget is not None and not isinstance(budget, dict):
+        raise _bad(f"{key}.budget", "must be a mapping of counts")
+    return budget
 
 
 def read_inversion(header: dict[str, Any], n_classes: int) -> BlessedInversion | None:
@@ -94,9 +104,9 @@ def read_inversion(header: dict[str, Any], n_classes: int) -> BlessedInversion |
         norms = np.asarray([np.nan if v is None else float(v) for v in data["norms"]], dtype=float)
         universal = np.asarray(data["universal_hits"], dtype=np.int64)
         held = np.asarray(data["held_out"], dtype=np.int64)
-        steps = int(data["steps"])
-    except (KeyError, TypeError, ValueError):
+        budget = _budget(data, "inversion")
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise _bad("inversion", "malformed inversion record") from None
     if not norms.shape == universal.shape == held.shape == (n_classes,):
         raise _bad("inversion", f"inversion record does not have {n_classes} classes")
-    return BlessedInversion(norms=norms, universal_hits=universal, held_out=held, steps=steps)
+    return BlessedInversion(norms=norms, universal_hits=universal, held_out=held, budget=budget)

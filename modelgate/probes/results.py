@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,10 @@ class Inversion:
     universal_hits: np.ndarray  # (K,) held-out canaries a small universal perturbation moved
     masks: np.ndarray  # (K, *mask_shape)
     patterns: np.ndarray  # (K, *input_shape)
-    seconds: float
-    complete: bool  # every class searched within the budget
+    seconds: float  # for the log only: nothing decided depends on it
+    # Every chosen class was searched to its counts (a search cut short by the wall-clock
+    # limit raises instead of returning).
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -35,5 +38,7 @@ class TriggerRun:
     inversion: Inversion | None
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
-    steps: int = 0
     probes: tuple[Probe, ...] = field(default=())
+    # The counts the probes and the inversion ran with, as the baseline record keeps them.
+    probe_budget: dict[str, Any] | None = None
+    inversion_budget: dict[str, Any] | None = None

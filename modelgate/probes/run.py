@@ -1,7 +1,8 @@
 """Run the probes and the inversion once on a model: the stage between inference and evaluation.
 
-The same function serves `check` (on the candidate, with the blessed numbers to prioritise the
-inversion) and `bless` (whose results go into the new baseline header).
+The same function serves `check` (on the candidate, next to the blessed numbers) and `bless`
+(whose results go into the new baseline header). Everything it does is sized by the counts of
+the config's `probes` budget; the clock only ever aborts (`budget_s` of the invert probe).
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from modelgate.predict import Predictions
 from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.library import Probe, build_probes, family_of, value_range
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
-from modelgate.probes.record import BlessedProbes, read_probes
+from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
-from modelgate.probes.spec import InvertProbe, TokenProbe, TriggerPolicy, plan
+from modelgate.probes.spec import ProbePlan, TokenProbe, TriggerPolicy, plan
 from modelgate.suite.format import Suite
 
 if TYPE_CHECKING:
     from modelgate.config import Config
 
-MAX_INVERSION_CANARIES = 2000
 Progress = Callable[[int, int], None]
 
 
@@ -42,12 +42,12 @@ def run_triggers(
     header: dict[str, Any] | None = None,
     folder: Path | None = None,
     config_file: Path | None = None,
-    batch_size: int = 256,
     source: Path | str = "candidate",
     pairs: bool = False,
     invert: bool = True,
 ) -> TriggerRun:
-    """Measure every probe on the model, then invert it (torch only) within the budget.
+    """Measure every probe on the model, then invert it (torch only), with the counts of the
+    config's budget: the same work on any machine.
 
     `pairs`: also the word pairs chosen from this model's most-rising words. They are chosen
     per model, so only a calibration that applied the same choice to every clean control can
@@ -63,36 +63,41 @@ def run_triggers(
     counts = None
     if probes:
         counts = measure(
-            predictor, suite, probes, predictions.labels, batch_size=batch_size, source=source
+            predictor,
+            suite,
+            probes,
+            predictions.labels,
+            source=source,
+            canaries=probe_plan.canaries,
+            batch_bytes=probe_plan.batch_bytes,
         )
         if pairs:
             counts, probes = _with_pairs(
-                predictor,
-                suite,
-                predictions,
-                probe_plan,
-                counts,
-                probes,
-                blessed,
-                batch_size,
-                source,
+                predictor, suite, predictions, probe_plan, counts, probes, blessed, source
             )
     controls = {p.name: p.control for p in probes}
     notes: list[str] = []
     inversion = None
-    if probe_plan.invert is not None and invert:
+    spec = probe_plan.invert
+    if spec is not None and invert:
         reason = skip_reason(predictor, suite)
         if reason:
             notes.append(reason)
         else:
-            priority = _priority(counts, controls, blessed, policy, alpha)
-            inversion = _invert(predictor, suite, predictions, probe_plan.invert, priority)
-            if not inversion.complete:
+            order = search_order(
+                len(suite.classes),
+                _priority(counts, controls, blessed, policy, alpha),
+                read_inversion(header, len(suite.classes)) if header else None,
+            )
+            chosen = order if spec.classes is None else order[: spec.classes]
+            inversion = _invert(
+                predictor, suite, predictions, probe_plan, chosen, config_file=config_file
+            )
+            if len(chosen) < len(suite.classes):
                 notes.append(
-                    f"trigger inversion did not finish within its budget of "
-                    f"{probe_plan.invert.budget_s:g} s: {len(inversion.classes)} of "
-                    f"{len(suite.classes)} classes searched, those the probes flagged first "
-                    "(raise budget_s of the invert probe)"
+                    f"trigger inversion searched {len(chosen)} of {len(suite.classes)} classes "
+                    f"(classes: {spec.classes} of the invert probe): those the probes flagged, "
+                    "then those the blessed record searched, then by class index"
                 )
     return TriggerRun(
         counts=counts,
@@ -100,9 +105,20 @@ def run_triggers(
         inversion=inversion,
         notes=tuple(notes),
         seconds=time.perf_counter() - started,
-        steps=probe_plan.invert.steps if probe_plan.invert else 0,
         probes=tuple(probes),
+        probe_budget=probe_plan.probe_budget() if probes else None,
+        inversion_budget=spec.budget() if inversion is not None and spec else None,
     )
+
+
+def search_order(n_classes: int, flagged: tuple[int, ...], blessed: Any = None) -> tuple[int, ...]:
+    """The order classes are searched in when `classes:` caps the search: the classes the
+    probes flagged (strongest first), then those the blessed record searched, then the rest,
+    each by class index. Without a cap every class is searched and the order changes nothing."""
+    searched: list[int] = []
+    if blessed is not None:
+        searched = [t for t in range(n_classes) if np.isfinite(blessed.norms[t])]
+    return tuple(dict.fromkeys([*flagged, *searched, *range(n_classes)]))
 
 
 def triggers_for(
@@ -112,7 +128,7 @@ def triggers_for(
     predictions: Predictions,
     header: dict[str, Any] | None,
 ) -> TriggerRun:
-    """`run_triggers` with everything the config says (probes, policy, batch size, paths)."""
+    """`run_triggers` with everything the config says (probes, budget, policy, paths)."""
     return run_triggers(
         suite,
         predictor,
@@ -123,7 +139,6 @@ def triggers_for(
         header=header,
         folder=config.folder,
         config_file=config.path,
-        batch_size=config.model.inference.batch_size,
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
         pairs=header is not None and config.model.calibration is not None,
     )
@@ -148,7 +163,6 @@ def measure_probes(
         header=header,
         folder=config.folder,
         config_file=config.path,
-        batch_size=config.model.inference.batch_size,
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
         pairs=header is not None,
         invert=False,
@@ -159,11 +173,10 @@ def _with_pairs(
     predictor: Predictor,
     suite: Suite,
     predictions: Predictions,
-    probe_plan: Any,
+    probe_plan: ProbePlan,
     counts: ProbeCounts,
     probes: list[Probe],
     blessed: BlessedProbes | None,
-    batch_size: int,
     source: Path | str,
 ) -> tuple[ProbeCounts, list[Probe]]:
     """The counts and probes with this model's word pairs added (text suites only)."""
@@ -182,7 +195,13 @@ def _with_pairs(
     if len(words) < 2 or not pairs:
         return counts, probes
     extra = measure(
-        predictor, suite, pairs, predictions.labels, batch_size=batch_size, source=source
+        predictor,
+        suite,
+        pairs,
+        predictions.labels,
+        source=source,
+        canaries=probe_plan.canaries,
+        batch_bytes=probe_plan.batch_bytes,
     )
     return counts.merged(extra), [*probes, *pairs]
 
@@ -215,9 +234,9 @@ def blessed_header(run: TriggerRun) -> dict[str, Any]:
 
     entries: dict[str, Any] = {}
     if run.counts is not None:
-        entries["probes"] = probes_to_header(run.counts)
+        entries["probes"] = probes_to_header(run.counts, run.probe_budget)
     if run.inversion is not None:
-        entries["inversion"] = inversion_to_header(run.inversion, run.steps)
+        entries["inversion"] = inversion_to_header(run.inversion, run.inversion_budget)
     return entries
 
 
@@ -277,12 +296,17 @@ def _invert(
     predictor: Predictor,
     suite: Suite,
     predictions: Predictions,
-    spec: InvertProbe,
-    priority: tuple[int, ...],
+    probe_plan: ProbePlan,
+    classes: tuple[int, ...],
+    *,
+    config_file: Path | None = None,
 ) -> Inversion:
-    from modelgate.probes.invert import invert
+    from modelgate.probes.invert import Schedule, SearchAborted, invert
+    from modelgate.probes.sizing import sizes_of
 
-    subset = probe_subset(len(suite), MAX_INVERSION_CANARIES)
+    spec = probe_plan.invert
+    assert spec is not None
+    subset = probe_subset(len(suite), spec.canaries)
     index = subset[predictions.labels[subset] == suite.labels[subset]]
     inputs = take(suite.inputs, index)
     shape = tuple(suite.manifest.input.shape)
@@ -301,17 +325,37 @@ def _invert(
         # the smallest trigger would measure extrapolation rather than a planted trigger.
         bounds = (values["min"].reshape(shape), values["max"].reshape(shape))
         channel_axis = None
-    return invert(
-        predictor.module,
-        inputs,
-        suite.labels[index],
-        len(suite.classes),
-        bounds=bounds,
-        channel_axis=channel_axis,
+    sizes = sizes_of(predictor, inputs[0] if len(inputs) else np.zeros(shape, np.float32))
+    schedule = Schedule(
         steps=spec.steps,
-        budget_s=spec.budget_s,
-        priority=priority,
+        batch=spec.batch,
         # A universal perturbation is the probe for blended image triggers; on tabular data it
         # moves every feature at once and reaches any class on any model.
-        universal=spec.universal and suite.manifest.modality == "image",
+        universal_steps=spec.universal_steps if suite.manifest.modality == "image" else 0,
+        # Classes per pass: as many as fit their stamped search batches in `batch_mb`.
+        group=max(1, probe_plan.batch_bytes // (spec.batch * sizes.search)),
+        rows=sizes.rows(probe_plan.batch_bytes),
+        limit_s=spec.budget_s,
     )
+    try:
+        return invert(
+            predictor.module,
+            inputs,
+            suite.labels[index],
+            len(suite.classes),
+            bounds=bounds,
+            channel_axis=channel_axis,
+            schedule=schedule,
+            classes=classes,
+        )
+    except SearchAborted as exc:
+        from modelgate.errors import TimeLimitError
+
+        raise TimeLimitError(
+            f"trigger inversion passed its wall-clock limit of {exc.limit_s:g} s "
+            f"({exc.done} of {exc.total} classes searched): aborted, nothing decided",
+            file=config_file,
+            key="probes.invert.budget_s",
+            hint="raise budget_s of the invert probe (or remove it), or lower its steps, "
+            "canaries or classes; a time limit only aborts, it never shortens the search",
+        ) from None

@@ -3,6 +3,11 @@
 `probes: default` picks the set for the suite's modality (plus inversion for torch models),
 `probes: off` (YAML reads it as false) disables them, and a list overrides; a list item is a
 kind name (`patch`, `blend`, `token`, `feature`, `invert`) or a mapping with its parameters.
+The mapping form `probes: {use: default, canaries: 4000, batch_mb: 64}` also sets the budget.
+
+Every budget is a count (probes, canaries, steps, classes), never a duration: the same candidate
+gets the same verdict on a fast runner and a slow one. The counts go into the baseline record,
+and a record made with other counts is refused (see `probes.budget`).
 """
 
 from __future__ import annotations
@@ -96,16 +101,80 @@ class InvertProbe(StrictModel):
     """White-box trigger inversion (torch models): smallest mask + pattern per class."""
 
     kind: Literal["invert"]
-    budget_s: float = Field(120.0, gt=0, description="Wall-clock cap of the whole search.")
-    steps: int = Field(200, ge=10, le=100_000, description="Optimisation steps per class.")
+    steps: int = Field(
+        200,
+        ge=10,
+        le=100_000,
+        description="Optimisation steps per class; in the second half a class stops once its "
+        "trigger has not shrunk for 40 steps (deterministic: the same steps on any machine).",
+    )
+    canaries: int = Field(
+        2000,
+        ge=10,
+        le=1_000_000,
+        description="Canaries the search uses: an evenly spaced subset of the suite, those the "
+        "model gets right; half to search, half to confirm the recovered trigger.",
+    )
+    batch: int = Field(64, ge=1, le=4096, description="Search canaries per optimisation step.")
+    classes: int | None = Field(
+        None,
+        ge=1,
+        description="Search at most this many classes (default: every class): the classes the "
+        "probes flagged, strongest first, then the blessed record's, then by class index.",
+    )
     universal: bool = Field(True, description="Also a universal-perturbation search (blends).")
+    budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Wall-clock abort limit of the search: past it the run stops as undecided "
+        "(exit 2). It never sizes the search and never changes a verdict.",
+    )
+
+    @property
+    def universal_steps(self) -> int:
+        return max(10, self.steps // 4) if self.universal else 0
+
+    def budget(self) -> dict[str, Any]:
+        """The counts that fix the search, as the baseline record keeps them."""
+        return {
+            "batch": self.batch,
+            "canaries": self.canaries,
+            "classes": "all" if self.classes is None else self.classes,
+            "steps": self.steps,
+            "universal_steps": self.universal_steps,
+        }
 
 
 ProbeSpec = Annotated[
     Union[PatchProbe, BlendProbe, TokenProbe, FeatureProbe, CustomProbe, InvertProbe],  # noqa: UP007
     Field(discriminator="kind"),
 ]
-ProbesSetting = Union[Literal["default", "off"], list[ProbeSpec]]  # noqa: UP007
+ProbeList = Union[Literal["default", "off"], list[ProbeSpec]]  # noqa: UP007
+DEFAULT_PROBE_CANARIES = 4000
+DEFAULT_BATCH_MB = 64.0
+
+
+class ProbeSettings(StrictModel):
+    """The mapping form of `probes:`: which probes, and the counts and memory they run in."""
+
+    use: ProbeList = Field("default", description="`default`, `off`, or a list of probes.")
+    canaries: int = Field(
+        DEFAULT_PROBE_CANARIES,
+        ge=10,
+        le=1_000_000,
+        description="Canaries every probe is stamped on: an evenly spaced subset of the suite, "
+        "the same for every model (those the model gets right count).",
+    )
+    batch_mb: float = Field(
+        DEFAULT_BATCH_MB,
+        gt=0,
+        le=1_000_000,
+        description="Memory of one batch of stamped inputs, activations included, in MB: "
+        "probe and inversion batches are sized from it and the model's layer sizes.",
+    )
+
+
+ProbesSetting = Union[Literal["default", "off"], list[ProbeSpec], ProbeSettings]  # noqa: UP007
 
 KINDS = ("patch", "blend", "token", "feature", "invert")
 _MODELS = (PatchProbe, BlendProbe, TokenProbe, FeatureProbe, CustomProbe, InvertProbe)
@@ -121,11 +190,31 @@ def normalise_setting(value: Any) -> Any:
         return "off"
     if value is True:
         return "default"
+    if isinstance(value, dict):
+        return _settings(value)
     if isinstance(value, str) and value not in ("default", "off"):
         raise _error(f"must be default, off or a list of probes ({', '.join(KINDS)}, custom)")
     if not isinstance(value, list):
         return value
     return [_item(v, n) for n, v in enumerate(value)]
+
+
+def _settings(value: dict[str, Any]) -> ProbeSettings:
+    fields = dict(value)
+    if "use" in fields:
+        fields["use"] = normalise_setting(fields["use"])
+        if isinstance(fields["use"], ProbeSettings):
+            raise _error("use: must be default, off or a list of probes")
+    try:
+        return ProbeSettings.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, list(ProbeSettings.model_fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise _error(f"unknown key {key!r}{hint}") from None
+        raise _error(f"{key}: {err['msg'][0].lower()}{err['msg'][1:]}") from None
 
 
 def _kind_of(model: type[StrictModel]) -> str:
@@ -181,10 +270,21 @@ class ProbePlan:
 
     probes: tuple[PatchProbe | BlendProbe | TokenProbe | FeatureProbe | CustomProbe, ...]
     invert: InvertProbe | None
+    canaries: int = DEFAULT_PROBE_CANARIES
+    batch_bytes: int = int(DEFAULT_BATCH_MB * 2**20)
+
+    def probe_budget(self) -> dict[str, Any]:
+        """The counts that fix the black-box probes, as the baseline record keeps them."""
+        return {"canaries": self.canaries}
 
 
 def plan(setting: Any, modality: str) -> ProbePlan:
     """Expand `probes:` for a suite of this modality; `off` gives an empty plan."""
+    if isinstance(setting, ProbeSettings):
+        inner = plan(setting.use, modality)
+        return ProbePlan(
+            inner.probes, inner.invert, setting.canaries, int(setting.batch_mb * 2**20)
+        )
     if setting == "off":
         return ProbePlan((), None)
     if setting == "default":

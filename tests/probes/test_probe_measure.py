@@ -30,10 +30,24 @@ def _run(score):  # type: ignore[no-untyped-def]
     model = predictor(score)
     clean = predict_suite(model, suite, batch_size=64, source="t").labels
     probes = build_probes(PLAN, suite)
-    counts = measure(model, suite, probes, clean, batch_size=64)
+    counts = measure(model, suite, probes, clean)
     return suite, TriggerRun(
         counts, {p.name: p.control for p in probes}, None, probes=tuple(probes)
     )
+
+
+def test_batches_sized_by_bytes_change_no_count() -> None:
+    """A memory limit far below one probe's stamped canaries slices the work, nothing else."""
+    suite = image_suite()
+    model = predictor(backdoor_scores(target=2))
+    clean = predict_suite(model, suite, batch_size=64, source="t").labels
+    probes = build_probes(PLAN, suite)
+    roomy = measure(model, suite, probes, clean)
+    tight = measure(model, suite, probes, clean, batch_bytes=3000)  # ~5 canaries at a time
+    np.testing.assert_array_equal(roomy.predicted, tight.predicted)
+    np.testing.assert_array_equal(roomy.hits, tight.hits)
+    few = measure(model, suite, probes, clean, canaries=30)
+    assert len(few.index) == 30 and few.eligible.sum() == 2 * 30
 
 
 def test_attraction_counts_only_canaries_of_other_classes() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate.analysis.calibration import Calibration
-from modelgate.probes.compare import Cell, flagged, inversion_flags, probe_cells
+from modelgate.probes.compare import POOL_BELOW, Cell, flagged, inversion_flags, probe_cells
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
 from modelgate.probes.spec import TriggerPolicy
@@ -46,7 +46,8 @@ def probe_check(
             f"run with {describe(run.probe_budget)}; bless it again to compare",
         )
     ceiling = calibration.probe_ceiling if calibration and calibration.probe_max else None
-    cells, missing, saturated = probe_cells(run, blessed, ceiling)
+    pool = calibration is not None and calibration.n_controls < POOL_BELOW
+    cells, missing, saturated = probe_cells(run, blessed, ceiling, pool)
     hits = flagged(cells, policy, alpha)
     tested = len({c.probe for c in cells})
     note = f"; {len(missing)} probe(s) not in the baseline record (bless again)" if missing else ""

@@ -27,6 +27,8 @@ from modelgate.probes.spec import TriggerPolicy
 ANOMALY_INDEX = 3.0  # MAD anomaly index of a class's trigger-size change, at least
 MIN_CONFIRM = 0.5  # held-out canaries the recovered trigger must move
 _LOG_SCALE_FLOOR = 0.1  # natural run-to-run noise of log mask sizes
+# With fewer controls than this, a probe's ceiling also pools the probes of its kind and size.
+POOL_BELOW = 10
 SATURATED = 0.9  # blessed attraction to one class at which a probe says nothing about triggers
 
 
@@ -69,11 +71,14 @@ def probe_cells(
     run: TriggerRun,
     blessed: BlessedProbes,
     ceiling: Callable[[str], tuple[float, ...] | None] | None = None,
+    pool: bool = False,
 ) -> tuple[list[Cell], list[str], list[str]]:
     """Comparable cells with Fisher p-values (Holm-adjusted); probes not in the record; and
     probes that already send most canaries to one class on the blessed model.
 
     `ceiling(probe)`: the clean control retrains' highest attraction per class, if calibrated.
+    `pool`: also the highest of any probe of the same kind and size (few controls cannot show a
+    one-in-twenty quirk of one probe; its neighbours in position and pattern stand in for it).
     """
     counts = run.counts
     assert counts is not None
@@ -109,6 +114,9 @@ def probe_cells(
             # reached on each clean control (the same choice made on each of them).
             family = family_of(name)
             clean = ceiling(name if family is None else f"family/{family}")
+            pooled = ceiling(f"group/{group}") if pool and group else None
+            if pooled is not None:
+                clean = pooled if clean is None else tuple(np.maximum(clean, pooled))
         for t in range(k):
             cells.append(
                 Cell(

@@ -48,6 +48,11 @@ class Probe:
 ADAPTIVE_FAMILIES = ("word", "pair")
 
 
+def is_control(name: str) -> bool:
+    """Whether a probe is a random control pattern (named `control/<group>/<seed>`)."""
+    return name.startswith("control/")
+
+
 def family_of(name: str) -> str | None:
     """The adaptive family a probe belongs to, or None for a fixed probe."""
     family = name.partition("/")[0]

@@ -18,7 +18,7 @@ from modelgate.models.interface import Predictor
 from modelgate.policy import alpha_share
 from modelgate.predict import Predictions
 from modelgate.probes.compare import flagged, probe_cells
-from modelgate.probes.library import Probe, build_probes, family_of, value_range
+from modelgate.probes.library import Probe, build_probes, family_of, is_control, value_range
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
 from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
@@ -215,15 +215,20 @@ def attraction(run: TriggerRun) -> dict[str, np.ndarray]:
 
 
 def highest_attraction(runs: Sequence[TriggerRun]) -> dict[str, np.ndarray]:
-    """Per probe and class, the highest attraction any of these models showed; and per
-    adaptive family (`family/word`, `family/pair`), the highest over the family's probes."""
+    """Per probe and class, the highest attraction any of these models showed; per adaptive
+    family (`family/word`, `family/pair`) and per group of probes of one kind and size
+    (`group/control/patch/3x3`, its random controls included), the highest over its probes."""
     ceiling: dict[str, np.ndarray] = {}
     for run in runs:
         for name, row in attraction(run).items():
-            ceiling[name] = np.maximum(ceiling.get(name, row), row)
+            keys = [name]
             family = family_of(name)
             if family is not None:
-                key = f"family/{family}"
+                keys.append(f"family/{family}")
+            group = run.controls.get(name) or (name.rpartition("/")[0] if is_control(name) else "")
+            if group:
+                keys.append(f"group/{group}")
+            for key in keys:
                 ceiling[key] = np.maximum(ceiling.get(key, row), row)
     return ceiling
 

@@ -56,9 +56,13 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     hits[row] = 0
     hits[row, 0] = quiet.counts.eligible[0]
     loud = replace(quiet, counts=replace(quiet.counts, hits=hits))
-    same = [base] * 4  # no churn at all: only the probes can single a control out
-    assert suspicious_controls(suite, baseline, same, config, [quiet] * 4) == []
-    (suspect,) = suspicious_controls(suite, baseline, same, config, [quiet, quiet, loud, quiet])
+    # no churn at all: only the probes can single a control out; eleven controls, so that each
+    # is judged against ten, enough for per-probe ceilings (fewer pool probes of a kind)
+    same = [base] * 11
+    assert suspicious_controls(suite, baseline, same, config, [quiet] * 11) == []
+    runs = [quiet] * 11
+    runs[2] = loud
+    (suspect,) = suspicious_controls(suite, baseline, same, config, runs)
     assert suspect.index == 2
     (check,) = suspect.checks
     assert check.name == "probes.triggers"

@@ -3,6 +3,8 @@ probe's own content never counts as a trigger for the class it is typical of."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,3 +101,20 @@ def test_one_more_control_never_adds_a_probe_flag(
         return {c.target for c in flagged(cells, TriggerPolicy(), 0.01)}
 
     assert flags([*controls, extra]) <= flags(controls)
+
+
+def test_few_controls_pool_the_ceiling_over_probes_of_one_kind() -> None:
+    """With few controls a probe's ceiling is also the highest of its kind and size: a quirk
+    one control showed on a neighbouring patch stands in for the quirk it did not show here."""
+    blessed = BlessedProbes(
+        eligible=np.array([100, 100]),
+        hits={"patch/a": np.array([0, 0]), "patch/b": np.array([0, 0])},
+    )
+    run = _run({"patch/a": [0, 80], "patch/b": [0, 0]})
+    run = replace(run, controls={"patch/a": "control/patch/2x2", "patch/b": "control/patch/2x2"})
+    clean = replace(run, counts=replace(run.counts, hits=np.array([[0, 5], [0, 60]])))
+    ceiling = {k: tuple(v) for k, v in highest_attraction([clean]).items()}
+    cells, _, _ = probe_cells(run, blessed, ceiling.get)
+    assert [c.probe for c in flagged(cells, TriggerPolicy(), 0.01)] == ["patch/a"]
+    cells, _, _ = probe_cells(run, blessed, ceiling.get, pool=True)
+    assert flagged(cells, TriggerPolicy(), 0.01) == []  # 80% is within 0.35 of 60%

@@ -164,6 +164,11 @@ class InferenceSpec(StrictModel):
         description="Longest a model may take to load or to score one batch; past it the run "
         "aborts as undecided (exit 2). A timeout only aborts: it never changes a verdict.",
     )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu",
+        description="Where torch models run: cpu, cuda, or auto (cuda when torch sees a GPU, "
+        "else cpu). The verdict is the CPU's; the report names the device used.",
+    )
 
 
 class TrustSpec(StrictModel):

@@ -113,6 +113,9 @@ def predict_with_model(
         timeout_s=config.model.inference.timeout_s,
         classes=suite.classes,
     )
+    from modelgate.devices import place
+
+    predictor = place(predictor, config.model.inference.device, config_file=config.path)
     source = config.resolve(spec.path) if spec.path else config.path
     predictions = predict_suite(
         predictor,

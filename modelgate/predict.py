@@ -97,14 +97,21 @@ def predict_suite(
 def _torch_runner(predictor: Predictor) -> Callable[[Any], np.ndarray]:
     import torch
 
+    from modelgate.devices import module_device
+
+    device = module_device(predictor.module) if predictor.module is not None else "cpu"
+
     def run(batch: Any) -> np.ndarray:
         tensor = torch.from_numpy(np.array(batch))  # copy: the suite is a read-only memmap
+        if device != "cpu":
+            tensor = tensor.to(device, non_blocking=True)
         with torch.inference_mode():
             scores = predictor.score(tensor)
             if not isinstance(scores, torch.Tensor):
                 raise PredictionError(
                     f"model returned {type(scores).__name__}, not a tensor", key="output"
                 )
+            scores = scores.cpu()  # the statistics run on the CPU, whatever the device
             if scores.ndim != 2:
                 return scores.float().numpy()  # the shape check names the problem
             scores = scores.float()

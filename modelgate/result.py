@@ -49,6 +49,7 @@ class ModelInfo:
     carries_code: bool
     # How it ran: in-process, or in the sandbox with the limits the OS enforced.
     ran: str = ""
+    device: str = ""  # where a torch model ran (`inference.device`): cpu or cuda
 
 
 @dataclass(frozen=True)

@@ -231,6 +231,9 @@ def repredict(config: Config, suite: Suite, baseline: BaselineRecord) -> str:
         timeout_s=config.model.inference.timeout_s,
         classes=suite.classes,
     )
+    from modelgate.devices import place
+
+    predictor = place(predictor, config.model.inference.device, config_file=config.path)
     named = str(baseline.header.get("model", {}).get("sha256", ""))
     actual = predictor.info.sha256
     if actual and named != actual:

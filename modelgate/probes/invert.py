@@ -100,8 +100,9 @@ def invert(
 
 
 def _device(module: torch.nn.Module) -> torch.device:
-    first = next(iter(module.parameters()), None)
-    return first.device if first is not None else torch.device("cpu")
+    from modelgate.devices import module_device
+
+    return torch.device(module_device(module))
 
 
 def _invert(

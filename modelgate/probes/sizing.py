@@ -76,7 +76,9 @@ def _activations(predictor: Predictor, example: Any) -> int:
             if next(module.children(), None) is None:
                 with contextlib.suppress(Exception):  # a scripted module refuses hooks
                     handles.append(module.register_forward_hook(count))
-        batch = torch.from_numpy(np.array(example)[None])
+        from modelgate.devices import module_device
+
+        batch = torch.from_numpy(np.array(example)[None]).to(module_device(predictor.module))
         with torch.inference_mode():
             predictor.score(batch)
     except Exception:  # the real inference pass names a model that fails

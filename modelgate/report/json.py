@@ -116,6 +116,8 @@ def _model(model: ModelInfo) -> dict[str, Any]:
     }
     if model.ran:  # in-process, or the sandbox's limits as the OS enforced them
         out["ran"] = model.ran
+    if model.device:  # `inference.device` as resolved: cpu or cuda
+        out["device"] = model.device
     return out
 
 

@@ -59,6 +59,7 @@ def _properties(result: GateResult) -> list[tuple[str, str]]:
         ("candidate.format", c.format),
         ("candidate.sha256", c.sha256),
         ("candidate.carries_code", str(c.carries_code).lower()),
+        *([("candidate.device", c.device)] if c.device else []),
         ("baseline.path", b.path),
         ("baseline.blessed_at", b.blessed_at),
         ("config.sha256", result.config_sha256),

@@ -104,6 +104,7 @@ def _identity(result: GateResult) -> str:
         ],
         ["Candidate carries code", code],
         *([["Candidate ran", escape_md(c.ran)]] if c.ran else []),
+        *([["Candidate device", escape_md(c.device)]] if c.device else []),
         ["Baseline", f"{escape_md(b.path)}, blessed {escape_md(b.blessed_at)}{commit}"],
         [
             "Config",

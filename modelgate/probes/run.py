@@ -247,6 +247,8 @@ def blessed_header(run: TriggerRun) -> dict[str, Any]:
 
 def skip_reason(predictor: Predictor, suite: Suite) -> str:
     """Why white-box inversion cannot run on this model and suite ("" when it can)."""
+    if predictor.text is not None and suite.manifest.modality == "text":
+        return ""  # a text model with searchable embeddings (probes.text_invert)
     if not predictor.is_torch or predictor.module is None:
         return (
             f"trigger inversion skipped: the candidate is a {predictor.info.format} model, a "
@@ -311,6 +313,10 @@ def _invert(
 
     spec = probe_plan.invert
     assert spec is not None
+    if predictor.text is not None and suite.manifest.modality == "text":
+        from modelgate.probes.text_invert import invert_text
+
+        return invert_text(predictor, suite, predictions, spec.steps, classes, spec.canaries)
     subset = probe_subset(len(suite), spec.canaries)
     index = subset[predictions.labels[subset] == suite.labels[subset]]
     inputs = take(suite.inputs, index)

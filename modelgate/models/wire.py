@@ -79,5 +79,6 @@ def read_frame(inp: IO[bytes]) -> tuple[dict[str, Any], list[Any]]:
         total += n
         if n != expected or total > MAX_ARRAYS:
             raise WireError(f"an array of {n} bytes for shape {shape}")
-        arrays.append(np.frombuffer(_read_exactly(inp, n), dtype=dtype).reshape(shape))
+        data = bytearray(_read_exactly(inp, n))  # writable: torch.from_numpy needs no copy
+        arrays.append(np.frombuffer(data, dtype=dtype).reshape(shape))
     return header, arrays

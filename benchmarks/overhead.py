@@ -1,40 +1,63 @@
 """Overhead of `modelgate check` (no probes) against the raw batched torch inference loop.
 
-Builds a suite of 10,000 32x32 RGB canaries and a small CNN in a temporary folder, blesses a
-baseline, then times, in one process and over the same tensors:
-  raw   - the plain `model(batch)` loop under torch.inference_mode, batch size 256;
-  check - `run_gate(config)` + writing the JSON, JUnit and Markdown reports: config load, suite
-          digest verification, baseline read, candidate load, inference, statistics, reports.
-Prints the ratio check / raw (target <= 1.15). Run: python benchmarks/overhead.py [--canaries N]
+Two cases, each timed as child processes of this one (so peak RSS is each child's own, read
+with wait4), over the same suite file:
+  raw   - load the candidate (safetensors + factory) and run the plain `model(batch)` loop under
+          torch.inference_mode over the memory-mapped suite, batch size 256;
+  check - the real `modelgate check` command with `probes: off` and the default reports (JSON,
+          JUnit, Markdown) and ledger: config, suite digest verification, baseline read,
+          candidate load, inference, statistics, drift, ledger, reports.
+
+typical (default): 10,000 32x32 RGB canaries and a small CNN (inference dominates).
+--worst:           the worst case for overhead: a tiny CNN (8x8 grey canaries, ~5k parameters)
+                   at 10^4, 10^5 and 10^6 canaries (`--sizes`), the baseline blessed from another
+                   random model, so most canaries flip and every per-canary path is exercised.
+
+Prints per size: raw and check seconds (best of `--repeats`), the ratio (target <= 1.15), peak
+RSS of each and its ratio (target <= 1.5), and the ledger's growth per check.
+Run: python benchmarks/overhead.py [--worst] [--sizes 10000 100000 1000000] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from modelgate.config import load_config
-from modelgate.gate import bless, run_gate
-from modelgate.report import default_targets, write_reports
-from modelgate.suite.freeze import init_suite
-
-FACTORY = textwrap.dedent(
+TYPICAL = textwrap.dedent(
     """
     import torch
     from torch import nn
 
-    def build():
-        torch.manual_seed(0)
+    def build(seed=0):
+        torch.manual_seed(seed)
         return nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(), nn.Linear(64, 10),
+        )
+    """
+)
+
+TINY = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    def build(seed=0):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
             nn.Flatten(), nn.Linear(64, 10),
         )
     """
@@ -50,74 +73,132 @@ inference: {batch_size: 256}
 output: {dir: reports}
 """
 
+RAW = """\
+import sys, time
+import numpy as np, torch
+from safetensors.torch import load_file
+sys.path.insert(0, sys.argv[1])
+import model
+m = model.build()
+m.load_state_dict(load_file(sys.argv[1] + "/candidate.safetensors"))
+m.eval()
+x = np.load(sys.argv[1] + "/suite/inputs.npy", mmap_mode="r")
+with torch.inference_mode():
+    for i in range(0, len(x), 256):
+        m(torch.from_numpy(np.array(x[i : i + 256])))
+"""
 
-def build_project(root: Path, n: int) -> Path:
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    rss_mib: float
+
+
+def _child(args: list[str], cwd: Path) -> Run:
+    """Wall time and peak RSS of one child process (its own, from wait4)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):  # 1: the gate found the flips, as it should
+        raise SystemExit(f"{' '.join(args)} exited {proc.returncode}:\n{err}")
+    return Run(seconds, usage.ru_maxrss / 1024)
+
+
+def build_project(root: Path, n: int, worst: bool) -> Path:
+    """Suite, candidate and baseline in `root`; in the worst case the baseline is blessed from
+    another random model, so most canaries flip."""
     from safetensors.torch import save_file
 
+    from modelgate.config import load_config
+    from modelgate.gate import bless
+    from modelgate.suite.freeze import init_suite
+
     rng = np.random.default_rng(0)
-    x = rng.random((n, 3, 32, 32), dtype=np.float32)
-    labels = [str(i % 10) for i in range(n)]
+    shape = (1, 8, 8) if worst else (3, 32, 32)
+    x = rng.random((n, *shape), dtype=np.float32)
     init_suite(
         root / "suite",
         name="bench",
         modality="image",
         inputs=x,
-        labels=labels,
+        labels=[str(i % 10) for i in range(n)],
         classes=[str(c) for c in range(10)],
         curated_by="benchmark",
         source="uniform noise, seed 0",
     )
-    (root / "model.py").write_text(FACTORY)
+    del x
+    factory = TINY if worst else TYPICAL
+    (root / "model.py").write_text(factory)
     namespace: dict[str, object] = {}
-    exec(FACTORY, namespace)  # the same factory the gate imports
-    model = namespace["build"]()  # type: ignore[operator]
-    save_file(model.state_dict(), str(root / "candidate.safetensors"))
+    exec(factory, namespace)  # the same factory the gate imports
+    build = namespace["build"]
     (root / "modelgate.yaml").write_text(CONFIG)
+    save_file(build(1 if worst else 0).state_dict(), str(root / "candidate.safetensors"))  # type: ignore[operator]
     bless(load_config(root / "modelgate.yaml"))
+    if worst:  # the candidate under test is another model than the blessed one
+        save_file(build(2).state_dict(), str(root / "candidate.safetensors"))  # type: ignore[operator]
     return root / "modelgate.yaml"
 
 
-def raw_loop(root: Path, batch_size: int) -> float:
-    from safetensors.torch import load_file
-
-    namespace: dict[str, object] = {}
-    exec(FACTORY, namespace)
-    model = namespace["build"]()  # type: ignore[operator]
-    model.load_state_dict(load_file(str(root / "candidate.safetensors")))
-    model.eval()
-    x = np.load(root / "suite" / "inputs.npy", mmap_mode="r")
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(x), batch_size):
-            model(torch.from_numpy(np.array(x[i : i + batch_size])))
-    return time.perf_counter() - start
-
-
-def gate(config_path: Path) -> float:
-    start = time.perf_counter()
-    config = load_config(config_path)
-    result = run_gate(config)
-    write_reports(result, default_targets(config.resolve("reports")))
-    return time.perf_counter() - start
+def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        config = build_project(root, n, worst)
+        raw_cmd = [sys.executable, "-c", RAW, str(root)]
+        check_cmd = [sys.executable, "-m", "modelgate", "check", "-c", str(config), "-q"]
+        _child(raw_cmd, root)  # warm up: page cache, imports
+        ledger = root / ".modelgate" / "history.sqlite"
+        before = ledger.stat().st_size if ledger.exists() else 0
+        _child(check_cmd, root)
+        grown = (ledger.stat().st_size if ledger.exists() else 0) - before
+        raws = [_child(raw_cmd, root) for _ in range(repeats)]
+        checks = [_child(check_cmd, root) for _ in range(repeats)]
+        reports = sum(f.stat().st_size for f in (root / "reports").iterdir())
+    raw = min(r.seconds for r in raws)
+    check = min(c.seconds for c in checks)
+    raw_rss = max(r.rss_mib for r in raws)
+    check_rss = max(c.rss_mib for c in checks)
+    return {
+        "canaries": n,
+        "raw_s": raw,
+        "check_s": check,
+        "ratio": check / raw,
+        "raw_rss": raw_rss,
+        "check_rss": check_rss,
+        "rss_ratio": check_rss / raw_rss,
+        "ledger_mib": grown / 2**20,
+        "reports_mib": reports / 2**20,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--canaries", type=int, default=10_000)
+    parser.add_argument("--worst", action="store_true", help="tiny model, most canaries flip")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        config = build_project(root, args.canaries)
-        raw_loop(root, 256)  # warm up: page cache, allocator, thread pool
-        gate(config)
-        raw = min(raw_loop(root, 256) for _ in range(args.repeats))
-        check = min(gate(config) for _ in range(args.repeats))
-    print(f"canaries: {args.canaries}  torch threads: {torch.get_num_threads()}")
-    print(f"raw torch loop:  {raw:8.3f} s")
-    print(f"modelgate check: {check:8.3f} s")
-    print(f"ratio check/raw: {check / raw:8.3f}  (target <= 1.15)")
+    sizes = args.sizes or ([10_000, 100_000, 1_000_000] if args.worst else [10_000])
+    import torch
+
+    case = "worst case: tiny CNN, 8x8 canaries, most flip" if args.worst else "small CNN, 32x32"
+    print(f"{case}; torch threads: {torch.get_num_threads()}; best of {args.repeats}")
+    print(
+        f"{'canaries':>10} {'raw s':>8} {'check s':>8} {'ratio':>6} "
+        f"{'raw MiB':>8} {'check MiB':>9} {'ratio':>6} {'ledger +MiB':>11} {'reports MiB':>11}"
+    )
+    for n in sizes:
+        r = measure(n, args.worst, args.repeats)
+        print(
+            f"{r['canaries']:>10,} {r['raw_s']:>8.2f} {r['check_s']:>8.2f} {r['ratio']:>6.2f} "
+            f"{r['raw_rss']:>8.0f} {r['check_rss']:>9.0f} {r['rss_ratio']:>6.2f} "
+            f"{r['ledger_mib']:>11.2f} {r['reports_mib']:>11.2f}",
+            flush=True,
+        )
+    print("targets: check/raw <= 1.15, peak RSS check/raw <= 1.5")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ import numpy as np
 
 from modelgate import __version__
 from modelgate.analysis.calibration import Calibration
-from modelgate.analysis.flips import flip_metrics, flip_table, list_flips
+from modelgate.analysis.flips import flip_metrics, flip_table
 from modelgate.baseline import BaselineRecord, read_baseline, write_baseline
 from modelgate.config import Config
 from modelgate.errors import CalibrationError, UsageError
+from modelgate.flipped import FlippedCanaries
 from modelgate.policy import accuracy_check, alpha_share, budget_checks, verdict_of, waiver_check
 from modelgate.predict import Predictions, predict_suite
 from modelgate.result import BaselineInfo, Check, GateResult, ModelInfo, SuiteInfo
@@ -174,22 +175,23 @@ def evaluate(
     base = baseline.predictions
     table = flip_table(truth, base.labels, candidate.labels)
     classes = suite.classes
-    cand_names = [classes[c] for c in candidate.labels]
+    cand_names = [classes[c] for c in candidate.labels.tolist()]
     match = match_waivers(
         inputs.waivers, suite.ids, suite.tags, cand_names, table.any, today or dt.date.today()
     )
     base_margin = base.margins(truth)
     cand_margin = candidate.margins(truth)
-    flips = list_flips(
+    flips = FlippedCanaries.from_masks(
         suite.ids,
+        suite.tags,
+        classes,
+        suite.id_order,
         truth,
         base.labels,
         candidate.labels,
-        base_margin,
-        cand_margin,
-        table,
-        classes,
-        suite.tags,
+        table.negative,
+        table.positive,
+        (base_margin, cand_margin),
         match.notes,
     )
     metrics = flip_metrics(truth, table, classes, suite.tags, match.explained)

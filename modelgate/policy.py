@@ -85,12 +85,19 @@ def budget_check(name: str, flips: Sequence[CanaryFlip], limit: int | None, what
 
 def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
     """The protected budget and every per-tag budget of the policy."""
-    protected = [f for f in flips if "protected" in f.tags and f.kind.value != "positive"]
+    from modelgate.flipped import FlippedCanaries
+
+    def having(tag: str) -> Sequence[CanaryFlip]:
+        if isinstance(flips, FlippedCanaries):  # columns: only the tagged flips are built
+            return tuple(flips.tagged(tag))
+        return [f for f in flips if tag in f.tags]
+
+    protected = [f for f in having("protected") if f.kind.value != "positive"]
     checks = [
         budget_check("flips.protected", protected, policy.protected.max_flips, "protected canaries")
     ]
     for tag, budget in sorted(policy.tags.items()):
-        tagged = [f for f in flips if tag in f.tags]
+        tagged = having(tag)
         if budget.max_flips is not None:
             checks.append(
                 budget_check(

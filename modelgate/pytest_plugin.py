@@ -230,7 +230,16 @@ def failure_text(check: Check, result: GateResult | None) -> str:
     from modelgate.report.escape import terminal_text
 
     lines = [f"{terminal_text(check.name)}: {terminal_text(check.summary)}"]
-    flips = {f.id: f for f in result.flips} if result else {}
+    flips: dict[str, Any] = {}
+    if result is not None:
+        from modelgate.flipped import FlippedCanaries
+
+        wanted = {c for finding in check.findings for c in finding.canaries[:MAX_CANARIES]}
+        flips = (
+            result.flips.lookup(wanted)
+            if isinstance(result.flips, FlippedCanaries)
+            else {f.id: f for f in result.flips if f.id in wanted}
+        )
     for finding in check.findings:
         lines.append(f"- {terminal_text(finding.message)}")
         if finding.p_value is not None:

@@ -7,6 +7,7 @@ by several reporters without any of them changing it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +158,7 @@ class GateResult:
     verdict: Verdict
     checks: tuple[Check, ...]
     metrics: Metrics
-    flips: tuple[CanaryFlip, ...]
+    flips: Sequence[CanaryFlip]  # sorted by id; a `flipped.FlippedCanaries` from the gate
     waivers: tuple[WaiverUse, ...]
     suite: SuiteInfo
     candidate: ModelInfo

@@ -122,10 +122,10 @@ def _flip_line(f: CanaryFlip) -> str:
 def _flips(result: GateResult, color: bool) -> list[str]:
     if not result.flips:
         return []
-    ranked = rank_flips(result.flips)
-    shown = ranked[:TOP_FLIPS]
-    lines = ["", _paint(f"Top flips ({len(shown)} of {len(ranked):,}):", "bold", color)]
+    total = len(result.flips)
+    shown = rank_flips(result.flips, TOP_FLIPS)
+    lines = ["", _paint(f"Top flips ({len(shown)} of {total:,}):", "bold", color)]
     lines += [_flip_line(f) for f in shown]
-    if len(ranked) > len(shown):
-        lines.append(f"  {len(ranked) - len(shown):,} more in the report.")
+    if total > len(shown):
+        lines.append(f"  {total - len(shown):,} more in the report.")
     return lines

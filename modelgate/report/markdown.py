@@ -8,7 +8,7 @@ table, inject HTML, start a heading, ping a team or become a link.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from modelgate.report.escape import markdown_text, visible_text  # noqa: F401 (re-exported)
 from modelgate.report.json import round_margin, round_p_value, round_statistic
@@ -30,9 +30,14 @@ _KIND_ORDER = {FlipKind.NEGATIVE: 0, FlipKind.OTHER: 1, FlipKind.POSITIVE: 2}
 escape_md = markdown_text  # the Markdown escape, under the name the renderers use
 
 
-def rank_flips(flips: tuple[CanaryFlip, ...]) -> list[CanaryFlip]:
-    """Most alarming first: unexplained, then right->wrong, then confident ones; id breaks ties."""
-    return sorted(
+def rank_flips(flips: Sequence[CanaryFlip], limit: int | None = None) -> list[CanaryFlip]:
+    """Most alarming first: unexplained, then right->wrong, then confident ones; id breaks ties.
+    The first `limit` of them (all when None)."""
+    from modelgate.flipped import FlippedCanaries
+
+    if isinstance(flips, FlippedCanaries):  # columns: sorted in C, only `limit` flips built
+        return flips.ranked(limit)
+    ranked = sorted(
         flips,
         key=lambda f: (
             f.waiver is not None,
@@ -41,6 +46,7 @@ def rank_flips(flips: tuple[CanaryFlip, ...]) -> list[CanaryFlip]:
             f.id,
         ),
     )
+    return ranked[:limit]
 
 
 def short_digest(digest: str, n: int = 12) -> str:
@@ -210,7 +216,7 @@ def _findings(result: GateResult) -> str:
 def _flips(result: GateResult) -> str:
     if not result.flips:
         return ""
-    ranked = rank_flips(result.flips)
+    total = len(result.flips)
     rows = [
         [
             escape_md(f.id),
@@ -222,7 +228,7 @@ def _flips(result: GateResult) -> str:
             ", ".join(escape_md(t) for t in f.tags),
             escape_md(f.waiver) if f.waiver else "",
         ]
-        for f in ranked[:MAX_FLIP_ROWS]
+        for f in rank_flips(result.flips, MAX_FLIP_ROWS)
     ]
     header = [
         "Canary",
@@ -234,11 +240,11 @@ def _flips(result: GateResult) -> str:
         "Tags",
         "Waiver",
     ]
-    text = f"## Flipped canaries ({len(ranked):,})\n\n" + _table(header, rows)
-    hidden = len(ranked) - MAX_FLIP_ROWS
+    text = f"## Flipped canaries ({total:,})\n\n" + _table(header, rows)
+    hidden = total - MAX_FLIP_ROWS
     if hidden > 0:
         text += (
-            f"\n\nShowing the {MAX_FLIP_ROWS} most alarming of {len(ranked):,} flips; "
+            f"\n\nShowing the {MAX_FLIP_ROWS} most alarming of {total:,} flips; "
             f"{hidden:,} more are listed in the JSON report."
         )
     return text

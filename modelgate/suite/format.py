@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -87,9 +88,24 @@ class Suite:
         for start in range(0, len(self.ids), batch_size):
             yield start, self.inputs[start : start + batch_size]
 
+    @functools.cached_property
+    def id_order(self) -> np.ndarray:
+        """Suite positions sorted by canary id (records and reports list canaries that way)."""
+        return id_order(self.ids)
+
     def tagged(self, tag: str) -> np.ndarray:
         """Boolean mask of canaries carrying `tag`."""
         return np.array([tag in t for t in self.tags], dtype=bool)
+
+
+def id_order(ids: Sequence[str]) -> np.ndarray:
+    """Positions of `ids` sorted by id (Python's string order), in C where it is safe."""
+    longest = max((len(i) for i in ids), default=0)
+    if ids and longest <= 64 and not any("\x00" in i for i in ids):
+        # numpy's fixed-width strings compare by code point as Python does, but drop trailing
+        # NULs and take 4 bytes per character of the longest id, hence the two guards.
+        return np.argsort(np.asarray(ids, dtype=f"<U{longest}"), kind="stable")
+    return np.asarray(sorted(range(len(ids)), key=ids.__getitem__), dtype=np.int64)
 
 
 def read_manifest(folder: Path) -> SuiteManifest:

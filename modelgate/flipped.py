@@ -1,0 +1,188 @@
+"""Every flipped canary of a run, kept as columns: a million flips cost arrays, not objects.
+
+`FlippedCanaries` is the `GateResult.flips` sequence. It behaves like a tuple of `CanaryFlip`
+sorted by canary id (each built on demand), and gives the reports what they need at any size
+without building them all: the most alarming flips first (`ranked`), the flips with a tag
+(`tagged`), and each flip as a line of JSON (`json_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from modelgate.result import CanaryFlip, FlipKind
+
+KINDS = (FlipKind.NEGATIVE, FlipKind.POSITIVE, FlipKind.OTHER)  # by code
+_RANK = np.array([0, 2, 1])  # code -> rank order: negative, other, positive (as rank_flips)
+_PLAIN = re.compile(r"^[ -!#-\[\]-~]*$")  # printable ASCII without `"` and `\`: JSON as is
+
+
+def _json_text(value: str) -> str:
+    """`value` as the JSON report writes it (json.dumps with ensure_ascii=False)."""
+    return f'"{value}"' if _PLAIN.match(value) else json.dumps(value, ensure_ascii=False)
+
+
+def _number(value: float) -> str:
+    return repr(value + 0.0) if np.isfinite(value) else "null"  # + 0.0 turns -0.0 into 0.0
+
+
+class FlippedCanaries(Sequence[CanaryFlip]):
+    """The flipped canaries in id order, as columns over the suite."""
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        tags: Sequence[tuple[str, ...]],
+        classes: Sequence[str],
+        index: np.ndarray,
+        truth: np.ndarray,
+        baseline: np.ndarray,
+        candidate: np.ndarray,
+        kind: np.ndarray,
+        baseline_margin: np.ndarray,
+        candidate_margin: np.ndarray,
+        waivers: dict[int, str],
+    ) -> None:
+        self._ids, self._tags, self._classes = ids, tags, tuple(classes)
+        self.positions = index  # suite positions, in id order
+        self._truth, self._base, self._cand = truth, baseline, candidate
+        self._kind = kind
+        self._base_margin, self._cand_margin = baseline_margin, candidate_margin
+        self._waivers = waivers  # suite position -> "reason (approver)"
+
+    @classmethod
+    def from_masks(
+        cls,
+        ids: Sequence[str],
+        tags: Sequence[tuple[str, ...]],
+        classes: Sequence[str],
+        order: np.ndarray,
+        truth: np.ndarray,
+        baseline: np.ndarray,
+        candidate: np.ndarray,
+        negative: np.ndarray,
+        positive: np.ndarray,
+        margins: tuple[np.ndarray, np.ndarray],
+        waivers: dict[int, str],
+    ) -> FlippedCanaries:
+        """Every canary whose label changed, from the suite's id `order` and the flip masks."""
+        changed = baseline != candidate  # every flip, whichever kind
+        index = order[changed[order]]
+        kind = np.where(negative[index], 0, np.where(positive[index], 1, 2)).astype(np.int8)
+        base_m = np.round(margins[0][index].astype(np.float64), 4)
+        cand_m = np.round(margins[1][index].astype(np.float64), 4)
+        return cls(
+            ids, tags, classes, index, truth[index], baseline[index], candidate[index], kind,
+            base_m, cand_m, {int(i): w for i, w in waivers.items()},
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, item: int) -> CanaryFlip: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> tuple[CanaryFlip, ...]: ...
+
+    def __getitem__(self, item: int | slice) -> CanaryFlip | tuple[CanaryFlip, ...]:
+        if isinstance(item, slice):
+            return tuple(self._flip(j) for j in range(len(self))[item])
+        j = range(len(self))[item]  # IndexError and negative indices as a tuple has them
+        return self._flip(j)
+
+    def __iter__(self) -> Iterator[CanaryFlip]:
+        return (self._flip(j) for j in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"FlippedCanaries({len(self)} flips)"
+
+    def _flip(self, j: int) -> CanaryFlip:
+        i = int(self.positions[j])
+        c = self._classes
+        return CanaryFlip(
+            id=self._ids[i],
+            label=c[self._truth[j]],
+            baseline=c[self._base[j]],
+            candidate=c[self._cand[j]],
+            kind=KINDS[self._kind[j]],
+            baseline_margin=float(self._base_margin[j]),
+            candidate_margin=float(self._cand_margin[j]),
+            tags=self._tags[i],
+            waiver=self._waivers.get(i),
+        )
+
+    def _subset(self, keep: np.ndarray) -> FlippedCanaries:
+        return FlippedCanaries(
+            self._ids, self._tags, self._classes, self.positions[keep], self._truth[keep],
+            self._base[keep], self._cand[keep], self._kind[keep], self._base_margin[keep],
+            self._cand_margin[keep], self._waivers,
+        )  # fmt: skip
+
+    def tagged(self, tag: str) -> FlippedCanaries:
+        """The flips of canaries carrying `tag`."""
+        keep = np.fromiter((tag in self._tags[i] for i in self.positions.tolist()), bool, len(self))
+        return self._subset(keep)
+
+    def lookup(self, wanted: set[str]) -> dict[str, CanaryFlip]:
+        """The flips of these canary ids, by id."""
+        return {
+            self._ids[i]: self._flip(j)
+            for j, i in enumerate(self.positions.tolist())
+            if self._ids[i] in wanted
+        }
+
+    def ranked(self, limit: int | None = None) -> list[CanaryFlip]:
+        """Most alarming first: unexplained, then right->wrong, then confident ones; id breaks
+        ties (the order of `report.markdown.rank_flips`)."""
+        waived = np.zeros(len(self), dtype=bool)
+        if self._waivers:
+            waived = np.fromiter((i in self._waivers for i in self.positions.tolist()), bool, len(self))
+        margin = np.where(np.isfinite(self._base_margin), self._base_margin, 0.0)
+        order = np.lexsort((np.arange(len(self)), -margin, _RANK[self._kind], waived))
+        return [self._flip(int(j)) for j in order[:limit]]
+
+    def json_rows(self) -> Iterator[str]:
+        """Each flip as one JSON object (sorted keys), the report's `flips` entries."""
+        c = [_json_text(name) for name in self._classes]
+        kinds = [f'"{k.value}"' for k in KINDS]
+        tag_text: dict[tuple[str, ...], str] = {}
+        ids, tags, waivers = self._ids, self._tags, self._waivers
+        rows = zip(
+            self.positions.tolist(),
+            self._truth.tolist(),
+            self._base.tolist(),
+            self._cand.tolist(),
+            self._kind.tolist(),
+            self._base_margin.tolist(),
+            self._cand_margin.tolist(),
+        )
+        for i, t, b, k, kind, bm, cm in rows:
+            canary_tags = tags[i]
+            tag = tag_text.get(canary_tags)
+            if tag is None:
+                tag = tag_text[canary_tags] = json.dumps(list(canary_tags), ensure_ascii=False)
+            waiver = waivers.get(i)
+            yield (
+                f'{{"baseline": {c[b]}, "baseline_margin": {_number(bm)}, "candidate": {c[k]}, '
+                f'"candidate_margin": {_number(cm)}, "id": {_json_text(ids[i])}, '
+                f'"kind": {kinds[kind]}, "label": {c[t]}, "tags": {tag}, "waiver": '
+                f"{'null' if waiver is None else json.dumps(waiver, ensure_ascii=False)}}}"
+            )
+
+    def json_value(self) -> list[dict[str, Any]]:
+        """The same entries as plain data (for a caller that wants objects, not text)."""
+        return [json.loads(row) for row in self.json_rows()]

@@ -166,3 +166,45 @@ def test_unsafe_folders_are_refused(tmp_path: Path, models: dict[str, Path], tam
     done = cli(config, "bless")
     assert done.code == 2
     assert expected in done.stderr
+
+
+def test_image_folder_is_scored_through_its_processor(tmp_path: Path) -> None:
+    pytest.importorskip("PIL")
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+    from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
+
+    from modelgate.config import ModelSpec
+    from modelgate.models import load_predictor
+
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=8,
+        patch_size=4,
+        num_channels=1,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+        id2label=dict(enumerate(tiny_text.CLASSES)),
+        label2id={c: i for i, c in enumerate(tiny_text.CLASSES)},
+    )
+    model = ViTForImageClassification(config).eval()
+    model.save_pretrained(str(tmp_path / "vit"))
+    processor = ViTImageProcessorPil(
+        size={"height": 8, "width": 8}, image_mean=[0.5], image_std=[0.5]
+    )
+    processor.save_pretrained(str(tmp_path / "vit"))
+    predictor = load_predictor(
+        ModelSpec(path="vit"),  # a folder with config.json: format huggingface
+        tmp_path,
+        config_file=tmp_path / "c.yaml",
+        key="candidate",
+        classes=tiny_text.CLASSES,
+    )
+    assert predictor.info.format == "huggingface" and predictor.text is None
+    x = np.random.default_rng(0).random((5, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(pixel_values=(torch.from_numpy(x) - 0.5) / 0.5).logits.numpy()
+    np.testing.assert_allclose(predictor.score(x), expected, atol=1e-3)

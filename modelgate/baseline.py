@@ -1,28 +1,41 @@
 """The blessed baseline record: what the production model did on every canary.
 
 A JSON file laid out for diffs: the header pretty-printed, then one canary per line sorted by id,
-so a pull request that re-blesses shows exactly which canaries changed.
+so a pull request that re-blesses shows exactly which canaries changed. Up to `INLINE_MAX`
+canaries each line carries the canary's log-probabilities (format 1). A larger suite's record
+(format 2) keeps one short line per canary (id, label, prediction, margin) and puts the
+log-probabilities and predictions in a binary sidecar (`NAME.logp.npy`) whose sha256 is in the
+header: it reads in a fraction of inference time at 10^6 canaries, and is checked line for line
+against the sidecar, so the text a reviewer reads is the data the gate uses.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelgate.atomic import write_text_atomic
+from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.errors import BaselineError
 from modelgate.jsonfile import parse_record, read_bytes
-from modelgate.predict import Predictions
+from modelgate.predict import Predictions, true_class_margins
 from modelgate.suite.format import Suite
 
 FORMAT_NAME = "modelgate-baseline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # log-probabilities inline, one canary per line
+SIDECAR_VERSION = 2  # log-probabilities in the sidecar, one short line per canary
+INLINE_MAX = 10_000  # suites up to this size keep their log-probabilities inline
+SIDECAR_SUFFIX = ".logp.npy"
 _DECIMALS = 4
+_CANARIES = '\n  "canaries": [\n'
+_CHUNK = 65_536  # canary lines rendered at once when a record is checked
+_PLAIN = re.compile(r"^[ !#-\[\]-~]*$")  # printable ASCII but `"` and `\`: JSON text as is
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,76 @@ def render_baseline(suite: Suite, predictions: Predictions, header: dict[str, An
 def write_baseline(
     path: Path, suite: Suite, predictions: Predictions, header: dict[str, Any]
 ) -> None:
-    write_text_atomic(path, render_baseline(suite, predictions, header))
+    """Write the record (and, above `INLINE_MAX` canaries, its sidecar first)."""
+    sidecar = sidecar_path(path)
+    if len(suite) <= INLINE_MAX:
+        write_text_atomic(path, render_baseline(suite, predictions, header))
+        sidecar.unlink(missing_ok=True)  # a larger suite's leftover would only mislead
+        return
+    data, text = render_sidecar_record(suite, predictions, header, sidecar.name)
+    write_bytes_atomic(sidecar, data)
+    write_text_atomic(path, text)
+
+
+def sidecar_path(path: Path) -> Path:
+    """`baselines/digits.json` -> `baselines/digits.logp.npy`."""
+    return path.with_name(path.stem + SIDECAR_SUFFIX)
+
+
+def _sidecar_dtype(k: int) -> np.dtype[Any]:
+    return np.dtype([("pred", "<i4"), ("logp", "<f4", (k,))])
+
+
+def render_sidecar_record(
+    suite: Suite, predictions: Predictions, header: dict[str, Any], sidecar_name: str
+) -> tuple[bytes, str]:
+    """(sidecar bytes, record text) of a format 2 record: rounded log-probabilities and the
+    predicted labels in the sidecar, in the record's order (sorted by canary id)."""
+    order = suite.id_order
+    k = len(suite.classes)
+    table = np.zeros(len(order), dtype=_sidecar_dtype(k))
+    table["pred"] = predictions.labels[order]
+    table["logp"] = np.round(predictions.log_probs[order].astype(np.float64), _DECIMALS)
+    buffer = io.BytesIO()
+    np.save(buffer, table, allow_pickle=False)
+    data = buffer.getvalue()
+    header = {
+        **header,
+        "log_probs": {
+            "file": sidecar_name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "canaries": len(order),
+            "classes": k,
+        },
+    }
+    header_text = json.dumps(header, indent=2, sort_keys=True).replace("\n", "\n  ")
+    head = (
+        f'{{\n  "format": "{FORMAT_NAME}",\n  "format_version": {SIDECAR_VERSION},\n'
+        f'  "header": {header_text},'
+    )
+    body = "".join(_sidecar_rows(suite, order, table, 0, len(order)))
+    return data, head + _CANARIES + body + "\n  ]\n}\n"
+
+
+def _sidecar_rows(
+    suite: Suite, order: np.ndarray, table: np.ndarray, start: int, stop: int
+) -> list[str]:
+    """The record's lines for canaries `start:stop` (record order), each with its separator."""
+    classes = [json.dumps(name) for name in suite.classes]
+    part = order[start:stop]
+    labels = suite.labels[part]
+    margins = true_class_margins(table["logp"][start:stop], labels)
+    margins = np.round(margins.astype(np.float64), _DECIMALS) + 0.0
+    ids = suite.ids
+    rows = []
+    for n, (i, y, p, m) in enumerate(
+        zip(part.tolist(), labels.tolist(), table["pred"][start:stop].tolist(), margins.tolist())
+    ):
+        canary = ids[i]
+        text = f'"{canary}"' if _PLAIN.match(canary) else json.dumps(canary)
+        sep = ",\n" if start + n + 1 < len(order) else ""
+        rows.append(f"    [{text}, {classes[y]}, {classes[p]}, {m!r}]{sep}")
+    return rows
 
 
 def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) -> BaselineRecord:
@@ -80,10 +162,11 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
         key="baseline",
         hint="run `modelgate bless` on the model in production",
     )
-    data = parse_record(raw, path, BaselineError, what="baseline record")
+    head = _sidecar_head(raw.replace(b"\r\n", b"\n"))  # a checkout may turn \n into \r\n
+    data = head or parse_record(raw, path, BaselineError, what="baseline record")
     if data.get("format") != FORMAT_NAME:
         raise BaselineError(f"not a {FORMAT_NAME} file", file=path, key="format")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in (FORMAT_VERSION, SIDECAR_VERSION):
         raise BaselineError(
             f"unsupported format_version {data.get('format_version')!r}",
             file=path,
@@ -109,7 +192,18 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
             hint="bless the production model again on this suite",
         )
     _check_header(header, suite, path)
-    predictions = _parse_canaries(data.get("canaries"), suite, path)
+    if data.get("format_version") == SIDECAR_VERSION:
+        if head is None:
+            raise BaselineError(
+                "format_version 2 needs the layout bless writes (the header, then one short "
+                "line per canary, the scores in a sidecar file)",
+                file=path,
+                key="format_version",
+                hint="bless the production model again",
+            )
+        predictions = _read_sidecar_record(raw.replace(b"\r\n", b"\n"), header, suite, path)
+    else:
+        predictions = _parse_canaries(data.get("canaries"), suite, path)
     return BaselineRecord(
         path=path, sha256=hashlib.sha256(raw).hexdigest(), header=header, predictions=predictions
     )
@@ -192,3 +286,110 @@ def _parse_canaries(rows: Any, suite: Suite, path: Path) -> Predictions:
             )
     # The recorded label wins over an argmax of rounded scores, which could break a tie.
     return Predictions(log_probs=log_probs, labels=labels)
+
+
+def _sidecar_head(raw: bytes) -> dict[str, Any] | None:
+    """The format, version and header of a format 2 record, read without its canary lines;
+    None for anything else (a format 1 record, or a file the full parse will name)."""
+    cut = raw.find(_CANARIES.encode())
+    if cut < 0:
+        return None
+    try:
+        data = json.loads(raw[:cut].decode("utf-8").rstrip().rstrip(",") + "\n}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("format_version") != SIDECAR_VERSION:
+        return None
+    return data
+
+
+def _read_sidecar_record(
+    raw: bytes, header: dict[str, Any], suite: Suite, path: Path
+) -> Predictions:
+    """The predictions of a format 2 record, after checking that its sidecar has the digest
+    the header names and that every canary line is what bless wrote from it."""
+    entry = header.get("log_probs")
+    k = len(suite.classes)
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("file"), str)
+        or Path(entry["file"]).name != entry["file"]
+        or not isinstance(entry.get("sha256"), str)
+    ):
+        raise BaselineError(
+            "needs the file name and sha256 of its scores file",
+            file=path,
+            key="header.log_probs",
+        )
+    side = path.with_name(entry["file"])
+    data = read_bytes(
+        side, BaselineError, what="baseline scores file", key="header.log_probs.file",
+        hint="commit the .logp.npy file bless wrote next to the record",
+    )  # fmt: skip
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise BaselineError(
+            "scores file changed since bless (digest mismatch)",
+            file=side,
+            key="header.log_probs.sha256",
+            hint="restore the file bless wrote, or bless the production model again",
+        )
+    try:
+        table = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise BaselineError(f"not a plain .npy array: {exc}", file=side) from None
+    if table.dtype != _sidecar_dtype(k) or table.shape != (len(suite),):
+        raise BaselineError(
+            f"holds {table.shape} of {table.dtype}; the suite has {len(suite)} canaries of "
+            f"{k} classes",
+            file=side,
+            key="header.log_probs",
+        )
+    if (
+        not ((table["pred"] >= 0) & (table["pred"] < k)).all()
+        or not np.isfinite(table["logp"]).all()
+    ):
+        raise BaselineError("predictions out of range or non-finite scores", file=side)
+    text = raw.decode("utf-8", errors="replace")
+    cut = text.find(_CANARIES) + len(_CANARIES)
+    order = suite.id_order
+    position, line = cut, text.count("\n", 0, cut) + 1
+    for start in range(0, len(order), _CHUNK):
+        rows = _sidecar_rows(suite, order, table, start, min(start + _CHUNK, len(order)))
+        expected = "".join(rows)
+        if text[position : position + len(expected)] != expected:
+            _refuse_line(text, position, rows, suite.ids, order, start, line, path)
+        position += len(expected)
+        line += len(rows)
+    if text[position:] != "\n  ]\n}\n":
+        raise BaselineError(
+            "unexpected text after the last canary", file=path, key="canaries", line=line
+        )
+    log_probs = np.empty((len(suite), k), dtype=np.float32)
+    labels = np.empty(len(suite), dtype=np.int64)
+    log_probs[order] = table["logp"]
+    labels[order] = table["pred"]
+    return Predictions(log_probs=log_probs, labels=labels)
+
+
+def _refuse_line(
+    text: str,
+    position: int,
+    rows: list[str],
+    ids: tuple[str, ...],
+    order: np.ndarray,
+    start: int,
+    line: int,
+    path: Path,
+) -> None:
+    for n, row in enumerate(rows):
+        if text[position : position + len(row)] != row:
+            canary = ids[int(order[start + n])]
+            raise BaselineError(
+                f"the line of canary {canary!r} is not what its scores file says (each line "
+                "must be the id, label, prediction and margin bless wrote, in id order)",
+                file=path,
+                key=f"canaries.{start + n}",
+                line=line + n,
+                hint="restore the record bless wrote, or bless the production model again",
+            )
+        position += len(row)

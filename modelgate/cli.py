@@ -169,6 +169,13 @@ def cmd_bless(args: argparse.Namespace) -> int:
             _out(f"  {_safe(canary_id)}")
         if n > 20:
             _out(_safe(f"  ... and {n - 20} more (see the diff of {outcome.path.name})"))
+    from modelgate.baseline import sidecar_path
+
+    if sidecar_path(outcome.path).exists():
+        _note(
+            f"modelgate: note: the scores of this large suite are in {sidecar_path(outcome.path)}"
+            f" (its sha256 is in the record): commit it with {outcome.path.name}"
+        )
     if config.model.calibration:
         _note(
             f"modelgate: note: {config.model.calibration} was made for the previous baseline: "

@@ -9,6 +9,7 @@ without building them all: the most alarming flips first (`ranked`), the flips w
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
@@ -28,7 +29,7 @@ def _json_text(value: str) -> str:
 
 
 def _number(value: float) -> str:
-    return repr(value + 0.0) if np.isfinite(value) else "null"  # + 0.0 turns -0.0 into 0.0
+    return repr(value + 0.0) if math.isfinite(value) else "null"  # + 0.0 turns -0.0 into 0.0
 
 
 class FlippedCanaries(Sequence[CanaryFlip]):
@@ -150,7 +151,8 @@ class FlippedCanaries(Sequence[CanaryFlip]):
         ties (the order of `report.markdown.rank_flips`)."""
         waived = np.zeros(len(self), dtype=bool)
         if self._waivers:
-            waived = np.fromiter((i in self._waivers for i in self.positions.tolist()), bool, len(self))
+            at = self.positions.tolist()
+            waived = np.fromiter((i in self._waivers for i in at), bool, len(self))
         margin = np.where(np.isfinite(self._base_margin), self._base_margin, 0.0)
         order = np.lexsort((np.arange(len(self)), -margin, _RANK[self._kind], waived))
         return [self._flip(int(j)) for j in order[:limit]]

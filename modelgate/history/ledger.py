@@ -1,5 +1,8 @@
 """The run ledger: every `check` and `bless`, with per-canary predictions, in one SQLite file.
 
+A run whose predictions equal an earlier run's (the same candidate checked again) shares that
+run's rows instead of adding the suite's size again.
+
 Embedded (nothing to start), WAL so readers never block the writer, one `BEGIN IMMEDIATE`
 transaction per run so ten parallel checks leave it consistent. A file that is not a ledger, or
 is damaged, is a HistoryError naming it; it is never replaced.
@@ -8,7 +11,9 @@ is damaged, is a HistoryError naming it; it is never replaced.
 from __future__ import annotations
 
 import enum
+import hashlib
 import io
+import itertools
 import json
 import sqlite3
 import zlib
@@ -121,6 +126,18 @@ def _margins(log_probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return true_score - others.max(axis=1) if len(truth) else np.zeros(0)
 
 
+def _predictions_digest(suite_digest: str, log_probs: np.ndarray, preds: np.ndarray) -> str:
+    """The identity of a run's predictions: equal digests, equal rows in the ledger."""
+    h = hashlib.sha256(suite_digest.encode())
+    h.update(np.ascontiguousarray(preds, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(log_probs, dtype=np.float32).tobytes())
+    return h.hexdigest()
+
+
+# The run whose rows hold a run's predictions: its own, or the earlier run it shares them with.
+_SOURCE = "COALESCE((SELECT source_run_id FROM shared_predictions WHERE run_id = ?), ?)"
+
+
 def encode_array(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
@@ -161,13 +178,15 @@ class Ledger:
         n, k = len(suite.ids), len(suite.classes)
         if log_probs.shape != (n, k) or preds.shape != (n,):
             raise ValueError(f"predictions of shape {log_probs.shape} for {n} canaries x {k}")
-        margins = _margins(log_probs, suite.labels).round(4)
-        rows = list(zip(range(n), preds.tolist(), margins.tolist()))
         accuracy = float((preds == suite.labels).mean()) if n else 0.0
+        digest = _predictions_digest(suite.digest, log_probs, preds)
         with self._guard() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._add_suite(conn, suite)
+                same = conn.execute(
+                    "SELECT run_id FROM prediction_digests WHERE sha256 = ?", (digest,)
+                ).fetchone()
                 cur = conn.execute(
                     "INSERT INTO runs (kind, time, git_commit, model_sha256, model_path, "
                     "model_format, carries_code, suite_digest, config_sha256, baseline_path, "
@@ -179,13 +198,20 @@ class Ledger:
                      json.dumps(run.metrics, sort_keys=True), run.modelgate_version),
                 )  # fmt: skip
                 run_id = int(cur.lastrowid or 0)
-                conn.executemany(
-                    "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-                    ((run_id, i, p, m) for i, p, m in rows),
-                )
-                conn.execute(
-                    "INSERT INTO log_probs VALUES (?, ?)", (run_id, encode_array(log_probs))
-                )
+                if same is not None:  # nothing changed since that run: point at its rows
+                    conn.execute(
+                        "INSERT INTO shared_predictions VALUES (?, ?)", (run_id, int(same[0]))
+                    )
+                else:
+                    margins = _margins(log_probs, suite.labels).round(4)
+                    conn.executemany(
+                        "INSERT INTO predictions VALUES (?, ?, ?, ?)",
+                        zip(itertools.repeat(run_id), range(n), preds.tolist(), margins.tolist()),
+                    )
+                    conn.execute(
+                        "INSERT INTO log_probs VALUES (?, ?)", (run_id, encode_array(log_probs))
+                    )
+                    conn.execute("INSERT INTO prediction_digests VALUES (?, ?)", (digest, run_id))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -244,10 +270,11 @@ class Ledger:
         from modelgate.predict import Predictions
 
         with self._guard() as conn:
-            found = conn.execute("SELECT npy FROM log_probs WHERE run_id = ?", (run.run_id,))
+            (source,) = conn.execute(f"SELECT {_SOURCE}", (run.run_id, run.run_id)).fetchone()
+            found = conn.execute("SELECT npy FROM log_probs WHERE run_id = ?", (source,))
             blob = found.fetchone()
             preds = conn.execute(
-                "SELECT pred FROM predictions WHERE run_id = ? ORDER BY canary_idx", (run.run_id,)
+                "SELECT pred FROM predictions WHERE run_id = ? ORDER BY canary_idx", (source,)
             ).fetchall()
         try:
             log_probs = np.load(io.BytesIO(zlib.decompress(blob[0])), allow_pickle=False)
@@ -323,7 +350,8 @@ class Ledger:
             rows = conn.execute(
                 f"SELECT {_RUN_COLUMNS}, p.canary_idx, p.pred, p.margin "
                 "FROM runs r JOIN suites s ON s.digest = r.suite_digest "
-                "JOIN predictions p ON p.run_id = r.run_id "
+                "LEFT JOIN shared_predictions sp ON sp.run_id = r.run_id "
+                "JOIN predictions p ON p.run_id = COALESCE(sp.source_run_id, r.run_id) "
                 "AND p.canary_idx IN (SELECT value FROM json_each(?)) "
                 "WHERE r.suite_digest = ? ORDER BY r.run_id, p.canary_idx",
                 (json.dumps([int(i) for i in indices]), suite_digest),

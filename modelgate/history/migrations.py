@@ -93,4 +93,22 @@ _V2 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# A check that predicts exactly what an earlier run predicted (the same candidate checked again)
+# stores a pointer to that run instead of the suite's size in rows: the ledger grows by the suite
+# only when predictions change. Runs from before this migration keep their own rows.
+_V3 = (
+    """
+    CREATE TABLE prediction_digests (
+        sha256 TEXT PRIMARY KEY,          -- of suite digest, predicted labels and log-probs
+        run_id INTEGER NOT NULL REFERENCES runs(run_id)   -- the run that stored them
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE shared_predictions (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(run_id),
+        source_run_id INTEGER NOT NULL REFERENCES runs(run_id)   -- whose rows are this run's
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)

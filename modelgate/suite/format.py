@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import functools
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,9 +167,50 @@ def verify_files(folder: Path, manifest: SuiteManifest) -> None:
             )
 
 
-def _read_samples(
-    path: Path, classes: tuple[str, ...]
-) -> tuple[tuple[str, ...], np.ndarray, tuple[tuple[str, ...], ...]]:
+Samples = tuple[tuple[str, ...], np.ndarray, tuple[tuple[str, ...], ...]]
+
+
+def _read_samples(path: Path, classes: tuple[str, ...]) -> Samples:
+    """(ids, labels, tags) of the per-sample table: column by column in C for a well-formed
+    table (a million rows in about a second); row by row, naming the first bad line, else."""
+    fast = _read_columns(path, classes)
+    return fast if fast is not None else _read_rows(path, classes)
+
+
+def _read_columns(path: Path, classes: tuple[str, ...]) -> Samples | None:
+    """The table read as columns, or None when any row needs a closer look."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            head = next(reader, [])
+            if len(set(head)) != len(head) or "id" not in head or "label" not in head:
+                return None
+            wanted = [head.index("id"), head.index("label")]
+            if "tags" in head:
+                wanted.append(head.index("tags"))
+            columns = list(zip(*map(operator.itemgetter(*wanted), reader)))
+    except (UnicodeDecodeError, csv.Error, IndexError):  # IndexError: a short row
+        return None
+    if not columns:
+        return None
+    ids, raw_labels = columns[0], columns[1]
+    index = {name: i for i, name in enumerate(classes)}
+    labels = [index.get(label, -1) for label in raw_labels]
+    if (
+        not all(ids)
+        or any(i != i.strip() for i in ids)
+        or len(set(ids)) != len(ids)
+        or -1 in labels
+    ):
+        return None
+    tags: tuple[tuple[str, ...], ...] = ((),) * len(ids)
+    if len(columns) > 2:
+        parsed = {text: tuple(sorted(set(text.split()))) for text in set(columns[2])}
+        tags = tuple(parsed[t] for t in columns[2])
+    return tuple(ids), np.asarray(labels, dtype=np.int64), tags
+
+
+def _read_rows(path: Path, classes: tuple[str, ...]) -> Samples:
     index = {name: i for i, name in enumerate(classes)}
     ids: list[str] = []
     labels: list[int] = []

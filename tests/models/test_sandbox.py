@@ -147,6 +147,9 @@ def test_the_report_says_how_a_code_model_ran(tmp_path: Path) -> None:
     model = report(tmp_path)["candidate"]
     assert isinstance(model, dict) and model["carries_code"] is True
     assert str(model["ran"]).startswith("sandbox: subprocess; cpu 3600 s")
+    # The white-box inversion ran on the confined model, through gradients over the pipe.
+    checks = {c["name"]: c["status"] for c in report(tmp_path)["checks"]}  # type: ignore[union-attr]
+    assert checks["probes.inversion"] == "passed"
 
 
 def test_model_errors_in_the_sandbox_name_the_model(tmp_path: Path) -> None:

@@ -27,9 +27,11 @@ class Run:
         return self.stdout + self.stderr
 
 
-def cli(config: Path, *args: str, timeout: float = 300) -> Run:
+def cli(config: Path, *args: str, timeout: float = 300, tmpdir: Path | None = None) -> Run:
     """`modelgate ARGS -c CONFIG` in a subprocess, offline (any hub access fails loudly)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "NO_COLOR": "1"}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     done = subprocess.run(
         [sys.executable, "-m", "modelgate", *args, "-c", str(config)],
         capture_output=True,

@@ -52,8 +52,11 @@ def hostile_project(root: Path, body: str, sandbox: str = "") -> Path:
 
 
 def _refused(config: Path, *needles: str) -> str:
-    done = cli(config, "bless")
+    scratch = config.parent / "scratch"
+    scratch.mkdir()
+    done = cli(config, "bless", tmpdir=scratch)
     assert done.code == 2, done.text
+    assert not list(scratch.iterdir())  # the sandbox's temp folder is gone too
     line = done.stderr.strip().splitlines()[-1]
     assert "weights.npz" in line, line  # names the model
     for needle in needles:
@@ -108,6 +111,11 @@ def test_model_that_opens_a_socket_is_killed(tmp_path: Path) -> None:
     server.close()
     thread.join(5)
     assert not accepted  # the model never reached the listener
+
+
+def test_model_that_crashes_is_reported(tmp_path: Path) -> None:
+    config = hostile_project(tmp_path, "import os; os.abort()")
+    _refused(config, "killed by signal 6")
 
 
 def test_model_that_exits_cannot_pass_the_gate(tmp_path: Path) -> None:

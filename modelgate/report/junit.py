@@ -60,6 +60,7 @@ def _properties(result: GateResult) -> list[tuple[str, str]]:
         ("candidate.sha256", c.sha256),
         ("candidate.carries_code", str(c.carries_code).lower()),
         *([("candidate.device", c.device)] if c.device else []),
+        *([("candidate.ran", c.ran)] if c.ran else []),
         ("baseline.path", b.path),
         ("baseline.blessed_at", b.blessed_at),
         ("config.sha256", result.config_sha256),

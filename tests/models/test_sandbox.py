@@ -158,6 +158,8 @@ def test_the_report_says_how_a_code_model_ran(tmp_path: Path) -> None:
     # The white-box inversion ran on the confined model, through gradients over the pipe.
     checks = {c["name"]: c["status"] for c in report(tmp_path)["checks"]}  # type: ignore[union-attr]
     assert checks["probes.inversion"] == "passed"
+    junit = (tmp_path / "reports" / "modelgate-junit.xml").read_text()
+    assert 'name="candidate.ran" value="sandbox: subprocess' in junit
 
 
 def test_model_errors_in_the_sandbox_name_the_model(tmp_path: Path) -> None:

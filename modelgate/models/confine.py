@@ -17,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import resource
 import struct
 
 PR_SET_PDEATHSIG = 1
@@ -52,6 +51,10 @@ def _libc() -> ctypes.CDLL:
 
 
 def set_rlimits(cpu_s: int, memory_mb: int, file_mb: int) -> list[str]:
+    try:
+        import resource
+    except ImportError:  # Windows: no rlimits; the timeout still holds
+        return []
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
     memory = memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

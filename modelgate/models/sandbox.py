@@ -33,6 +33,10 @@ _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from modelgate.models.sandbox_child import main; main()"
 )
+# Signal numbers by name where the OS has them (Windows has none of these).
+_SIGXCPU = getattr(signal, "SIGXCPU", None)
+_SIGKILL = getattr(signal, "SIGKILL", None)
+_SIGSYS = getattr(signal, "SIGSYS", None)
 # Only these reach the model's process: never the CI's tokens and secrets.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "SYSTEMROOT")
 
@@ -139,10 +143,10 @@ class Sandbox:
             message = f"{doing} took longer than {self.timeout_s:g} s: the sandbox stopped it"
             key = "inference.timeout_s"
             hint = "a model that hangs or loops; raise inference.timeout_s if it is only slow"
-        elif code in (-signal.SIGXCPU, -signal.SIGKILL) and self._cpu_spent():
+        elif code is not None and -code in (_SIGXCPU, _SIGKILL) and self._cpu_spent():
             message = f"{doing}: the model used up its CPU time ({self.limits['cpu_s']} s)"
             key = self.request.at("sandbox.cpu_s")
-        elif code == -signal.SIGSYS:
+        elif code is not None and _SIGSYS is not None and code == -_SIGSYS:
             message = (
                 f"{doing}: the model tried a system call the sandbox forbids (a network socket, "
                 "io_uring or another ABI) and was killed: an escape attempt"
@@ -228,8 +232,11 @@ class Sandbox:
 
 def _kill(process: subprocess.Popen[bytes], root: Path | None) -> None:
     if process.poll() is None:
+        killpg = getattr(os, "killpg", None)  # POSIX: its own session, children go too
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # its own session: children go too
+            if killpg is None:
+                raise ProcessLookupError
+            killpg(process.pid, _SIGKILL)
         except (ProcessLookupError, PermissionError):
             process.kill()
         process.wait()

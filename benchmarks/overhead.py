@@ -14,7 +14,8 @@ typical (default): 10,000 32x32 RGB canaries and a small CNN (inference dominate
                    random model, so most canaries flip and every per-canary path is exercised.
 
 Prints per size: raw and check seconds (best of `--repeats`), the ratio (target <= 1.15), peak
-RSS of each and its ratio (target <= 1.5), and the ledger's growth per check.
+RSS of each and its ratio (target <= 1.5), the ledger's growth for a new candidate's check and
+for a check of the same candidate again (nothing changed), and the size of the three reports.
 Run: python benchmarks/overhead.py [--worst] [--sizes 10000 100000 1000000] [--repeats 3]
 """
 
@@ -108,6 +109,12 @@ def _child(args: list[str], cwd: Path) -> Run:
     return Run(seconds, usage.ru_maxrss / 1024)
 
 
+def _ledger_bytes(root: Path) -> int:
+    """The ledger file and its write-ahead log."""
+    files = [root / ".modelgate" / n for n in ("history.sqlite", "history.sqlite-wal")]
+    return sum(f.stat().st_size for f in files if f.exists())
+
+
 def build_project(root: Path, n: int, worst: bool) -> Path:
     """Suite, candidate and baseline in `root`; in the worst case the baseline is blessed from
     another random model, so most canaries flip."""
@@ -151,12 +158,12 @@ def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
         raw_cmd = [sys.executable, "-c", RAW, str(root)]
         check_cmd = [sys.executable, "-m", "modelgate", "check", "-c", str(config), "-q"]
         _child(raw_cmd, root)  # warm up: page cache, imports
-        ledger = root / ".modelgate" / "history.sqlite"
-        before = ledger.stat().st_size if ledger.exists() else 0
-        _child(check_cmd, root)
-        grown = (ledger.stat().st_size if ledger.exists() else 0) - before
+        sizes = [_ledger_bytes(root)]
+        _child(check_cmd, root)  # a new candidate: its predictions are stored
+        sizes.append(_ledger_bytes(root))
         raws = [_child(raw_cmd, root) for _ in range(repeats)]
-        checks = [_child(check_cmd, root) for _ in range(repeats)]
+        checks = [_child(check_cmd, root) for _ in range(repeats)]  # nothing changed: shared
+        sizes.append(_ledger_bytes(root))
         reports = sum(f.stat().st_size for f in (root / "reports").iterdir())
     raw = min(r.seconds for r in raws)
     check = min(c.seconds for c in checks)
@@ -170,7 +177,8 @@ def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
         "raw_rss": raw_rss,
         "check_rss": check_rss,
         "rss_ratio": check_rss / raw_rss,
-        "ledger_mib": grown / 2**20,
+        "ledger_first_mib": (sizes[1] - sizes[0]) / 2**20,
+        "ledger_again_mib": (sizes[2] - sizes[1]) / 2**20 / repeats,
         "reports_mib": reports / 2**20,
     }
 
@@ -187,15 +195,16 @@ def main() -> None:
     case = "worst case: tiny CNN, 8x8 canaries, most flip" if args.worst else "small CNN, 32x32"
     print(f"{case}; torch threads: {torch.get_num_threads()}; best of {args.repeats}")
     print(
-        f"{'canaries':>10} {'raw s':>8} {'check s':>8} {'ratio':>6} "
-        f"{'raw MiB':>8} {'check MiB':>9} {'ratio':>6} {'ledger +MiB':>11} {'reports MiB':>11}"
+        f"{'canaries':>10} {'raw s':>8} {'check s':>8} {'ratio':>6} {'raw MiB':>8} "
+        f"{'check MiB':>9} {'ratio':>6} {'ledger +MiB new/same':>21} {'reports MiB':>11}"
     )
     for n in sizes:
         r = measure(n, args.worst, args.repeats)
         print(
             f"{r['canaries']:>10,} {r['raw_s']:>8.2f} {r['check_s']:>8.2f} {r['ratio']:>6.2f} "
             f"{r['raw_rss']:>8.0f} {r['check_rss']:>9.0f} {r['rss_ratio']:>6.2f} "
-            f"{r['ledger_mib']:>11.2f} {r['reports_mib']:>11.2f}",
+            f"{r['ledger_first_mib']:>12.2f} / {r['ledger_again_mib']:<6.3f} "
+            f"{r['reports_mib']:>11.2f}",
             flush=True,
         )
     print("targets: check/raw <= 1.15, peak RSS check/raw <= 1.5")

@@ -36,6 +36,35 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     _fsync_folder(folder)
 
 
+class StagedFile:
+    """A file written in parts next to its target and put in place by `commit` (atomically,
+    as `write_bytes_atomic`), or removed by `discard`: a large report streams to disk instead
+    of being held in memory whole, and a set of them can be committed together."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.target = Path(path)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.target.parent / f".{self.target.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        self._handle = os.fdopen(os.open(self._tmp, flags, 0o666), "wb")
+
+    def write(self, text: str) -> None:
+        self._handle.write(text.encode("utf-8"))
+
+    def commit(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self._tmp, self.target)
+        _fsync_folder(self.target.parent)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` as UTF-8 to `path` atomically; newlines are written as given."""
     write_bytes_atomic(path, text.encode("utf-8"))

@@ -136,20 +136,21 @@ def _sidecar_rows(
     suite: Suite, order: np.ndarray, table: np.ndarray, start: int, stop: int
 ) -> list[str]:
     """The record's lines for canaries `start:stop` (record order), each with its separator."""
+    from modelgate.flipped import numbers, plain_text
+
     classes = [json.dumps(name) for name in suite.classes]
     part = order[start:stop]
     labels = suite.labels[part]
     margins = true_class_margins(table["logp"][start:stop], labels)
-    margins = np.round(margins.astype(np.float64), _DECIMALS) + 0.0
-    ids = suite.ids
-    rows = []
-    for n, (i, y, p, m) in enumerate(
-        zip(part.tolist(), labels.tolist(), table["pred"][start:stop].tolist(), margins.tolist())
-    ):
-        canary = ids[i]
-        text = f'"{canary}"' if _PLAIN.match(canary) else json.dumps(canary)
-        sep = ",\n" if start + n + 1 < len(order) else ""
-        rows.append(f"    [{text}, {classes[y]}, {classes[p]}, {m!r}]{sep}")
+    texts = numbers(np.round(margins.astype(np.float64), _DECIMALS))
+    ids = [suite.ids[i] for i in part.tolist()]
+    canary = [f'"{x}"' for x in ids] if plain_text(ids) else [json.dumps(x) for x in ids]
+    rows = [
+        f"    [{i}, {classes[y]}, {classes[p]}, {m}],\n"
+        for i, y, p, m in zip(canary, labels.tolist(), table["pred"][start:stop].tolist(), texts)
+    ]
+    if rows and stop >= len(order):
+        rows[-1] = rows[-1][:-2]  # no separator after the last canary
     return rows
 
 
@@ -349,18 +350,18 @@ def _read_sidecar_record(
         or not np.isfinite(table["logp"]).all()
     ):
         raise BaselineError("predictions out of range or non-finite scores", file=side)
-    text = raw.decode("utf-8", errors="replace")
-    cut = text.find(_CANARIES) + len(_CANARIES)
+    marker = _CANARIES.encode()
+    cut = raw.find(marker) + len(marker)
     order = suite.id_order
-    position, line = cut, text.count("\n", 0, cut) + 1
+    position, line = cut, raw.count(b"\n", 0, cut) + 1
     for start in range(0, len(order), _CHUNK):
         rows = _sidecar_rows(suite, order, table, start, min(start + _CHUNK, len(order)))
-        expected = "".join(rows)
-        if text[position : position + len(expected)] != expected:
-            _refuse_line(text, position, rows, suite.ids, order, start, line, path)
+        expected = "".join(rows).encode()
+        if raw[position : position + len(expected)] != expected:
+            _refuse_line(raw, position, rows, suite.ids, order, start, line, path)
         position += len(expected)
         line += len(rows)
-    if text[position:] != "\n  ]\n}\n":
+    if raw[position:] != b"\n  ]\n}\n":
         raise BaselineError(
             "unexpected text after the last canary", file=path, key="canaries", line=line
         )
@@ -372,7 +373,7 @@ def _read_sidecar_record(
 
 
 def _refuse_line(
-    text: str,
+    raw: bytes,
     position: int,
     rows: list[str],
     ids: tuple[str, ...],
@@ -381,8 +382,9 @@ def _refuse_line(
     line: int,
     path: Path,
 ) -> None:
-    for n, row in enumerate(rows):
-        if text[position : position + len(row)] != row:
+    for n, text in enumerate(rows):
+        row = text.encode()
+        if raw[position : position + len(row)] != row:
             canary = ids[int(order[start + n])]
             raise BaselineError(
                 f"the line of canary {canary!r} is not what its scores file says (each line "

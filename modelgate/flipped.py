@@ -28,8 +28,17 @@ def _json_text(value: str) -> str:
     return f'"{value}"' if _PLAIN.match(value) else json.dumps(value, ensure_ascii=False)
 
 
-def _number(value: float) -> str:
-    return repr(value + 0.0) if math.isfinite(value) else "null"  # + 0.0 turns -0.0 into 0.0
+def plain_text(values: list[str]) -> bool:
+    """Whether every value is JSON text as it stands (printable ASCII, no quote or backslash)."""
+    return _PLAIN.match("".join(values)) is not None
+
+
+def numbers(values: np.ndarray) -> list[str]:
+    """Floats as JSON writes them (repr), -0.0 as 0.0, NaN and infinities as null."""
+    texts = [repr(v) for v in (values.astype(np.float64) + 0.0).tolist()]
+    if not np.isfinite(values).all():
+        texts = [t if math.isfinite(float(t)) else "null" for t in texts]
+    return texts
 
 
 class FlippedCanaries(Sequence[CanaryFlip]):
@@ -157,33 +166,42 @@ class FlippedCanaries(Sequence[CanaryFlip]):
         order = np.lexsort((np.arange(len(self)), -margin, _RANK[self._kind], waived))
         return [self._flip(int(j)) for j in order[:limit]]
 
-    def json_rows(self) -> Iterator[str]:
-        """Each flip as one JSON object (sorted keys), the report's `flips` entries."""
+    def json_rows(self, chunk: int = 16_384) -> Iterator[str]:
+        """Each flip as one JSON object (sorted keys), the report's `flips` entries; built a
+        chunk at a time, column by column."""
         c = [_json_text(name) for name in self._classes]
         kinds = [f'"{k.value}"' for k in KINDS]
         tag_text: dict[tuple[str, ...], str] = {}
-        ids, tags, waivers = self._ids, self._tags, self._waivers
-        rows = zip(
-            self.positions.tolist(),
-            self._truth.tolist(),
-            self._base.tolist(),
-            self._cand.tolist(),
-            self._kind.tolist(),
-            self._base_margin.tolist(),
-            self._cand_margin.tolist(),
-        )
-        for i, t, b, k, kind, bm, cm in rows:
-            canary_tags = tags[i]
-            tag = tag_text.get(canary_tags)
-            if tag is None:
-                tag = tag_text[canary_tags] = json.dumps(list(canary_tags), ensure_ascii=False)
-            waiver = waivers.get(i)
-            yield (
-                f'{{"baseline": {c[b]}, "baseline_margin": {_number(bm)}, "candidate": {c[k]}, '
-                f'"candidate_margin": {_number(cm)}, "id": {_json_text(ids[i])}, '
-                f'"kind": {kinds[kind]}, "label": {c[t]}, "tags": {tag}, "waiver": '
-                f"{'null' if waiver is None else json.dumps(waiver, ensure_ascii=False)}}}"
+        for a in range(0, len(self), chunk):
+            at = self.positions[a : a + chunk].tolist()
+            ids = [self._ids[i] for i in at]
+            canary = [f'"{x}"' for x in ids] if plain_text(ids) else [_json_text(x) for x in ids]
+            tags = []
+            for i in at:
+                key = self._tags[i]
+                text = tag_text.get(key)
+                if text is None:
+                    text = tag_text[key] = json.dumps(list(key), ensure_ascii=False)
+                tags.append(text)
+            waivers = [self._waivers.get(i) for i in at] if self._waivers else [None] * len(at)
+            waiver = ["null" if w is None else json.dumps(w, ensure_ascii=False) for w in waivers]
+            columns = zip(
+                [c[b] for b in self._base[a : a + chunk].tolist()],
+                numbers(self._base_margin[a : a + chunk]),
+                [c[k] for k in self._cand[a : a + chunk].tolist()],
+                numbers(self._cand_margin[a : a + chunk]),
+                canary,
+                [kinds[k] for k in self._kind[a : a + chunk].tolist()],
+                [c[t] for t in self._truth[a : a + chunk].tolist()],
+                tags,
+                waiver,
             )
+            yield from [
+                f'{{"baseline": {b}, "baseline_margin": {bm}, "candidate": {k}, '
+                f'"candidate_margin": {cm}, "id": {i}, "kind": {kind}, "label": {t}, '
+                f'"tags": {tag}, "waiver": {w}}}'
+                for b, bm, k, cm, i, kind, t, tag, w in columns
+            ]
 
     def json_value(self) -> list[dict[str, Any]]:
         """The same entries as plain data (for a caller that wants objects, not text)."""

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from modelgate.atomic import write_text_atomic
+from modelgate.atomic import StagedFile
 from modelgate.report import json as json_report
 from modelgate.report import junit, markdown
 from modelgate.result import GateResult
@@ -37,9 +37,10 @@ def default_targets(folder: Path, formats: Iterable[str] = tuple(FORMATS)) -> di
 
 
 def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, Path]:
-    """Render every requested format, then write each atomically; returns format -> path.
+    """Render every requested format into a file beside its target, then put them all in
+    place (each atomically); returns format -> path.
 
-    Rendering all of them before writing any means a renderer bug leaves the previous report
+    Rendering all of them before replacing any means a renderer bug leaves the previous report
     set untouched rather than a new JSON next to a stale JUnit file.
     """
     _check_formats(targets)
@@ -47,10 +48,27 @@ def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, 
     resolved = [p.resolve() for p in paths.values()]
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"two report formats share one path: {sorted(map(str, paths.values()))}")
-    rendered = {name: FORMATS[name](result) for name in paths}
-    for name, path in paths.items():
-        write_text_atomic(path, rendered[name])
+    staged: list[StagedFile] = []
+    try:
+        for name, path in paths.items():
+            staged.append(StagedFile(path))
+            for part in STREAMED.get(name, _whole(FORMATS[name]))(result):
+                staged[-1].write(part)
+    except BaseException:
+        for file in staged:
+            file.discard()
+        raise
+    for file in staged:
+        file.commit()
     return paths
+
+
+def _whole(render: Renderer) -> Callable[[GateResult], Iterable[str]]:
+    return lambda result: (render(result),)
+
+
+# Formats rendered in parts, so that a million flips stream to disk.
+STREAMED: dict[str, Callable[[GateResult], Iterable[str]]] = {"json": json_report.render_parts}
 
 
 PICTURES_FOLDER = "modelgate-pictures"  # next to the Markdown report, which links them

@@ -8,9 +8,10 @@ the precision that means something, and evidence of any shape is normalised to p
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from pathlib import PurePath
 from typing import Any
@@ -33,32 +34,47 @@ SCHEMA = "modelgate-report"
 
 
 _FLIPS_SLOT = "\x00flips\x00"  # where render() puts the flips, one line each
+_PART = 8192  # flips per part of the rendered text
 
 
 def render(result: GateResult) -> str:
-    """The report as text, ending with a newline: indented, but one line per flip, written
-    without building an object per flip (a million flips take a second, not a minute)."""
+    """The report as text, ending with a newline: indented, but one line per flip."""
+    return "".join(render_parts(result))
+
+
+def render_parts(result: GateResult) -> Iterator[str]:
+    """The report in parts (a few thousand flips each), written without building an object per
+    flip: a million flips take seconds and stream to disk."""
     data = to_dict(result, flips=False)
     data["flips"] = _FLIPS_SLOT
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    rows = flip_rows(result.flips)
-    flips = "[\n    " + ",\n    ".join(rows) + "\n  ]" if rows else "[]"
     slot = '\n  "flips": ' + json.dumps(_FLIPS_SLOT)
     head, found, tail = text.partition(slot)
     assert found, "the flips key is at the top level"
-    return f'{head}\n  "flips": {flips}{tail}'
+    yield f'{head}\n  "flips": '
+    if not result.flips:
+        yield "[]"
+    else:
+        yield "[\n    "
+        rows = iter(flip_rows(result.flips))
+        first = list(itertools.islice(rows, _PART))
+        yield ",\n    ".join(first)
+        while part := list(itertools.islice(rows, _PART)):
+            yield ",\n    " + ",\n    ".join(part)
+        yield "\n  ]"
+    yield tail
 
 
-def flip_rows(flips: Sequence[CanaryFlip]) -> list[str]:
+def flip_rows(flips: Sequence[CanaryFlip]) -> Iterator[str]:
     """Each flip as one line of JSON, sorted keys."""
     from modelgate.flipped import FlippedCanaries
 
     if isinstance(flips, FlippedCanaries):
-        return list(flips.json_rows())
-    return [
+        return flips.json_rows()
+    return (
         json.dumps(_flip(f), sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
         for f in flips
-    ]
+    )
 
 
 def to_dict(result: GateResult, *, flips: bool = True) -> dict[str, Any]:

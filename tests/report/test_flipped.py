@@ -57,7 +57,7 @@ def test_columns_equal_the_tuple_of_flips_everywhere(ids: list[str], seed: int) 
     assert rank_flips(new) == rank_flips(old) and rank_flips(new, 5) == rank_flips(old)[:5]
     assert tuple(new.tagged("a")) == tuple(f for f in old if "a" in f.tags)
     assert new.lookup({ids[0]}) == {f.id: f for f in old if f.id == ids[0]}
-    assert json_report.flip_rows(new) == json_report.flip_rows(old)
+    assert list(json_report.flip_rows(new)) == list(json_report.flip_rows(old))
     policy_checks = [(c.name, c.status) for c in budget_checks(old, _policy())]
     assert [(c.name, c.status) for c in budget_checks(new, _policy())] == policy_checks
 
@@ -84,3 +84,17 @@ def test_id_order_is_pythons_string_order() -> None:
     assert [ids[i] for i in id_order(ids)] == sorted(ids)
     short = ["k3", "k10", "k2", "K1"]
     assert [short[i] for i in id_order(short)] == sorted(short)
+
+
+def test_a_large_report_streams_in_parts_and_parses(failing_result, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    monkeypatch.setattr(json_report, "_PART", 7)
+    ids = [f"canary-{i:03d}" for i in range(300)]
+    _, new = _both(ids, 3)
+    result = dataclasses.replace(failing_result, flips=new)
+    parts = list(json_report.render_parts(result))
+    assert len(parts) > len(new) // 7
+    data = json.loads("".join(parts))
+    assert [f["id"] for f in data["flips"]] == [f.id for f in new]
+    assert data["summary"]["flips"] == len(new)

@@ -287,7 +287,7 @@ def calibrate_controls(
         )
     if not controls:
         raise UsageError("give at least one --control model (clean retrains of the baseline)")
-    from modelgate.probes.run import highest_attraction, measure_probes
+    from modelgate.probes.run import highest_attraction, triggers_for
 
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
@@ -307,7 +307,9 @@ def calibrate_controls(
         shown = _display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
         probe_runs.append(
-            measure_probes(control_config, suite, predictor, predictions, baseline.header)
+            triggers_for(
+                control_config, suite, predictor, predictions, baseline.header, calibrating=True
+            )
         )
     # By digest: the record's per-control rows line up with its sorted list of controls, and
     # the order of --control arguments changes nothing.

@@ -127,8 +127,14 @@ def triggers_for(
     predictor: Predictor,
     predictions: Predictions,
     header: dict[str, Any] | None,
+    *,
+    calibrating: bool = False,
 ) -> TriggerRun:
-    """`run_triggers` with everything the config says (probes, budget, policy, paths)."""
+    """`run_triggers` with everything the config says (probes, budget, policy, paths).
+
+    `calibrating`: what `modelgate calibrate` measures on each clean control: every probe
+    `check` runs, chosen the way `check` chooses them (word pairs included), no inversion.
+    """
     return run_triggers(
         suite,
         predictor,
@@ -140,32 +146,8 @@ def triggers_for(
         folder=config.folder,
         config_file=config.path,
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
-        pairs=header is not None and config.model.calibration is not None,
-    )
-
-
-def measure_probes(
-    config: Config,
-    suite: Suite,
-    predictor: Predictor,
-    predictions: Predictions,
-    header: dict[str, Any] | None,
-) -> TriggerRun:
-    """Every probe `check` runs, chosen the way `check` chooses them (word pairs included), but
-    no inversion: what `modelgate calibrate` measures on each clean control retrain."""
-    return run_triggers(
-        suite,
-        predictor,
-        predictions,
-        setting=config.model.probes,
-        policy=config.policy.triggers,
-        alpha=alpha_share(config),
-        header=header,
-        folder=config.folder,
-        config_file=config.path,
-        source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
-        pairs=header is not None,
-        invert=False,
+        pairs=header is not None and (calibrating or config.model.calibration is not None),
+        invert=not calibrating,
     )
 
 

@@ -14,7 +14,7 @@ from modelgate.baseline import read_baseline
 from modelgate.cli import main
 from modelgate.config import load_config
 from modelgate.models import load_predictor
-from modelgate.probes.run import measure_probes
+from modelgate.probes.run import triggers_for
 from modelgate.suite.format import load_suite
 
 CLEAN = [(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3), (0, 2, -0.1), (1, 0, 0.2)]
@@ -47,7 +47,7 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     predictor = load_predictor(
         config.candidate, config.folder, config_file=config.path, key="candidate"
     )  # the candidate is the baseline model itself
-    quiet = measure_probes(config, suite, predictor, base, None)
+    quiet = triggers_for(config, suite, predictor, base, None, calibrating=True)
     assert quiet.counts is not None
     # one probe (not saturated on the blessed model) that now sends every eligible canary to
     # the first class: a trigger of its own

@@ -70,7 +70,7 @@ def run_chain(
             names = result.suite.classes
             return {
                 "step": step,
-                "fraction": round(step_size * step, 2),
+                "fraction": round(step_size * step, 4),
                 "failed": failed,
                 "named": names_pair(result, names[src], names[dst]),
             }
@@ -103,7 +103,7 @@ def main() -> None:
                     print(f"{name} {pair} controls {n}: {out}", file=sys.stderr)
     print(f"{'modality':8s} {'pair':8s} {'controls':>8s}  first failing step (flip)  checks")
     for r in rows:
-        step = "never" if r["step"] is None else f"{r['step']} ({r['fraction']:.0%})"
+        step = "never" if r["step"] is None else f"{r['step']} ({r['fraction']:.1%})"
         named = " (names the pair)" if r["named"] else (" (wrong pair)" if r["failed"] else "")
         print(f"{r['modality']:8s} {r['pair']!s:8s} {r['controls']:8d}  {step:24s} "
               f"{','.join(r['failed'])}{named}")  # fmt: skip

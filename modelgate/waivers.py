@@ -100,7 +100,9 @@ def match_waivers(
     explained = np.zeros(len(ids), dtype=bool)
     notes: dict[int, str] = {}
     uses = []
-    position = {canary_id: i for i, canary_id in enumerate(ids)}
+    # Built only when a waiver names a canary: a million-entry map costs a second and 60 MB.
+    needs_position = any(entry.canary is not None for entry in waivers.entries)
+    position = {canary_id: i for i, canary_id in enumerate(ids)} if needs_position else {}
     flipped_idx = np.flatnonzero(flipped)
     for entry, line in zip(waivers.entries, waivers.lines):
         expired = entry.expires is not None and entry.expires < today

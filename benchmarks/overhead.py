@@ -154,7 +154,11 @@ def build_project(root: Path, n: int, worst: bool) -> Path:
 def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        config = build_project(root, n, worst)
+        # Built in a child: a child's peak RSS counts the parent's pages it was forked from, so
+        # this process must stay small (no torch, no suite in memory).
+        build = [sys.executable, __file__, "--build", str(root), str(n)] + ["--worst"] * worst
+        subprocess.run(build, check=True)
+        config = root / "modelgate.yaml"
         raw_cmd = [sys.executable, "-c", RAW, str(root)]
         check_cmd = [sys.executable, "-m", "modelgate", "check", "-c", str(config), "-q"]
         _child(raw_cmd, root)  # warm up: page cache, imports
@@ -188,12 +192,14 @@ def main() -> None:
     parser.add_argument("--worst", action="store_true", help="tiny model, most canaries flip")
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--build", nargs=2, metavar=("ROOT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        build_project(Path(args.build[0]), int(args.build[1]), args.worst)
+        return
     sizes = args.sizes or ([10_000, 100_000, 1_000_000] if args.worst else [10_000])
-    import torch
-
     case = "worst case: tiny CNN, 8x8 canaries, most flip" if args.worst else "small CNN, 32x32"
-    print(f"{case}; torch threads: {torch.get_num_threads()}; best of {args.repeats}")
+    print(f"{case}; {os.cpu_count()} CPUs; best of {args.repeats}")
     print(
         f"{'canaries':>10} {'raw s':>8} {'check s':>8} {'ratio':>6} {'raw MiB':>8} "
         f"{'check MiB':>9} {'ratio':>6} {'ledger +MiB new/same':>21} {'reports MiB':>11}"

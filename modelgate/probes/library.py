@@ -61,7 +61,7 @@ def family_of(name: str) -> str | None:
 
 def value_range(suite: Suite) -> tuple[float, float]:
     """(min, max) of the suite's inputs: patterns use the canaries' own value range."""
-    sample = np.asarray(suite.inputs[:_RANGE_SAMPLE], dtype=np.float64)
+    sample = np.asarray(suite.inputs[:_RANGE_SAMPLE])  # a view: no float64 copy of it
     lo, hi = float(sample.min()), float(sample.max())
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 

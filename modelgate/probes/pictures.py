@@ -52,7 +52,9 @@ def trigger_pictures(
     result: GateResult, run: TriggerRun, suite: Suite
 ) -> list[tuple[str, str, np.ndarray]]:
     """(file name, caption, RGB array) for each flagged class, inversion first."""
-    if suite.manifest.modality != "image":
+    if suite.manifest.modality != "image" or not (
+        _findings(result, "probes.inversion") or _findings(result, "probes.triggers")
+    ):
         return []
     shape = tuple(suite.manifest.input.shape)
     kind = layout(shape)[3]

@@ -559,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
 
+    from modelgate.attribution.command import add_attribute_command
+
+    add_attribute_command(add)
     suite = commands.add_parser("suite", help="create, freeze and verify canary suites")
     suite_commands = suite.add_subparsers(dest="suite_command", metavar="COMMAND", required=True)
     init = add(

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator
 
+from modelgate.attribution.spec import TrainingDataSpec
 from modelgate.errors import ConfigError
 from modelgate.probes.spec import ProbesSetting, TriggerPolicy, normalise_setting
 from modelgate.validation import StrictModel, TestMode, validate_mapping
@@ -233,10 +234,20 @@ class ConfigModel(StrictModel):
         description="Trigger probes: `default` (the suite's modality, plus inversion for torch "
         "models), `off`, or a list of patch / blend / token / feature / custom / invert.",
     )
+    training_data: Union[str, TrainingDataSpec, None] = Field(  # noqa: UP007
+        None,
+        description="Training-data manifest (suite format plus a `source` column) for "
+        "`modelgate attribute`: which training rows and sources drove a failing finding.",
+    )
 
     @field_validator("candidate", mode="before")
     @classmethod
     def _path_shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("training_data", mode="before")
+    @classmethod
+    def _training_data_shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
 
     @field_validator("probes", mode="before")

@@ -1,0 +1,189 @@
+"""Attribute a decided check: for each failing finding, rank the training rows by their influence
+on the behaviour it describes and test each source against its share of the rows.
+
+`attribute_result(config, result, ...)` is the hook a check pipeline calls after a failing
+verdict; `attribute_config(config)` runs the check's pure part first (no ledger entry), for the
+`modelgate attribute` command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from modelgate.attribution.behaviours import behaviours_for
+from modelgate.attribution.manifest import TrainingData, load_training_data, scored_rows
+from modelgate.attribution.result import (
+    AttributionReport,
+    Budget,
+    FindingAttribution,
+    RowScore,
+    SourceStat,
+)
+from modelgate.attribution.sources import holm, source_tests
+from modelgate.attribution.spec import TrainingDataSpec
+from modelgate.errors import ConfigError, UsageError
+from modelgate.result import GateResult
+from modelgate.suite.format import Suite, load_suite
+
+TOP_ROWS = 50  # rows per finding kept in the report; the quarantine CSV lists them all
+
+
+def training_spec(config: Any) -> TrainingDataSpec:
+    spec = getattr(config.model, "training_data", None)
+    if spec is None:
+        raise ConfigError(
+            "no training_data: attribution needs the training-data manifest",
+            file=config.path,
+            key="training_data",
+            hint="add `training_data: data/train` (a suite-format folder with a source column)",
+        )
+    assert isinstance(spec, TrainingDataSpec)
+    return spec
+
+
+def attribute_result(
+    config: Any,
+    result: GateResult,
+    *,
+    suite: Suite | None = None,
+    triggers: Any = None,
+    predictor: Any = None,
+    only: str | None = None,
+) -> AttributionReport:
+    """Attribute each failing finding of `result` (only check `only`, when given) to the rows of
+    `training_data`. `triggers` (the check's TriggerRun) is needed for probe findings, and
+    `predictor` saves loading the candidate again."""
+    spec = training_spec(config)
+    suite = suite if suite is not None else load_suite(config.suite_path)
+    data = load_training_data(config.resolve(spec.path), suite.classes)
+    shown = _display(data.path, config.folder)
+    report = AttributionReport(
+        manifest=shown,
+        manifest_digest=data.digest,
+        model_sha256=result.candidate.sha256,
+        alpha=float(config.policy.alpha),
+        budget=None,
+        findings=(),
+    )
+    if only is not None and only not in {c.name for c in result.checks}:
+        raise UsageError(
+            f"the check has no check named {only!r}",
+            key="--finding",
+            hint="one of: " + ", ".join(sorted(c.name for c in result.checks)),
+        )
+    behaviours, notes = behaviours_for(result, suite, triggers, spec.max_canaries, only)
+    if not behaviours:
+        why = "no failing finding to attribute" if not notes else "nothing attributable"
+        return replace(report, notes=(why, *notes))
+    from modelgate.attribution.scoring import NotWhiteBox, influence_shares, scorer_for
+
+    if predictor is None:
+        predictor = _load_candidate(config, suite)
+    try:
+        scorer = scorer_for(predictor, behaviours[0].inputs, len(suite.classes))
+    except NotWhiteBox as exc:
+        return replace(report, notes=(f"{exc}; not attributed", *notes), not_white_box=str(exc))
+    positions = scored_rows(data, spec.max_rows)
+    budget = Budget(
+        rows_total=len(data),
+        rows_scored=len(positions),
+        max_canaries=spec.max_canaries,
+        permutations=spec.permutations,
+    )
+    if len(positions) < len(data):
+        notes.append(
+            f"scored the {len(positions)} most recently added of {len(data)} training rows "
+            "(training_data.max_rows)"
+        )
+    scored = [
+        (b, influence_shares(scorer, data, positions, b, spec.batch_size)) for b in behaviours
+    ]
+    findings = _rank(scored, data, positions, suite, spec.permutations, report.alpha)
+    return replace(report, budget=budget, findings=findings, notes=tuple(notes))
+
+
+def _rank(
+    scored: list[tuple[Any, Any]], data: TrainingData, positions: Any, suite: Suite,
+    permutations: int, alpha: float,
+) -> tuple[FindingAttribution, ...]:  # fmt: skip
+    import numpy as np
+
+    sources = [data.sources[i] for i in positions.tolist()]
+    labels = data.rows.labels[positions]
+    tests = [source_tests(shares, sources, labels, permutations) for _, shares in scored]
+    adjusted = iter(holm([t.p_value for per in tests for t in per]))
+    out = []
+    for (behaviour, shares), per in zip(scored, tests):
+        stats = []
+        for t in per:
+            p_adj = next(adjusted)
+            stats.append(SourceStat(t.source, t.rows, t.row_share, t.mass_share, t.p_value,
+                                    p_adj, p_adj <= alpha))  # fmt: skip
+        ids = data.rows.ids
+        order = sorted(range(len(positions)), key=lambda j: (-shares[j], ids[positions[j]]))
+        top = tuple(
+            RowScore(
+                rank=r + 1,
+                id=ids[positions[j]],
+                label=suite.classes[int(labels[j])],
+                source=sources[j],
+                share=float(shares[j]),
+                position=int(positions[j]),
+            )
+            for r, j in enumerate(order[:TOP_ROWS])
+        )
+        out.append(FindingAttribution(behaviour, top, tuple(stats), np.asarray(shares)))
+    return tuple(out)
+
+
+def _load_candidate(config: Any, suite: Suite) -> Any:
+    from modelgate.models import load_predictor
+
+    return load_predictor(
+        config.candidate,
+        config.folder,
+        config_file=config.path,
+        key="candidate",
+        timeout_s=config.model.inference.timeout_s,
+        classes=suite.classes,
+    )
+
+
+def _display(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def attribute_config(config: Any, only: str | None = None) -> tuple[GateResult, AttributionReport]:
+    """Check the candidate (the pure part: nothing enters the run ledger), then attribute."""
+    training_spec(config)  # a missing training_data is refused before any model runs
+    inputs, _predictions, predictor, triggers, result = _check(config)
+    report = attribute_result(
+        config, result, suite=inputs.suite, triggers=triggers, predictor=predictor, only=only
+    )
+    return result, report
+
+
+def _check(config: Any) -> tuple[Any, Any, Any, Any, GateResult]:
+    """The check as `modelgate check` decides it, minus the run ledger (engine or legacy)."""
+    try:
+        from modelgate.engine.candidate import predict_with_model
+        from modelgate.engine.evaluate import evaluate
+        from modelgate.engine.inputs import load_inputs
+    except ImportError:  # before the engine package: the single-module engine
+        from modelgate.gate import (  # type: ignore[no-redef]
+            evaluate,
+            load_inputs,
+            predict_with_model,
+        )
+    from modelgate.probes.run import triggers_for
+
+    inputs = load_inputs(config)
+    predictions, predictor = predict_with_model(config, inputs.suite)
+    triggers = triggers_for(config, inputs.suite, predictor, predictions, inputs.baseline.header)
+    result = evaluate(inputs, predictions, predictor.info, triggers=triggers)
+    return inputs, predictions, predictor, triggers, result

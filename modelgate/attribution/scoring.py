@@ -1,0 +1,151 @@
+"""Each training row's influence on a behaviour, with captum's TracInCPFast: the dot product of
+last-layer loss gradients (training row on its trained label; canary on its new class), taken
+at one checkpoint, the candidate itself. Imported only by the attribution command.
+
+Why captum: it is maintained (0.9.0, 2026), installs with torch alone (plus matplotlib), and
+TracInCPFast needs one forward pass per training row and no Hessian, so 10^5 rows cost seconds
+on a CPU. kronfluence and traker want many checkpoints or a projection pass over the whole
+model and were last released in 2024; dattri's TracIn works on full gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modelgate.attribution.manifest import TrainingData
+from modelgate.attribution.result import Behaviour
+
+WHITE_BOX_FORMATS = ("state_dict",)  # weights in the team's own module; nothing else runs
+
+
+class NotWhiteBox(Exception):
+    """The candidate offers no weights this attribution can differentiate; skip, with why."""
+
+
+class _ScoreLoss(nn.Module):
+    """Cross-entropy on whatever the model outputs (logits, probs or log-probs), summed: the
+    reduction captum's last-layer gradients are defined for."""
+
+    reduction = "sum"
+
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self.output = output
+
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.output == "logits":
+            logp = torch.log_softmax(scores, dim=1)
+        elif self.output == "probs":
+            logp = torch.log(scores.clamp_min(1e-12))
+        else:
+            logp = scores
+        return nn.functional.nll_loss(logp, labels, reduction="sum")
+
+
+class _Batches(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """The scored manifest rows as (inputs, labels) batches, read from the memory map one batch
+    at a time: the training set is never in memory whole."""
+
+    def __init__(self, data: TrainingData, positions: np.ndarray, batch_size: int) -> None:
+        self.inputs, self.labels = data.rows.inputs, data.rows.labels
+        self.chunks = [positions[a : a + batch_size] for a in range(0, len(positions), batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        at = self.chunks[i]
+        x = torch.from_numpy(np.array(self.inputs[at]))  # type: ignore[call-overload]
+        return x, torch.from_numpy(np.asarray(self.labels[at], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A white-box candidate ready for TracIn: its module, output kind and last layer."""
+
+    module: nn.Module
+    output: str
+    layer: nn.Module
+
+
+def scorer_for(predictor: Any, sample: np.ndarray, n_classes: int) -> Scorer:
+    """The candidate's module and its last linear layer, checked on a sample batch; raises
+    NotWhiteBox for formats that run their author's code or hide their weights."""
+    fmt = predictor.info.format
+    module = predictor.module
+    if fmt not in WHITE_BOX_FORMATS or not isinstance(module, nn.Module):
+        raise NotWhiteBox(
+            f"the candidate is not white-box (format {fmt}): attribution needs weights in the "
+            "team's own module (format state_dict, a safetensors or weights-only torch file)"
+        )
+    if isinstance(sample, list):
+        raise NotWhiteBox("text inputs need a tokenizer the state_dict format does not have")
+    layer = _last_layer(module, torch.from_numpy(np.array(sample[:2])), n_classes)
+    return Scorer(module=module.eval(), output=predictor.output, layer=layer)
+
+
+def _last_layer(module: nn.Module, x: torch.Tensor, n_classes: int) -> nn.Module:
+    """The linear layer whose output is the model's output (else the last linear layer with one
+    output per class, e.g. before a softmax)."""
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    seen: dict[int, torch.Tensor] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, out: seen.__setitem__(id(mod), out))
+        for m in linears
+    ]
+    try:
+        with torch.no_grad():
+            out = module(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    exact = [m for m in linears if id(m) in seen and seen[id(m)].shape == out.shape
+             and torch.equal(seen[id(m)], out)]  # fmt: skip
+    if exact:
+        return exact[-1]
+    shaped = [m for m in linears if m.out_features == n_classes]
+    if not shaped:
+        raise NotWhiteBox("the model has no final linear layer with one output per class")
+    return shaped[-1]
+
+
+def influence_shares(
+    scorer: Scorer, data: TrainingData, positions: np.ndarray, behaviour: Behaviour,
+    batch_size: int,
+) -> np.ndarray:  # fmt: skip
+    """(len(positions),) float64 summing to 1: each row's share of the positive influence mass
+    on the behaviour, every canary weighing the same (its positive influence normalised to 1)."""
+    from captum.influence import TracInCPFast
+
+    loader = torch.utils.data.DataLoader(
+        _Batches(data, positions, batch_size), batch_size=None, shuffle=False
+    )
+    tracin = TracInCPFast(
+        scorer.module,
+        scorer.layer,
+        loader,
+        checkpoints=["candidate"],  # already loaded: the load function only gives its weight
+        checkpoints_load_func=lambda _model, _path: 1.0,
+        loss_fn=_ScoreLoss(scorer.output),
+        batch_size=batch_size,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums on every machine
+    try:
+        x = torch.from_numpy(np.array(behaviour.inputs))
+        y = torch.from_numpy(np.asarray(behaviour.targets, dtype=np.int64))
+        scores = tracin.influence((x, y), k=None).detach().to(torch.float64).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    positive = np.clip(scores, 0.0, None)
+    mass = positive.sum(axis=1, keepdims=True)
+    kept = mass[:, 0] > 0
+    if not kept.any():
+        return np.zeros(len(positions), dtype=np.float64)
+    shares: np.ndarray = (positive[kept] / mass[kept]).sum(axis=0) / kept.sum()
+    return shares

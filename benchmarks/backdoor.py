@@ -41,15 +41,12 @@ import train as digits  # noqa: E402
 from intervals import wilson  # noqa: E402
 
 from modelgate.config import Config, load_config, with_candidate_path  # noqa: E402
-from modelgate.gate import (  # noqa: E402
-    Inputs,
-    bless,
-    calibrate_controls,
-    evaluate,
-    load_inputs,
-    predict_with_model,
-    run_gate,
-)
+from modelgate.engine.bless import bless  # noqa: E402
+from modelgate.engine.calibrate import calibrate_controls  # noqa: E402
+from modelgate.engine.candidate import predict_with_model  # noqa: E402
+from modelgate.engine.check import run_gate  # noqa: E402
+from modelgate.engine.evaluate import evaluate  # noqa: E402
+from modelgate.engine.inputs import Inputs, load_inputs  # noqa: E402
 from modelgate.probes.run import triggers_for  # noqa: E402
 
 TRIGGER_CHECKS = ("probes.inversion", "probes.triggers")

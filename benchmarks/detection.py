@@ -46,7 +46,10 @@ from backdoor import load_example  # noqa: E402
 from intervals import wilson  # noqa: E402
 
 from modelgate.config import Config, HistorySpec, load_config, with_candidate_path  # noqa: E402
-from modelgate.gate import calibrate_controls, evaluate, load_inputs, predict_with_model  # noqa: E402
+from modelgate.engine.calibrate import calibrate_controls# noqa: E402
+from modelgate.engine.candidate import predict_with_model# noqa: E402
+from modelgate.engine.evaluate import evaluate# noqa: E402
+from modelgate.engine.inputs import load_inputs# noqa: E402
 from modelgate.probes.run import triggers_for  # noqa: E402
 from modelgate.result import GateResult  # noqa: E402
 

@@ -121,7 +121,7 @@ def build_project(root: Path, n: int, worst: bool) -> Path:
     from safetensors.torch import save_file
 
     from modelgate.config import load_config
-    from modelgate.gate import bless
+    from modelgate.engine.bless import bless
     from modelgate.suite.freeze import init_suite
 
     rng = np.random.default_rng(0)

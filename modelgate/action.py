@@ -186,29 +186,17 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
 
 
 def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
-    from modelgate.config import load_config, with_candidate_path
-    from modelgate.gate import run_gate
-    from modelgate.report import DEFAULT_FILENAMES, console, default_targets, write_reports
-    from modelgate.report.targets import check_targets, discard, guess_output, plan_targets
+    from modelgate.api import ReportRequest, run_check
+    from modelgate.report import console
 
-    # Known before the config loads: even a broken config leaves no earlier verdict behind.
-    folder = Path(inputs.report_dir) if inputs.report_dir else guess_output(inputs.config)[0]
-    stale = default_targets(folder, DEFAULT_FILENAMES)
-    try:
-        config = load_config(inputs.config)
-        if inputs.candidate:
-            config = with_candidate_path(config, inputs.candidate)
-        if not inputs.report_dir:
-            folder = config.resolve(config.model.output.dir)
-            stale = default_targets(folder, DEFAULT_FILENAMES)
-        plan = plan_targets(folder, tuple(config.model.output.formats), {})
-        check_targets(plan)
-        targets = plan.targets
-        result = run_gate(config)
-        written = write_reports(result, targets)
-    except BaseException:
-        discard(stale)  # no earlier verdict in this run's artifact, whatever failed
-        raise
+    folder = Path(inputs.report_dir) if inputs.report_dir else None
+    run = run_check(
+        inputs.config,
+        candidate=inputs.candidate or None,
+        reports=ReportRequest(folder=folder),
+    )
+    config, result, written = run.config, run.result, run.reports
+    folder = run.report_dir or Path.cwd()  # reports are always on in the Action
 
     token = _stop_commands(out)
     print(console.render(result, color=False), file=out)

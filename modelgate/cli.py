@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelgate import __version__
+from modelgate._version import __version__
 from modelgate.errors import (
     EXIT_FINDINGS,
     EXIT_INTERNAL,
@@ -81,61 +81,29 @@ def _load_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from modelgate.report import DEFAULT_FILENAMES, console, pictures_dir, write_reports
-    from modelgate.report.targets import check_targets, discard, guess_output, plan_targets
+    from modelgate.api import ReportRequest, run_check
+    from modelgate.report import console
 
-    explicit = {"json": args.json, "junit": args.junit_xml, "markdown": args.markdown}
-    # Known before the config loads, so that even a config error removes the old reports.
-    guessed_dir, guessed_formats = guess_output(args.config)
-    folder = None if args.no_reports else Path(args.output_dir or guessed_dir)
-    plan = plan_targets(folder, guessed_formats, explicit)
-    # Also the folder's own file of a format an explicit path replaces: an earlier run may
-    # have written it there, and it must not outlive an undecided run either.
-    # Every format's file in the report folder, whichever formats this run asks for.
-    stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
-    try:
-        from modelgate.gate import run_gate
-
-        config = _load_config(args)
-        if not args.no_reports:
-            out_dir = Path(args.output_dir or config.resolve(config.model.output.dir))
-            formats = tuple(config.model.output.formats)
-            plan = plan_targets(out_dir, formats, explicit)
-            stale = plan_targets(out_dir, tuple(DEFAULT_FILENAMES), {}).targets
-        check_targets(plan)
-        result = run_gate(
-            config, progress=_progress("predicting"), pictures_dir=pictures_dir(plan.targets)
-        )
-        written = _write_reports(result, plan, write_reports)
-    except BaseException:
-        # Whatever failed: no earlier verdict may pass for this run's.
-        discard(stale)
-        discard(plan.targets)
-        raise
+    request = ReportRequest(
+        enabled=not args.no_reports,
+        folder=Path(args.output_dir) if args.output_dir else None,
+        paths={"json": args.json, "junit": args.junit_xml, "markdown": args.markdown},
+    )
+    run = run_check(
+        args.config,
+        candidate=args.candidate,
+        reports=request,
+        progress=_progress("predicting"),
+    )
+    result = run.result
     try:
         if not args.quiet or result.exit_code != 0:
             _out(console.render(result, color=console.use_color(sys.stdout)))
-            for fmt, path in sorted(written.items()):
+            for fmt, path in sorted(run.reports.items()):
                 _note(f"{fmt} report: {path}")
     except BrokenPipeError:  # `| head`: the verdict stands, its reports are written
         _silence_stdout()
     return result.exit_code
-
-
-def _write_reports(result: Any, plan: Any, write: Callable[..., dict[str, Path]]) -> Any:
-    from modelgate.errors import OutputError
-
-    try:
-        return write(result, plan.targets)
-    except OSError as exc:
-        path = exc.filename or next(iter(plan.targets.values()), None)
-        raise OutputError(
-            f"cannot write the report: {exc.strerror or exc}",
-            file=path,
-            key=next(iter(plan.keys.values()), None),
-        ) from None
-    except ValueError as exc:  # two formats sharing one path
-        raise OutputError(str(exc), key="--json/--junit-xml/--markdown") from None
 
 
 def _silence_stdout() -> None:
@@ -148,27 +116,19 @@ def _silence_stdout() -> None:
 
 
 def cmd_bless(args: argparse.Namespace) -> int:
-    from modelgate.gate import bless
+    from modelgate.api import bless
+    from modelgate.report.bless import bless_lines
 
     config = _load_config(args)
-    outcome = bless(config, force=args.force, reason=args.reason, progress=_progress("predicting"))
-    accuracy = f"canary accuracy {outcome.accuracy:.2%}" if outcome.accuracy is not None else ""
-    if outcome.previous is None:
-        model = config.candidate.path or config.candidate.callable
-        _out(_safe(f"blessed {model} as the first baseline: {outcome.path} ({accuracy})"))
-    else:
-        n = len(outcome.changed)
-        was = f"{outcome.previous.metrics.baseline_accuracy:.2%} -> "
-        _out(
-            _safe(
-                f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label; "
-                f"canary accuracy {was}{accuracy.removeprefix('canary accuracy ')})"
-            )
-        )
-        for canary_id in outcome.changed[:20]:
-            _out(f"  {_safe(canary_id)}")
-        if n > 20:
-            _out(_safe(f"  ... and {n - 20} more (see the diff of {outcome.path.name})"))
+    outcome = bless(
+        args.config,
+        args.candidate,
+        force=args.force,
+        reason=args.reason,
+        progress=_progress("predicting"),
+    )
+    for line in bless_lines(outcome, str(config.candidate.path or config.candidate.callable)):
+        _out(line)
     from modelgate.baseline import sidecar_path
 
     if sidecar_path(outcome.path).exists():
@@ -235,8 +195,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from modelgate.analysis.screen import MIN_CONTROLS
-    from modelgate.gate import calibrate_controls
+    from modelgate.engine.calibrate import calibrate_controls
+    from modelgate.engine.screen import MIN_CONTROLS
 
     config = _load_config(args)
     outcome = calibrate_controls(
@@ -267,13 +227,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from modelgate.engine.rollback import last_good
     from modelgate.history.render import history_command
 
+    config = _load_config(args)
     out = history_command(
-        _load_config(args),
+        config,
         canary=args.canary,
         tag=args.tag,
-        find_last_good=args.last_good,
+        find_last_good=(lambda ledger: last_good(config, ledger)) if args.last_good else None,
         plot=args.plot,
         as_json=args.json,
     )

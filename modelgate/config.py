@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 
 from modelgate.attribution.spec import TrainingDataSpec
 from modelgate.errors import ConfigError
-from modelgate.probes.spec import ProbesSetting, TriggerPolicy, normalise_setting
+from modelgate.probe_settings import ProbesSetting, TriggerPolicy, normalise_setting
 from modelgate.validation import StrictModel, TestMode, validate_mapping
 from modelgate.yamlfile import LocatedYaml, load_yaml
 

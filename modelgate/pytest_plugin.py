@@ -17,7 +17,7 @@ import pytest
 
 if TYPE_CHECKING:
     from modelgate.config import Config
-    from modelgate.gate import BlessOutcome
+    from modelgate.engine.bless import BlessOutcome
     from modelgate.result import Check, GateResult
 
 MAX_CANARIES = 10
@@ -109,7 +109,8 @@ class GateSession:
         if self._error is not None:
             raise self._error
         if self._result is None:
-            from modelgate.gate import bless, run_gate
+            from modelgate.engine.bless import bless
+            from modelgate.engine.check import run_gate
 
             try:
                 if self.bless:
@@ -154,18 +155,12 @@ class GateSession:
         outcome = self.outcome
         if outcome is None:
             return
-        terminalreporter.section("modelgate bless")
-        if outcome.previous is None:
-            write(f"blessed the candidate as the first baseline: {outcome.path}")
-            return
-        n = len(outcome.changed)
-        write(f"blessed: {outcome.path} ({n} canar{'y' if n == 1 else 'ies'} changed label)")
-        from modelgate.report.escape import terminal_text
+        from modelgate.report.bless import bless_lines
 
-        for canary_id in outcome.changed[:20]:
-            write(f"  {terminal_text(canary_id)}")
-        if n > 20:
-            write(f"  ... and {n - 20} more (see the diff of {outcome.path.name})")
+        terminalreporter.section("modelgate bless")
+        model = self.config.candidate.path or self.config.candidate.callable or "the candidate"
+        for line in bless_lines(outcome, str(model)):
+            write(line)
 
 
 class GateCollector(pytest.Collector):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelgate.errors import EXIT_FINDINGS, EXIT_PASSED
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: `pictures` replaces `extras`; checks carry their `alpha`
 
 
 class Status(str, enum.Enum):
@@ -108,6 +109,9 @@ class Check:
     status: Status
     summary: str
     findings: tuple[Finding, ...] = ()
+    # The share of `policy.alpha` this check's p-values were compared with (after Holm within
+    # the check); None for checks without a p-value (accuracy, budgets, waivers).
+    alpha: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,14 @@ class Metrics:
     per_tag: tuple[GroupMetrics, ...]
 
 
+class WaiverState(str, enum.Enum):
+    """What became of a waiver in one run."""
+
+    USED = "used"  # it explained a flip
+    UNUSED = "unused"  # nothing it names flipped
+    EXPIRED = "expired"  # past its `expires` date: it explains nothing
+
+
 @dataclass(frozen=True)
 class WaiverUse:
     """A waiver and what became of it in this run."""
@@ -147,8 +159,16 @@ class WaiverUse:
     reason: str
     approved_by: str
     expires: str | None
-    state: str  # "used", "unused" or "expired"
+    state: WaiverState
     line: int | None = None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A picture the run saved beside the Markdown report (a recovered trigger, a probe)."""
+
+    path: str  # relative to the report's folder
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -170,7 +190,7 @@ class GateResult:
     started_at: str = ""
     finished_at: str = ""
     schema_version: int = REPORT_SCHEMA_VERSION
-    extras: tuple[tuple[str, Any], ...] = field(default=())
+    pictures: tuple[Picture, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -186,3 +206,24 @@ class GateResult:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class BlessOutcome:
+    """What `bless` did: the record it wrote and the check it ran against the old baseline."""
+
+    path: Path
+    previous: GateResult | None  # the check against the old baseline, when there was one
+    changed: tuple[str, ...]  # canary ids whose blessed label changed
+    accuracy: float | None = None  # the new baseline's canary accuracy
+
+
+@dataclass(frozen=True)
+class CalibrationOutcome:
+    """What `calibrate` stored, and the controls it would not vouch for."""
+
+    path: Path
+    controls: tuple[str, ...]  # as recorded: relative to the config's folder where inside it
+    # Controls the others' churn does not explain, with the checks they fail against them.
+    suspects: tuple[tuple[str, tuple[Check, ...]], ...]
+    refused: bool = False  # strict and suspects: nothing was written

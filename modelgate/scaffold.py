@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelgate import __version__
+from modelgate._version import __version__
 from modelgate.atomic import write_text_atomic
 from modelgate.errors import UsageError
 

@@ -143,7 +143,7 @@ def _known_to_ledger(config: Config, kind: str, record: _Record, *, learn: bool)
     mode = config.model.trust.ledger
     if mode == "off":
         return False
-    from modelgate.history.engine import ledger_path
+    from modelgate.history.config_ledger import ledger_path
     from modelgate.history.ledger import open_ledger
 
     name = config.model.baseline if kind == "baseline" else str(config.model.calibration)
@@ -190,7 +190,7 @@ def _now() -> str:
 def remember_calibration(config: Config, path: Path) -> None:
     """Note a calibration record's digest in the ledger (after `calibrate` wrote it)."""
     from modelgate.digest import file_sha256
-    from modelgate.history.engine import ledger_path
+    from modelgate.history.config_ledger import ledger_path
     from modelgate.history.ledger import open_ledger
 
     where = ledger_path(config)

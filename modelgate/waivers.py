@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from modelgate.errors import WaiverError
-from modelgate.result import WaiverUse
+from modelgate.result import WaiverState, WaiverUse
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import load_yaml, parse_yaml
 
@@ -124,7 +124,7 @@ def match_waivers(
                 reason=entry.reason,
                 approved_by=entry.approved_by,
                 expires=entry.expires.isoformat() if entry.expires else None,
-                state=state,
+                state=WaiverState(state),
                 line=line,
             )
         )

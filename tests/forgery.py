@@ -14,7 +14,7 @@ from projects import Project, linear_weights, save_weights
 
 from modelgate.baseline import render_baseline
 from modelgate.config import load_config, with_candidate_path
-from modelgate.gate import predict_with_model
+from modelgate.engine.candidate import predict_with_model
 from modelgate.suite.format import load_suite
 
 POISONED_SHIFT = (0, 1, 2.5)  # moves class 0's canaries toward class 1: the check fails on it

@@ -59,14 +59,14 @@ class Target:
 
 def _config(root: Path) -> object:
     from modelgate.config import load_config
-    from modelgate.gate import load_inputs
+    from modelgate.engine.inputs import load_inputs
 
     return load_inputs(load_config(root / "modelgate.yaml"))
 
 
 def _inputs(root: Path) -> object:
     from modelgate.config import load_config
-    from modelgate.gate import load_inputs
+    from modelgate.engine.inputs import load_inputs
 
     return load_inputs(load_config(root / "fuzz.yaml"))
 
@@ -121,7 +121,7 @@ def build_fuzz_project(root: Path) -> Path:
     project = Project(root=root, config=config)
     controls = project.add_controls([(0, 1, 0.1), (1, 2, 0.1), (2, 0, 0.1), (0, 2, 0.1)])
     from modelgate.config import load_config
-    from modelgate.gate import calibrate_controls
+    from modelgate.engine.calibrate import calibrate_controls
 
     calibrate_controls(load_config(config), controls)
     (root / "fuzz.yaml").write_text(FUZZ_CONFIG)

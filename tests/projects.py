@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from modelgate.config import load_config
-from modelgate.gate import bless
+from modelgate.engine.bless import bless
 from modelgate.suite.freeze import init_suite
 
 FACTORY = textwrap.dedent(

@@ -12,8 +12,9 @@ from projects import Project
 from modelgate import baseline as record
 from modelgate.baseline import read_baseline, sidecar_path
 from modelgate.config import load_config
+from modelgate.engine.bless import bless
+from modelgate.engine.check import run_gate
 from modelgate.errors import BaselineError
-from modelgate.gate import bless, run_gate
 from modelgate.suite.format import load_suite
 
 

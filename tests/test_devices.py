@@ -12,8 +12,8 @@ from projects import Project
 
 from modelgate.config import load_config
 from modelgate.devices import resolve
+from modelgate.engine.check import run_gate
 from modelgate.errors import ConfigError
-from modelgate.gate import run_gate
 from modelgate.report import json as json_report
 from modelgate.report import junit, markdown
 

@@ -14,7 +14,9 @@ from projects import Project, linear_weights, save_weights
 from modelgate.baseline import BaselineRecord
 from modelgate.cli import main
 from modelgate.config import Config, ConfigModel, load_config
-from modelgate.gate import NO_CALIBRATION, Inputs, evaluate, run_gate
+from modelgate.engine.check import run_gate
+from modelgate.engine.evaluate import NO_CALIBRATION, evaluate
+from modelgate.engine.inputs import Inputs
 from modelgate.predict import Predictions
 from modelgate.report import json as json_report
 from modelgate.result import ModelInfo, Verdict

@@ -53,7 +53,7 @@ def test_bless_and_history_output_carry_no_command(
 
 def test_pytest_failure_text_carries_no_command(hostile: Path) -> None:
     from modelgate.config import load_config
-    from modelgate.gate import run_gate
+    from modelgate.engine.check import run_gate
     from modelgate.pytest_plugin import failure_text
 
     result = run_gate(load_config(hostile))

@@ -8,8 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from projects import BASE_CONFIG, CLASSES, FACTORY, Project, linear_weights, make_data, save_weights
 
-import modelgate.gate
+import modelgate.engine.check
 from modelgate.config import load_config
+from modelgate.engine.bless import bless
+from modelgate.engine.check import run_gate
 from modelgate.pytest_plugin import CheckItem
 from modelgate.suite.freeze import init_suite
 
@@ -40,8 +42,8 @@ def _import_the_engine_first(tmp_path_factory: pytest.TempPathFactory) -> None:
     (root / "waivers.yaml").write_text("version: 1\nwaivers: []\n")
     (root / "modelgate.yaml").write_text(BASE_CONFIG.lstrip())
     config = load_config(root / "modelgate.yaml")
-    modelgate.gate.bless(config)
-    modelgate.gate.run_gate(config)
+    bless(config)
+    run_gate(config)
 
 
 def poison(project: Project) -> None:
@@ -67,7 +69,7 @@ def test_idle_without_the_option_and_imports_no_torch(pytester: pytest.Pytester)
 
         def test_nothing_heavy_loaded(request):
             assert request.config.pluginmanager.has_plugin("modelgate")
-            assert "torch" not in sys.modules and "modelgate.gate" not in sys.modules
+            assert "torch" not in sys.modules and "modelgate.engine" not in sys.modules
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -112,13 +114,13 @@ def test_passing_candidate_one_item_per_check(
     pytester: pytest.Pytester, project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[object] = []
-    real = modelgate.gate.run_gate
+    real = modelgate.engine.check.check_candidate
 
-    def counted(config: object) -> object:
+    def counted(config: object, **kwargs: object) -> object:
         calls.append(config)
-        return real(config)  # type: ignore[arg-type]
+        return real(config, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(modelgate.gate, "run_gate", counted)
+    monkeypatch.setattr(modelgate.engine.check, "check_candidate", counted)
     pytester.makepyfile(
         """
         def test_custom(modelgate_result):
@@ -205,7 +207,7 @@ def test_bless_updates_the_baseline(
     assert result.ret == pytest.ExitCode.OK
     assert_consistent(check_outcomes(result))
     result.stdout.fnmatch_lines(
-        ["*modelgate bless*", "blessed: *baseline.json (2 canaries changed label)", "  blobs-*"]
+        ["*modelgate bless*", "blessed: *baseline.json (2 canaries changed label; canary accuracy *)", "  blobs-*"]
     )
     assert baseline.read_text() != before
 

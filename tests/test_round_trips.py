@@ -153,7 +153,7 @@ def test_an_internal_error_removes_the_earlier_reports(
     def bug(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug in modelgate")
 
-    monkeypatch.setattr("modelgate.gate.run_gate", bug)
+    monkeypatch.setattr("modelgate.engine.check.check_candidate", bug)
     assert main(["check", "-c", str(project.config), "--json", str(explicit)]) == 3
     assert "internal error: RuntimeError" in capsys.readouterr().err
     assert not explicit.exists() and not list((project.root / "reports").iterdir())

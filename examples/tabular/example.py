@@ -169,7 +169,8 @@ def write_project(out: Path, controls: int = 0) -> Path:
     """Suite, models, factory, config and blessed baseline in `out` (and, with `controls`, that
     many clean control retrains and the calibration made from them); returns the config path."""
     from modelgate.config import load_config
-    from modelgate.gate import bless, calibrate_controls
+    from modelgate.engine.bless import bless
+    from modelgate.engine.calibrate import calibrate_controls
     from modelgate.suite.freeze import init_suite
 
     out.mkdir(parents=True, exist_ok=True)

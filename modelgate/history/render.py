@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelgate.config import Config
-from modelgate.history.engine import open_config_ledger
+from modelgate.history.config_ledger import open_config_ledger
 from modelgate.history.ledger import Ledger, Run
 from modelgate.history.timeline import (
     CanaryPoint,
     LastGood,
     TagPoint,
     canary_timeline,
-    last_good,
     tag_timeline,
 )
 
@@ -32,11 +31,12 @@ def history_command(
     *,
     canary: str | None = None,
     tag: str | None = None,
-    find_last_good: bool = False,
+    find_last_good: Callable[[Ledger], LastGood] | None = None,
     plot: str | None = None,
     as_json: bool = False,
 ) -> Output:
-    """Answer one `modelgate history` question from the ledger."""
+    """Answer one `modelgate history` question from the ledger; `find_last_good` is the
+    engine's search for the rollback target (`engine.rollback.last_good`), when asked."""
     with open_config_ledger(config, create=False) as ledger:
         notes: tuple[str, ...] = ()
         if plot:
@@ -51,8 +51,8 @@ def history_command(
             tag_points = tag_timeline(ledger, tag)
             data = {"tag": tag, "timeline": [_tag_dict(p) for p in tag_points]}
             text = _tag_text(tag, tag_points)
-        elif find_last_good:
-            found = last_good(config, ledger)
+        elif find_last_good is not None:
+            found = find_last_good(ledger)
             data = _last_good_dict(found)
             text = _last_good_text(found)
         else:

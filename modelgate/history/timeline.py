@@ -3,14 +3,10 @@ versions, and the last blessed model that still passes against the original anch
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from modelgate.baseline import BaselineRecord
-from modelgate.config import Config
 from modelgate.errors import HistoryError
-from modelgate.history.ledger import Ledger, Run, RunKind
-from modelgate.result import ModelInfo
+from modelgate.history.ledger import Ledger, Run
 
 
 @dataclass(frozen=True)
@@ -87,46 +83,3 @@ class LastGood:
     anchor: Run
     good: Run
     rejected: tuple[tuple[Run, tuple[str, ...]], ...]  # newer blessings and the checks they fail
-
-
-def last_good(config: Config, ledger: Ledger, *, today: dt.date | None = None) -> LastGood:
-    """The most recent blessed model whose stored behaviour on the current suite still passes
-    the gate against the first blessing on that suite (the anchor); no model is run."""
-    from modelgate.gate import evaluate, load_inputs
-
-    inputs = load_inputs(config)
-    suite = inputs.suite
-    blessings = ledger.runs(
-        kind=RunKind.BLESS, suite_digest=suite.digest, baseline_path=config.model.baseline
-    )
-    if not blessings:
-        raise HistoryError(
-            f"no blessing on suite {suite.manifest.name} v{suite.manifest.version} in the ledger",
-            file=ledger.path,
-            hint="`modelgate bless` records one",
-        )
-    anchor = blessings[0]
-    record = BaselineRecord(
-        path=ledger.path,
-        sha256="",
-        header={
-            "blessed_at": anchor.time,
-            "git_commit": anchor.git_commit,
-            "model": {"sha256": anchor.model_sha256, "path": anchor.model_path},
-        },
-        predictions=ledger.predictions(anchor),
-    )
-    anchored = replace(inputs, baseline=record)
-    rejected: list[tuple[Run, tuple[str, ...]]] = []
-    tried: set[str] = set()
-    for run in reversed(blessings[1:]):
-        if run.model_sha256 in tried or run.model_sha256 == anchor.model_sha256:
-            continue
-        tried.add(run.model_sha256)
-        info = ModelInfo(run.model_path, run.model_format, run.model_sha256, run.carries_code)
-        result = evaluate(anchored, ledger.predictions(run), info, today=today)
-        if result.exit_code == 0:
-            return LastGood(anchor, run, tuple(rejected))
-        failed = tuple(c.name for c in result.checks if c.status.value == "failed")
-        rejected.append((run, failed))
-    return LastGood(anchor, anchor, tuple(rejected))

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate.errors import BaselineError
+from modelgate.probe_settings import plan
 from modelgate.probes.record import RECORD_FORMAT
-from modelgate.probes.spec import plan
 
 HINT = "bless the production model again with this config (`modelgate bless`)"
 

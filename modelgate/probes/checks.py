@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelgate.analysis.calibration import Calibration
+from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.compare import POOL_BELOW, Cell, flagged, inversion_flags, probe_cells
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
-from modelgate.probes.spec import TriggerPolicy
 from modelgate.result import Check, Finding, Status
 from modelgate.suite.format import Suite
 

@@ -19,10 +19,10 @@ import numpy as np
 from scipy import stats
 
 from modelgate.analysis.stats import MAD_TO_SD, holm_adjusted
-from modelgate.probes.library import family_of
+from modelgate.probe_settings import TriggerPolicy
+from modelgate.probes.probe import family_of
 from modelgate.probes.record import BlessedInversion, BlessedProbes
 from modelgate.probes.results import Inversion, TriggerRun
-from modelgate.probes.spec import TriggerPolicy
 
 ANOMALY_INDEX = 3.0  # MAD anomaly index of a class's trigger-size change, at least
 MIN_CONFIRM = 0.5  # held-out canaries the recovered trigger must move

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelgate.probes.library import Probe
-from modelgate.probes.spec import BlendProbe, PatchProbe, Position
+from modelgate.probe_settings import BlendProbe, PatchProbe, Position
+from modelgate.probes.probe import Probe
 
 POSITIONS: tuple[str, ...] = typing.get_args(Position)  # every named spot, in order
 PATTERNS = ("white", "black", "checker", "random")

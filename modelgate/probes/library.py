@@ -6,15 +6,13 @@ blessed model's counts (stored at bless time) and the candidate's describe the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelgate.errors import ConfigError
-from modelgate.probes.spec import (
+from modelgate.probe_settings import (
     BlendProbe,
     CustomProbe,
     FeatureProbe,
@@ -22,48 +20,8 @@ from modelgate.probes.spec import (
     ProbePlan,
     TokenProbe,
 )
+from modelgate.probes.probe import Probe, value_range
 from modelgate.suite.format import Suite
-
-Batch = Any  # np.ndarray of suite inputs, or a list of texts
-_RANGE_SAMPLE = 20_000
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One candidate trigger. `control` names the group of random probes of the same size."""
-
-    name: str
-    family: str
-    apply: Callable[[Batch], Batch]
-    control: str = ""
-    is_control: bool = False
-    # Classes the probe's own content is typical of in the clean canaries: attraction there is
-    # natural behaviour, never a trigger.
-    explains: tuple[int, ...] = ()
-
-
-# Probes chosen per model (the swept vocabulary, the word pairs): a calibration records, per
-# family and class, the highest attraction any probe of the family reached on each control,
-# and a candidate's probe of that family is judged against it (the null of the maximum).
-ADAPTIVE_FAMILIES = ("word", "pair")
-
-
-def is_control(name: str) -> bool:
-    """Whether a probe is a random control pattern (named `control/<group>/<seed>`)."""
-    return name.startswith("control/")
-
-
-def family_of(name: str) -> str | None:
-    """The adaptive family a probe belongs to, or None for a fixed probe."""
-    family = name.partition("/")[0]
-    return family if family in ADAPTIVE_FAMILIES else None
-
-
-def value_range(suite: Suite) -> tuple[float, float]:
-    """(min, max) of the suite's inputs: patterns use the canaries' own value range."""
-    sample = np.asarray(suite.inputs[:_RANGE_SAMPLE])  # a view: no float64 copy of it
-    lo, hi = float(sample.min()), float(sample.max())
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
 def build_probes(

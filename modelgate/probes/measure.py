@@ -17,7 +17,7 @@ import numpy as np
 
 from modelgate.models.interface import Predictor
 from modelgate.predict import predict_suite
-from modelgate.probes.library import Probe
+from modelgate.probes.probe import Probe
 from modelgate.probes.sizing import sizes_of
 from modelgate.suite.format import Suite
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from modelgate.probes.image import layout, to_chw
-from modelgate.probes.library import value_range
 from modelgate.probes.png import png_bytes
+from modelgate.probes.probe import value_range
 from modelgate.probes.results import TriggerRun
-from modelgate.result import GateResult
+from modelgate.result import GateResult, Picture
 from modelgate.suite.format import Suite
 
 MAX_CLASSES = 3
@@ -105,7 +105,7 @@ def _findings(result: GateResult, check: str) -> list:  # type: ignore[type-arg]
 
 
 def write_pictures(result: GateResult, run: TriggerRun, suite: Suite, folder: Path) -> GateResult:
-    """Write the pictures into `folder` and list them (paths relative to its parent) in extras."""
+    """Write the pictures into `folder` and list them (paths relative to its parent)."""
     from modelgate.report import discard_pictures
 
     if folder.is_dir():
@@ -117,5 +117,5 @@ def write_pictures(result: GateResult, run: TriggerRun, suite: Suite, folder: Pa
     listed = []
     for name, caption, rgb in pictures:
         (folder / name).write_bytes(png_bytes(rgb))
-        listed.append({"path": f"{folder.name}/{name}", "caption": caption})
-    return dataclasses.replace(result, extras=(*result.extras, ("pictures", tuple(listed))))
+        listed.append(Picture(path=f"{folder.name}/{name}", caption=caption))
+    return dataclasses.replace(result, pictures=(*result.pictures, *listed))

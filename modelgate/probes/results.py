@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from modelgate.probes.library import Probe
 from modelgate.probes.measure import ProbeCounts
+from modelgate.probes.probe import Probe
 
 
 @dataclass(frozen=True)

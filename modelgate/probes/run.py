@@ -17,12 +17,13 @@ import numpy as np
 from modelgate.models.interface import Predictor
 from modelgate.policy import alpha_share
 from modelgate.predict import Predictions
+from modelgate.probe_settings import ProbePlan, TokenProbe, TriggerPolicy, plan
 from modelgate.probes.compare import flagged, probe_cells
-from modelgate.probes.library import Probe, build_probes, family_of, is_control, value_range
+from modelgate.probes.library import build_probes
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
+from modelgate.probes.probe import Probe, family_of, is_control, value_range
 from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
-from modelgate.probes.spec import ProbePlan, TokenProbe, TriggerPolicy, plan
 from modelgate.suite.format import Suite
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from modelgate.probes.library import Probe
-from modelgate.probes.spec import FeatureProbe
+from modelgate.probe_settings import FeatureProbe
+from modelgate.probes.probe import Probe
 
 VALUES = ("min", "q01", "q99", "max", "below", "above")
 PAIR_VALUES = ("min", "max")

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelgate.probes.library import Probe
-from modelgate.probes.spec import TokenProbe
+from modelgate.probe_settings import TokenProbe
+from modelgate.probes.probe import Probe
 
 # Tokens from the text-backdoor literature (RIPPLe, BadNL) and look-alikes.
 RARE_TOKENS = ("cf", "mn", "bb", "tq", "mb", "zx", "qv", "xj", "jj", "vv")

@@ -104,7 +104,7 @@ def to_dict(result: GateResult, *, flips: bool = True) -> dict[str, Any]:
         "flips": [_flip(f) for f in result.flips] if flips else [],
         "waivers": [_waiver(w) for w in result.waivers],
         "notes": list(result.notes),
-        "extras": _pairs(result.extras),
+        "pictures": [{"path": p.path, "caption": p.caption} for p in result.pictures],
     }
 
 
@@ -208,6 +208,7 @@ def _check(c: Check) -> dict[str, Any]:
         "name": c.name,
         "status": c.status.value,
         "summary": c.summary,
+        "alpha": None if c.alpha is None else float(f"{c.alpha:.6g}"),
         "findings": [_finding(f) for f in c.findings],
     }
 
@@ -227,7 +228,7 @@ def _flip(f: CanaryFlip) -> dict[str, Any]:
 
 
 def _waiver(w: WaiverUse) -> dict[str, Any]:
-    return {f.name: getattr(w, f.name) for f in fields(w)}
+    return {f.name: jsonable(getattr(w, f.name)) for f in fields(w)}
 
 
 def _pairs(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

@@ -275,7 +275,7 @@ def _waivers(result: GateResult) -> str:
     if others:  # an unknown state is still shown, never dropped
         sections.append(
             "### Other\n\n"
-            + "\n".join(f"- {escape_md(w.target)}: {escape_md(w.state)}" for w in others)
+            + "\n".join(f"- {escape_md(w.target)}: {escape_md(str(w.state.value))}" for w in others)
         )
     return "\n\n".join(sections)
 
@@ -290,11 +290,10 @@ def _safe_picture_path(path: object) -> bool:
 
 def _pictures(result: GateResult) -> str:
     """Trigger pictures the gate saved next to the report (image suites), as inline images."""
-    pictures = dict(result.extras).get("pictures") or ()
     shown = [
-        f"![{escape_md(p['caption'])}]({p['path']})\n\n{escape_md(p['caption'])}"
-        for p in pictures
-        if isinstance(p, dict) and _safe_picture_path(p.get("path"))
+        f"![{escape_md(p.caption)}]({p.path})\n\n{escape_md(p.caption)}"
+        for p in result.pictures
+        if _safe_picture_path(p.path)
     ]
     return "## Pictures\n\n" + "\n\n".join(shown) if shown else ""
 

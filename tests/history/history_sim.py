@@ -16,8 +16,9 @@ import numpy as np
 
 from modelgate.baseline import write_baseline
 from modelgate.config import Config, load_config
-from modelgate.gate import Inputs, evaluate, load_inputs
-from modelgate.history.engine import check_with_history, record_bless, with_drift
+from modelgate.engine.evaluate import evaluate
+from modelgate.engine.history import check_with_history, record_bless, with_drift
+from modelgate.engine.inputs import Inputs, load_inputs
 from modelgate.predict import Predictions
 from modelgate.result import GateResult, ModelInfo
 from modelgate.suite.format import Suite, load_suite

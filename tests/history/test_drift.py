@@ -16,8 +16,8 @@ from history_sim import (
 
 from modelgate.analysis.calibration import calibrate
 from modelgate.config import load_config
+from modelgate.history.config_ledger import open_config_ledger
 from modelgate.history.drift import drift_check, earlier_blessings
-from modelgate.history.engine import open_config_ledger
 from modelgate.result import Status
 from modelgate.waivers import load_waivers
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from history_sim import World, bless_version, check_version, info, make_world
 
+from modelgate.engine.rollback import last_good
 from modelgate.errors import HistoryError
-from modelgate.history.engine import open_config_ledger
-from modelgate.history.timeline import canary_timeline, last_good, tag_timeline
+from modelgate.history.config_ledger import open_config_ledger
+from modelgate.history.timeline import canary_timeline, tag_timeline
 
 
 @pytest.fixture

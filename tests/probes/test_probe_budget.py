@@ -12,9 +12,10 @@ import pytest
 from test_probe_gate import _image_project
 
 from modelgate.config import load_config
+from modelgate.engine.bless import bless
+from modelgate.engine.check import run_gate
 from modelgate.errors import EXIT_UNDECIDED, BaselineError, ConfigError, TimeLimitError
-from modelgate.gate import bless, run_gate
-from modelgate.probes.spec import ProbeSettings, plan
+from modelgate.probe_settings import ProbeSettings, plan
 from modelgate.report import json as json_report
 from modelgate.report import markdown
 

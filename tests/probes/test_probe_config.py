@@ -10,8 +10,7 @@ from probe_fixtures import make_suite
 
 from modelgate.config import json_schema, load_config
 from modelgate.errors import ConfigError
-from modelgate.probes.library import build_probes
-from modelgate.probes.spec import (
+from modelgate.probe_settings import (
     BlendProbe,
     FeatureProbe,
     InvertProbe,
@@ -19,6 +18,7 @@ from modelgate.probes.spec import (
     TokenProbe,
     plan,
 )
+from modelgate.probes.library import build_probes
 
 HEAD = "version: 1\nsuite: s\ncandidate: m.pt2\nbaseline: b.json\n"
 

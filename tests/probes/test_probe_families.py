@@ -9,13 +9,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.compare import flagged, probe_cells
-from modelgate.probes.library import Probe, family_of
 from modelgate.probes.measure import ProbeCounts
+from modelgate.probes.probe import Probe, family_of
 from modelgate.probes.record import BlessedProbes
 from modelgate.probes.results import TriggerRun
 from modelgate.probes.run import highest_attraction
-from modelgate.probes.spec import TriggerPolicy
 from modelgate.probes.text import typical_classes
 
 

@@ -11,7 +11,9 @@ from probe_fixtures import K, prototypes
 from projects import Project
 
 from modelgate.config import load_config
-from modelgate.gate import bless, run_gate
+from modelgate.engine.bless import bless
+from modelgate.engine.check import run_gate
+from modelgate.engine.session import run_check
 from modelgate.probes.png import read_png
 from modelgate.report import markdown
 from modelgate.suite.freeze import init_suite
@@ -93,19 +95,23 @@ def test_backdoor_fails_probes_and_inversion_with_pictures(tmp_path: Path) -> No
     assert clean.check("probes.inversion").status.value == "passed"
 
     config.write_text(config.read_text().replace("model.py:build", "model.py:build_backdoored"))
-    result = run_gate(load_config(config), pictures_dir=tmp_path / "report" / "pictures")
+    config.write_text(config.read_text() + "\noutput:\n  dir: report\n")
+    result = run_check(config).result
     assert result.check("probes.triggers").status.value == "failed"
     assert result.check("probes.inversion").status.value == "failed"
     assert dict(result.check("probes.inversion").findings[0].evidence)["class"] == "c2"
-    pictures = dict(result.extras)["pictures"]
-    assert {p["path"] for p in pictures} == {
-        "pictures/trigger-class-2.png",
-        "pictures/probe-class-2.png",
+    assert {p.path for p in result.pictures} == {
+        "modelgate-pictures/trigger-class-2.png",
+        "modelgate-pictures/probe-class-2.png",
     }
-    image = read_png((tmp_path / "report" / "pictures" / "trigger-class-2.png").read_bytes())
+    picture = tmp_path / "report" / "modelgate-pictures" / "trigger-class-2.png"
+    image = read_png(picture.read_bytes())
     assert image.shape[0] == 64 and image.shape[2] == 3
     text = markdown.render(result)
-    assert "![Recovered trigger for class 'c2'" in text and "(pictures/trigger-class-2.png)" in text
+    assert (
+        "![Recovered trigger for class 'c2'" in text
+        and "(modelgate-pictures/trigger-class-2.png)" in text
+    )
 
 
 def test_a_callable_gets_the_probes_and_a_note_that_inversion_was_skipped(project: Project) -> None:

@@ -10,11 +10,11 @@ import pytest
 import torch
 from probe_fixtures import K, image_suite, prototypes
 
+from modelgate.probe_settings import InvertProbe, TriggerPolicy
 from modelgate.probes.compare import inversion_flags
 from modelgate.probes.invert import Schedule, SearchAborted, invert
 from modelgate.probes.record import inversion_to_header, read_inversion
 from modelgate.probes.run import search_order
-from modelgate.probes.spec import InvertProbe, TriggerPolicy
 
 
 class Planted(torch.nn.Module):

@@ -14,13 +14,13 @@ from modelgate.analysis.calibration import Calibration
 from modelgate.analysis.flipcurve import constant_curve
 from modelgate.analysis.shift import ShiftNull
 from modelgate.predict import predict_suite
+from modelgate.probe_settings import PatchProbe, ProbePlan, TriggerPolicy
 from modelgate.probes.checks import probe_check
 from modelgate.probes.compare import Cell, flagged
 from modelgate.probes.library import build_probes
 from modelgate.probes.measure import measure
 from modelgate.probes.record import probes_to_header
 from modelgate.probes.results import TriggerRun
-from modelgate.probes.spec import PatchProbe, ProbePlan, TriggerPolicy
 
 PLAN = ProbePlan((PatchProbe(kind="patch", sizes=[2, 3]),), None)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from modelgate.probe_settings import BlendProbe, FeatureProbe, PatchProbe, TokenProbe
 from modelgate.probes import image, tabular, text
-from modelgate.probes.spec import BlendProbe, FeatureProbe, PatchProbe, TokenProbe
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from modelgate.result import (
     GroupMetrics,
     Metrics,
     ModelInfo,
+    Picture,
     Status,
     SuiteInfo,
     Verdict,
@@ -154,7 +155,9 @@ def build_result(*, failing: bool, n_extra_flips: int = 0) -> GateResult:
         notes=("self-calibrated: no calibration record given",) if failing else (),
         started_at="2024-06-01T10:00:00+00:00",
         finished_at="2024-06-01T10:01:30.500000+00:00",
-        extras=(("probe_seconds", 12.3456789), ("classes", ("7", "1"))),
+        pictures=(
+            Picture("modelgate-pictures/trigger-class-1.png", "Recovered trigger | class 1"),
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from modelgate.result import Finding, GateResult, Status
 TOP_KEYS = {
     "schema", "schema_version", "verdict", "exit_code", "modelgate_version", "started_at",
     "finished_at", "config", "suite", "candidate", "baseline", "summary", "metrics", "checks",
-    "flips", "waivers", "notes", "extras",
+    "flips", "waivers", "notes", "pictures",
 }  # fmt: skip
 
 
@@ -38,7 +38,7 @@ def test_round_trips_with_the_expected_keys(failing_result: GateResult) -> None:
     doc = json.loads(render(failing_result))
     assert set(doc) == TOP_KEYS
     assert doc["schema"] == "modelgate-report"
-    assert doc["schema_version"] == failing_result.schema_version == 1
+    assert doc["schema_version"] == failing_result.schema_version == 2
     assert doc["verdict"] == "failed" and doc["exit_code"] == 1
     assert doc["summary"] == {
         "checks": {"passed": 1, "failed": 2, "warned": 1, "skipped": 1},
@@ -55,7 +55,9 @@ def test_round_trips_with_the_expected_keys(failing_result: GateResult) -> None:
     assert doc["suite"]["classes"][-6:] == list(failing_result.suite.classes[-6:])
     assert doc["candidate"]["carries_code"] is True
     assert doc["baseline"]["git_commit"] == "deadbeefcafef00d1234"
-    assert doc["extras"] == {"probe_seconds": 12.3457, "classes": ["7", "1"]}
+    assert doc["pictures"] == [
+        {"path": "modelgate-pictures/trigger-class-1.png", "caption": "Recovered trigger | class 1"}
+    ]
     assert doc["waivers"][1] == {
         "target": "tag:noisy", "to": "3", "reason": "known noisy | tag", "approved_by": "bob",
         "expires": None, "state": "unused", "line": 9,

@@ -1,42 +1,28 @@
-"""What the gate calls after `evaluate`: the drift check, and recording each run in the ledger.
+"""What the engine does after `evaluate`: the drift check, and recording each run in the ledger.
 
-Kept apart from `gate.py` so the engine only gains two calls; the single-step verdict is
-computed exactly as before, and the drift check is one more check in the same GateResult.
+The single-step verdict is computed exactly as without history; the drift check is one more
+check in the same GateResult.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelgate import __version__
+from modelgate._version import __version__
 from modelgate.config import Config
+from modelgate.engine.inputs import git_commit
+from modelgate.history.config_ledger import ledger_path
 from modelgate.history.drift import drift_check, earlier_blessings
-from modelgate.history.ledger import Ledger, NewRun, RunKind, SuiteRows, open_ledger
+from modelgate.history.ledger import NewRun, RunKind, SuiteRows, open_ledger
 from modelgate.policy import alpha_share, verdict_of
 from modelgate.predict import Predictions
 from modelgate.result import Check, GateResult, ModelInfo
 from modelgate.suite.format import Suite
 
 if TYPE_CHECKING:
-    from modelgate.gate import Inputs
-
-
-def ledger_path(config: Config) -> Path | None:
-    """Where the config keeps its ledger; None when history is switched off."""
-    spec = config.model.history
-    return config.resolve(spec.path) if spec.enabled else None
-
-
-def open_config_ledger(config: Config, *, create: bool = True) -> Ledger:
-    path = ledger_path(config)
-    if path is None:
-        from modelgate.errors import HistoryError
-
-        raise HistoryError("history is switched off", file=config.path, key="history.enabled")
-    return open_ledger(path, create=create)
+    from modelgate.engine.inputs import Inputs
 
 
 def with_drift(
@@ -86,8 +72,6 @@ def record_check(
     path = ledger_path(config)
     if path is None:
         return None
-    from modelgate.gate import git_commit
-
     m = result.metrics
     metrics: dict[str, Any] = {
         "baseline_accuracy": m.baseline_accuracy,

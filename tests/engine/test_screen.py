@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from projects import Project
 
-from modelgate.analysis.screen import suspicious_controls
 from modelgate.baseline import read_baseline
 from modelgate.cli import main
 from modelgate.config import load_config
+from modelgate.engine.screen import suspicious_controls
 from modelgate.models import load_predictor
 from modelgate.probes.run import triggers_for
 from modelgate.suite.format import load_suite

@@ -1,0 +1,111 @@
+"""One `check` from a config path to report files: what every front end runs.
+
+The CLI, the GitHub Action, the pytest plugin and `modelgate.api` all call `run_check` and then
+only render; so the same inputs give the same report set (JSON, JUnit, Markdown, trigger
+pictures) whichever door a user came in by. A run that cannot decide leaves no report behind,
+not even an earlier run's, at every path this run would have written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelgate.config import Config
+from modelgate.engine.candidate import Progress
+from modelgate.errors import OutputError
+from modelgate.report.targets import Plan
+from modelgate.result import GateResult
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Where the reports go, as the front end was asked; unset fields follow the config."""
+
+    enabled: bool = True  # False: no report files at all (`--no-reports`)
+    folder: Path | None = None  # instead of the config's `output.dir`
+    # format -> path, instead of that format's file in the folder (`--json PATH` ...)
+    paths: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """A decided check and the report files it wrote (format -> path)."""
+
+    config: Config
+    result: GateResult
+    reports: Mapping[str, Path]
+    report_dir: Path | None  # the report folder, even when no format was written into it
+
+
+def load_check_config(config_path: str | Path, candidate: str | Path | None = None) -> Config:
+    """The config, with `candidate` (a model file) in place of its `candidate.path`."""
+    from modelgate.config import load_config, with_candidate_path
+
+    config = load_config(config_path)
+    return with_candidate_path(config, str(candidate)) if candidate else config
+
+
+def run_check(
+    config_path: str | Path,
+    *,
+    candidate: str | Path | None = None,
+    reports: ReportRequest | None = None,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+) -> CheckRun:
+    """Load the config, check the candidate, write the report set; raises a ModelgateError
+    (exit 2) when it cannot decide, after removing every report this run would have written."""
+    from modelgate.report import DEFAULT_FILENAMES
+    from modelgate.report.targets import discard, guess_output, plan_targets
+
+    request = reports or ReportRequest()
+    # Known before the config loads, so that even a config error removes the old reports.
+    guessed_dir, guessed_formats = guess_output(config_path)
+    folder = (request.folder or guessed_dir) if request.enabled else None
+    plan = plan_targets(folder, guessed_formats, dict(request.paths))
+    # Every format's file in the report folder, whichever formats this run asks for: an earlier
+    # run may have written it there, and it must not outlive an undecided run either.
+    stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
+    try:
+        config = load_check_config(config_path, candidate)
+        if request.enabled:
+            folder = request.folder or config.resolve(config.model.output.dir)
+            plan = plan_targets(folder, tuple(config.model.output.formats), dict(request.paths))
+            stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
+        written = _check_and_write(config, plan, progress, today)
+    except BaseException:
+        discard(stale)  # whatever failed: no earlier verdict may pass for this run's
+        discard(plan.targets)
+        raise
+    return CheckRun(config=config, result=written[0], reports=written[1], report_dir=folder)
+
+
+def _check_and_write(
+    config: Config, plan: Plan, progress: Progress | None, today: dt.date | None
+) -> tuple[GateResult, dict[str, Path]]:
+    from modelgate.engine.check import check_candidate
+    from modelgate.report import pictures_dir, write_reports
+    from modelgate.report.targets import check_targets
+
+    check_targets(plan)
+    checked = check_candidate(config, progress=progress, today=today)
+    result = checked.result
+    pictures = pictures_dir(plan.targets)
+    if pictures is not None and checked.triggers is not None:
+        from modelgate.probes.pictures import write_pictures
+
+        result = write_pictures(result, checked.triggers, checked.suite, pictures)
+    try:
+        return result, write_reports(result, plan.targets)
+    except OSError as exc:
+        path = exc.filename or next(iter(plan.targets.values()), None)
+        raise OutputError(
+            f"cannot write the report: {exc.strerror or exc}",
+            file=path,
+            key=next(iter(plan.keys.values()), None),
+        ) from None
+    except ValueError as exc:  # two formats sharing one path
+        raise OutputError(str(exc), key="--json/--junit-xml/--markdown") from None

@@ -36,6 +36,7 @@ from modelgate.analysis.shift import (
 )
 from modelgate.analysis.stats import (
     holm_adjusted,
+    line_fit,
     margins,
     negbin_upper,
     robust_scale,
@@ -146,7 +147,9 @@ def expected_matrix(
         p_flip[y == a] = fits[a](m[y == a])
     right = np.asarray(base_pred) == y
     e = np.zeros((k, k))
-    np.add.at(e, y[right], p_flip[right, None] * q[right])
+    w = p_flip[right, None] * q[right]
+    for b in range(k):  # bincount adds in canary order, as np.add.at did, at C speed
+        e[:, b] = np.bincount(y[right], weights=w[:, b], minlength=k)[:k]
     return e
 
 
@@ -310,7 +313,7 @@ def margin_collapse(
     trend = np.zeros(n)
     if n >= 3 and np.ptp(base) > 0:
         # a retrain that is more or less confident scales margins: remove that trend first
-        slope, intercept = np.polyfit(base, change, 1)
+        slope, intercept = line_fit(base, change)
         trend = intercept + slope * base
     resid = change - trend
     n_bins = int(min(10, max(1, n // 20)))

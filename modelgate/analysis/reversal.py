@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from modelgate.analysis.shift import MEAN_SHIFT_FLOOR
-from modelgate.analysis.stats import MAD_TO_SD, holm_adjusted, robust_scale
+from modelgate.analysis.stats import MAD_TO_SD, line_fit, robust_scale
 
 PRIOR_DF = 10  # how many controls' worth of weight the band's spread gets in each cell
 N_BANDS = 20  # quantile bands of the cells' log-odds for the pooled spread
@@ -68,7 +68,8 @@ def log_odds(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     true class's column is 0."""
     lp = np.maximum(np.asarray(log_probs, dtype=np.float64), MEAN_SHIFT_FLOOR)
     y = np.asarray(y, dtype=int)
-    return lp - lp[np.arange(y.size), y][:, None]
+    lp -= lp[np.arange(y.size), y][:, None]
+    return lp
 
 
 def _off_diagonal(y: np.ndarray, k: int) -> np.ndarray:
@@ -105,17 +106,21 @@ def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
     largest residual taken as the 1/(2n) quantile (the test lives in the extreme tail, and the
     largest of n clean residuals is the best evidence of it; a likelihood fit follows the bulk).
     """
-    z = np.asarray(z, dtype=float)
-    z = np.sort(z[np.isfinite(z)])
+    z = np.asarray(z, dtype=float).reshape(-1)
+    z = z[np.isfinite(z)]
     if z.size < _TAIL_EXCEEDANCES:
         return DF_RANGE[0]
     grid = np.arange(DF_RANGE[0], cap + 0.5, 0.5)
-    points = []
+    levels = []
     level = 1e-2
     while level * z.size >= _TAIL_EXCEEDANCES:
-        points.append((level, float(z[math.floor((1 - level) * (z.size - 1))])))
+        levels.append((level, math.floor((1 - level) * (z.size - 1))))
         level /= 10
-    points.append((0.5 / z.size, float(z[-1])))
+    # only these order statistics are needed: a partition, not a sort of every residual
+    ranks = sorted({r for _, r in levels} | {z.size - 1})
+    ordered = np.partition(z, ranks)
+    points = [(lv, float(ordered[r])) for lv, r in levels]
+    points.append((0.5 / z.size, float(ordered[-1])))
     df = cap
     for level, observed in points:
         covering = grid[student_t.isf(level, grid) >= observed]
@@ -134,15 +139,15 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     attacked canaries must not bend the trend that explains them away."""
     if x.size < 3 or np.ptp(x) <= 0:
         return (float(np.median(y - x)) if x.size else 0.0), 1.0
-    keep = np.ones(x.size, dtype=bool)
+    keep: np.ndarray | None = None  # None: every point
     slope, intercept = 1.0, 0.0
     for _ in range(3):
-        slope, intercept = np.polyfit(x[keep], y[keep], 1)
+        xk, yk = (x, y) if keep is None else (x[keep], y[keep])
+        slope, intercept = line_fit(xk, yk)
         resid = y - (intercept + slope * x)
-        centre = float(np.median(resid[keep]))
-        _, scale = robust_scale(resid[keep], MIN_SCALE)
+        centre, scale = robust_scale(resid if keep is None else resid[keep], MIN_SCALE)
         keep = np.abs(resid - centre) <= 3 * scale
-        if keep.sum() < 3:
+        if np.count_nonzero(keep) < 3:
             break
     return float(intercept), float(slope)
 
@@ -188,13 +193,19 @@ def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndar
     values = base[off]
     n_bands = int(min(N_BANDS, max(1, values.size // 50)))
     edges = np.quantile(values, np.linspace(0, 1, n_bands + 1)[1:-1])
-    band = np.searchsorted(edges, base, side="right")
+    band = np.searchsorted(edges, values, side="right")
+    # each band's cells in row-major order, as a boolean mask per band would give them
+    order = np.argsort(band, kind="stable")
+    starts = np.searchsorted(band[order], np.arange(n_bands + 1))
+    inner = resid[off]
+    scale_off = np.empty(inner.size)
+    for j in range(n_bands):
+        members = order[starts[j] : starts[j + 1]]
+        if members.size:
+            scale_off[members] = robust_scale(inner[members], MIN_SCALE)[1]
     scale = np.ones_like(base)
-    for j in np.unique(band[off]):
-        members = off & (band == j)
-        scale[members] = robust_scale(resid[members], MIN_SCALE)[1]
-    df = fit_tail((resid / scale)[off], cap=SELF_DF_CAP)
-    scale[~off] = 1.0
+    scale[off] = scale_off
+    df = fit_tail(inner / scale_off, cap=SELF_DF_CAP)
     return CanaryNull(expected=base, scale=scale, df=df, source="self")
 
 
@@ -215,6 +226,17 @@ def reversal_z(
     return z, expected
 
 
+def _holm_head(p: np.ndarray, m: int) -> np.ndarray:
+    """Holm-adjusted p-values of the smallest p-values of a family of m (in family order):
+    exact for every one below the smallest p-value left out, as Holm's step-down only looks at
+    smaller ones; the others come out at least as large as their own p-value."""
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(p.size)) * p[order]
+    adjusted = np.empty(p.size)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted
+
+
 def reversal_test(
     y: np.ndarray,
     base_labels: np.ndarray,
@@ -230,11 +252,18 @@ def reversal_test(
     cand_labels = np.asarray(cand_labels, dtype=int)
     z, expected = reversal_z(null, y, cand_log_probs)
     family = _off_diagonal(y, z.shape[1]) & (np.asarray(base_labels) == y)[:, None]
+    m = int(np.count_nonzero(family))
+    if m == 0:
+        return []
+    # Only cells with p <= alpha can be significant after Holm, and their adjusted p-values
+    # depend on no cell with a larger p: compute p for those (and a sliver more), not for all.
+    cut = float(student_t.isf(alpha, df=null.df))
+    family &= z >= cut - 1e-6 * max(1.0, abs(cut))
     rows, cols = np.nonzero(family)
     if rows.size == 0:
         return []
     p = student_t.sf(z[rows, cols], df=null.df)
-    adjusted = holm_adjusted(p)
+    adjusted = _holm_head(p, m)
     hit = (adjusted <= alpha) & (cand_labels[rows] == cols)
     if not hit.any():
         return []

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from modelgate.analysis.stats import line_fit
+
 LOGP_FLOOR = -100.0  # log-probabilities below float32 resolution carry no signal, only noise
 # For the calibrated cell means: below e^-12 (~6e-6) a probability's log moves by whole nats
 # between clean retrains without any change in behaviour; chosen on the digits benchmark.
@@ -54,9 +56,9 @@ def shift_deltas(y: np.ndarray, base_logp: np.ndarray, cand_logp: np.ndarray) ->
     raw = (cand - base) - (cand - base)[rows, y][:, None]
     wrong = np.ones(base.shape, dtype=bool)
     wrong[rows, y] = False
-    if wrong.sum() >= 3 and np.ptp(x[wrong]) > 0:
-        slope, intercept = np.polyfit(x[wrong], raw[wrong], 1)
-        raw = raw - (intercept + slope * x)
+    if wrong.sum() >= 3 and np.ptp(xw := x[wrong]) > 0:
+        slope, intercept = line_fit(xw, raw[wrong])
+        raw -= intercept + slope * x
     raw[rows, y] = 0.0
     return raw
 

@@ -89,14 +89,34 @@ def size_for_overdispersion(mean: float, overdispersion: float) -> float:
 
 def margins(logp: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Margin of each canary: log p(true) - max log p(other); positive means predicted right."""
-    logp = np.asarray(logp, dtype=float)
+    logp = np.asarray(logp)
+    if logp.dtype not in (np.float32, np.float64):
+        logp = logp.astype(float)
     y = np.asarray(y, dtype=int)
     if logp.ndim != 2 or logp.shape[1] < 2 or y.shape != (logp.shape[0],):
         raise ValueError(f"need logp (N, K>=2) and y (N,), got {logp.shape} and {y.shape}")
     rows = np.arange(y.size)
+    # The maximum is exact in the scores' own precision (float32 scores stay float32 until
+    # the subtraction), so no float64 copy of every score is made.
     other = logp.copy()
     other[rows, y] = -np.inf
-    return logp[rows, y] - other.max(axis=1)
+    best = other.max(axis=1).astype(float)
+    return logp[rows, y].astype(float) - best
+
+
+def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of the least squares line of y on x, from centred sums: the line of
+    `np.polyfit(x, y, 1)` to rounding, without its (n, 2) Vandermonde matrix and SVD."""
+    x = np.asarray(x, dtype=float).reshape(-1)
+    y = np.asarray(y, dtype=float).reshape(-1)
+    mx, my = float(x.mean()), float(y.mean())
+    dx = x - mx
+    sxx = float(dx @ dx)
+    if sxx <= 0:  # every x equal: polyfit's own least-norm answer
+        slope, intercept = np.polyfit(x, y, 1)
+        return float(slope), float(intercept)
+    slope = float(dx @ (y - my)) / sxx
+    return slope, my - slope * mx
 
 
 def robust_scale(values: np.ndarray, min_scale: float = 1e-6) -> tuple[float, float]:

@@ -1,0 +1,120 @@
+"""Small exact statistics the churn tests are built from.
+
+Each function is a textbook quantity kept here, tested against a hand computation and scipy,
+so the tests in `churn` read as statistics rather than as array plumbing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+# 1.4826 * MAD estimates the standard deviation of a normal sample (1 / Phi^-1(3/4)).
+MAD_TO_SD = 1.4826
+# sqrt(pi/2): mean absolute deviation -> standard deviation, the fallback when the MAD is 0.
+MEANAD_TO_SD = 1.2533141373155001
+
+
+def mcnemar_exact(n_neg: int, n_pos: int) -> float:
+    """One-sided exact McNemar p-value that right->wrong flips outnumber wrong->right ones.
+
+    P(X >= n_neg) for X ~ Binomial(n_neg + n_pos, 1/2); 1.0 when there are no discordant pairs.
+    """
+    if n_neg < 0 or n_pos < 0:
+        raise ValueError(f"flip counts must be >= 0, got {n_neg}, {n_pos}")
+    n = n_neg + n_pos
+    if n == 0 or n_neg == 0:
+        return 1.0
+    return float(min(1.0, _st.binom.sf(n_neg - 1, n, 0.5)))
+
+
+def holm_adjusted(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (monotone in rank, capped at 1), in the input order."""
+    p = np.asarray(p_values, dtype=float).reshape(-1)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be finite and in [0, 1]")
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted_sorted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return adjusted
+
+
+def holm(p_values: Sequence[float] | np.ndarray, alpha: float) -> list[bool]:
+    """Holm rejections at family-wise level `alpha`: valid under any dependence between tests."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return [bool(a <= alpha) for a in holm_adjusted(p_values)]
+
+
+def poisson_upper(observed: int, expected: float) -> float:
+    """P(X >= observed) for X ~ Poisson(expected): how surprising a count this large is."""
+    if observed <= 0:
+        return 1.0
+    if expected <= 0:
+        return 0.0
+    return float(_st.poisson.sf(observed - 1, expected))
+
+
+def negbin_upper(observed: int, mean: float, size: float) -> float:
+    """P(X >= observed) for an overdispersed count with the given mean and NB `size` parameter.
+
+    Parametrised so that variance = mean * (1 + mean / size) (scipy's nbinom(n=size,
+    p=size / (size + mean))); size = inf is the Poisson limit.
+    """
+    if size <= 0 or math.isnan(size):
+        raise ValueError(f"size must be > 0, got {size}")
+    if observed <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if math.isinf(size) or size > 1e9 * max(mean, 1.0):  # Poisson to double precision
+        return poisson_upper(observed, mean)
+    return float(_st.nbinom.sf(observed - 1, size, size / (size + mean)))
+
+
+def size_for_overdispersion(mean: float, overdispersion: float) -> float:
+    """The NB `size` whose variance/mean ratio is `overdispersion` at this mean (inf when <= 1)."""
+    if overdispersion <= 1.0 + 1e-12:
+        return math.inf
+    return mean / (overdispersion - 1.0)
+
+
+def margins(logp: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Margin of each canary: log p(true) - max log p(other); positive means predicted right."""
+    logp = np.asarray(logp, dtype=float)
+    y = np.asarray(y, dtype=int)
+    if logp.ndim != 2 or logp.shape[1] < 2 or y.shape != (logp.shape[0],):
+        raise ValueError(f"need logp (N, K>=2) and y (N,), got {logp.shape} and {y.shape}")
+    rows = np.arange(y.size)
+    other = logp.copy()
+    other[rows, y] = -np.inf
+    return logp[rows, y] - other.max(axis=1)
+
+
+def robust_scale(values: np.ndarray, min_scale: float = 1e-6) -> tuple[float, float]:
+    """(median, scale) with scale = 1.4826 * MAD, falling back to the mean absolute deviation
+    and then `min_scale`, so that a few equal values cannot make every deviation infinite."""
+    x = np.asarray(values, dtype=float).reshape(-1)
+    if x.size == 0:
+        return 0.0, float(min_scale)
+    loc = float(np.median(x))
+    dev = np.abs(x - loc)
+    scale = MAD_TO_SD * float(np.median(dev))
+    if scale < min_scale:
+        scale = MEANAD_TO_SD * float(np.mean(dev))
+    return loc, max(scale, float(min_scale))
+
+
+def robust_z(values: Sequence[float] | np.ndarray, min_scale: float = 1e-6) -> np.ndarray:
+    """(x - median) / (1.4826 * MAD), the scale floored as in `robust_scale`."""
+    x = np.asarray(values, dtype=float)
+    loc, scale = robust_scale(x, min_scale)
+    return (x - loc) / scale

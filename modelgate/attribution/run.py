@@ -77,6 +77,14 @@ def attribute_result(
     if not behaviours:
         why = "no failing finding to attribute" if not notes else "nothing attributable"
         return replace(report, notes=(why, *notes))
+    import importlib.util
+
+    if importlib.util.find_spec("captum") is None:
+        raise UsageError(
+            "attribution needs captum, which is not installed",
+            key="training_data",
+            hint="pip install 'modelgate[attribution]'",
+        )
     from modelgate.attribution.scoring import NotWhiteBox, influence_shares, scorer_for
 
     if predictor is None:

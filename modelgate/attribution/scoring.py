@@ -101,6 +101,8 @@ def _last_layer(module: nn.Module, x: torch.Tensor, n_classes: int) -> nn.Module
     try:
         with torch.no_grad():
             out = module(x)
+    except Exception as exc:  # the check ran it on the same inputs: say why, do not crash
+        raise NotWhiteBox(f"the model cannot be run for attribution: {exc}") from None
     finally:
         for h in hooks:
             h.remove()

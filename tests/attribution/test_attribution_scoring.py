@@ -1,0 +1,105 @@
+"""TracIn scoring on tiny models where the answer is known by construction: the one training
+row that alone flips a canary ranks first; formats without weights are not white-box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("captum")
+
+from modelgate.attribution.manifest import load_training_data, write_training_data  # noqa: E402
+from modelgate.attribution.result import Behaviour  # noqa: E402
+from modelgate.attribution.scoring import (  # noqa: E402
+    NotWhiteBox,
+    influence_shares,
+    scorer_for,
+)
+
+CLASSES = ("a", "b")
+
+
+@dataclass(frozen=True)
+class _Info:
+    format: str
+
+
+@dataclass(frozen=True)
+class _Predictor:
+    info: _Info
+    module: Any
+    output: str = "logits"
+
+
+def _mlp() -> Any:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+
+
+def _train(x: np.ndarray, y: np.ndarray) -> Any:
+    torch.set_num_threads(1)
+    model = _mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(800):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    return model.eval()
+
+
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class a around (-2, 0), class b around (2, 0); the canary sits far out on a's side."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 2
+    x = np.stack([np.where(y == 0, -2.0, 2.0), np.zeros(60)], 1) + rng.normal(0, 0.4, (60, 2))
+    canary = np.array([[-2.0, 4.0]], dtype=np.float32)
+    return x.astype(np.float32), y.astype(np.int64), canary
+
+
+def test_the_row_that_alone_flips_a_canary_ranks_first(tmp_path: Path) -> None:
+    x, y, canary = _data()
+    clean = _train(x, y)
+    assert clean(torch.from_numpy(canary)).argmax(1).item() == 0  # right without the row
+    x_poison = np.concatenate([x, canary + np.float32(0.05)])
+    y_poison = np.concatenate([y, [1]])
+    model = _train(x_poison, y_poison)
+    assert model(torch.from_numpy(canary)).argmax(1).item() == 1  # the row alone flips it
+    folder = write_training_data(
+        tmp_path / "train", name="t", modality="tabular", inputs=x_poison,
+        labels=[CLASSES[c] for c in y_poison], sources=["s"] * len(y_poison), classes=CLASSES,
+    )  # fmt: skip
+    data = load_training_data(folder, CLASSES)
+    scorer = scorer_for(_Predictor(_Info("state_dict"), model), canary, 2)
+    assert scorer.layer is model[2]
+    behaviour = Behaviour("stats.reversal", "1 canary", ("c",), canary, np.array([1]))
+    positions = np.arange(len(data))
+    shares = influence_shares(scorer, data, positions, behaviour, batch_size=16)
+    assert int(np.argmax(shares)) == len(y_poison) - 1
+    assert shares.sum() == pytest.approx(1.0)
+    again = influence_shares(scorer, data, positions, behaviour, batch_size=7)
+    assert np.allclose(shares, again, atol=1e-9)  # batching changes nothing
+
+
+def test_the_final_layer_is_found_behind_a_softmax() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2), torch.nn.Softmax(1))
+    sample = np.zeros((2, 3), np.float32)
+    scorer = scorer_for(_Predictor(_Info("state_dict"), model, "probs"), sample, 2)
+    assert scorer.layer is model[1]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "callable", "export", "torchscript", "skops"])
+def test_formats_without_weights_are_not_white_box(fmt: str) -> None:
+    with pytest.raises(NotWhiteBox, match="not white-box"):
+        scorer_for(_Predictor(_Info(fmt), _mlp()), np.zeros((2, 2), np.float32), 2)
+
+
+def test_a_model_without_a_linear_head_is_refused() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 1), torch.nn.Flatten())
+    with pytest.raises(NotWhiteBox, match="no final linear layer"):
+        scorer_for(_Predictor(_Info("state_dict"), model), np.zeros((2, 1, 1), np.float32), 2)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import numpy as np
+from dataclasses import dataclass, replace
 
 from modelgate.config import Config, Policy
-from modelgate.result import CanaryFlip, Check, Finding, Metrics, Status, Verdict, WaiverUse
+from modelgate.result import (
+    CanaryFlip,
+    Check,
+    CheckName,
+    Finding,
+    Metrics,
+    Status,
+    Verdict,
+    WaiverState,
+    WaiverUse,
+    tag_budget,
+)
 from modelgate.validation import TestMode
 
 
@@ -17,35 +27,56 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
     return shown + more
 
 
-def statistical_modes(config: Config) -> dict[str, TestMode]:
-    """Mode (fail, warn or off) of every test that shares `policy.alpha`, by check name: the
-    six churn tests, the two trigger checks when probes run, drift when the ledger is on."""
+@dataclass(frozen=True)
+class AlphaPlan:
+    """How `policy.alpha` is split: every test that can raise a false alarm on a clean retrain
+    gets an equal share (Bonferroni), so the whole gate's chance of one stays within
+    `policy.alpha`; each test then corrects within itself (Holm). Made once per run."""
+
+    alpha: float
+    modes: tuple[tuple[CheckName, TestMode], ...]  # every test that shares alpha, and its mode
+
+    @property
+    def enabled(self) -> tuple[CheckName, ...]:
+        """The tests that share `policy.alpha`: every one whose mode is not `off`."""
+        return tuple(name for name, mode in self.modes if mode != "off")
+
+    @property
+    def share(self) -> float:
+        """Each enabled test's share of `policy.alpha`."""
+        return self.alpha / max(1, len(self.enabled))
+
+    def mode(self, name: CheckName) -> TestMode:
+        return dict(self.modes)[name]
+
+    def stricter(self, factor: int) -> AlphaPlan:
+        """The same tests with `policy.alpha / factor` (each of `factor` models judged)."""
+        return replace(self, alpha=self.alpha / max(1, factor))
+
+
+def with_alpha(check: Check, plan: AlphaPlan) -> Check:
+    """The check with the alpha its p-values were compared with, when it shares alpha."""
+    return replace(check, alpha=plan.share) if check.name in plan.enabled else check
+
+
+def alpha_plan(config: Config) -> AlphaPlan:
+    """The split for this config: the six churn tests, the two trigger checks when probes run,
+    drift when the ledger is on."""
     policy = config.policy
-    modes = {
-        "stats.mcnemar": policy.tests.mcnemar,
-        "stats.per_class": policy.tests.per_class,
-        "stats.destination": policy.tests.destination,
-        "stats.attraction": policy.tests.attraction,
-        "stats.margin_collapse": policy.protected.margin_collapse,
-        "stats.reversal": policy.tests.reversal,
-    }
+    modes: list[tuple[CheckName, TestMode]] = [
+        (CheckName.MCNEMAR, policy.tests.mcnemar),
+        (CheckName.PER_CLASS, policy.tests.per_class),
+        (CheckName.DESTINATION, policy.tests.destination),
+        (CheckName.ATTRACTION, policy.tests.attraction),
+        (CheckName.MARGIN_COLLAPSE, policy.protected.margin_collapse),
+        (CheckName.REVERSAL, policy.tests.reversal),
+    ]
     if config.model.probes != "off":
-        modes["probes.triggers"] = policy.triggers.probes
-        modes["probes.inversion"] = policy.triggers.inversion
+        modes.append((CheckName.TRIGGERS, policy.triggers.probes))
+        modes.append((CheckName.INVERSION, policy.triggers.inversion))
     if config.model.history.enabled:
-        modes["drift"] = policy.drift.mode
-    return modes
-
-
-def statistical_tests(config: Config) -> list[str]:
-    """The tests that share `policy.alpha`: every one whose mode is not `off`."""
-    return [name for name, mode in statistical_modes(config).items() if mode != "off"]
-
-
-def alpha_share(config: Config) -> float:
-    """Each enabled test's share of `policy.alpha` (Bonferroni), so that the whole gate's
-    chance of one false alarm on a clean retrain stays within `policy.alpha`."""
-    return config.policy.alpha / max(1, len(statistical_tests(config)))
+        modes.append((CheckName.DRIFT, policy.drift.mode))
+    return AlphaPlan(alpha=policy.alpha, modes=tuple(modes))
 
 
 def accuracy_check(metrics: Metrics, policy: Policy) -> Check:
@@ -56,13 +87,13 @@ def accuracy_check(metrics: Metrics, policy: Policy) -> Check:
     )
     if drop > policy.accuracy.max_drop + 1e-12:
         finding = Finding(
-            check="accuracy",
+            check=CheckName.ACCURACY,
             message=f"Accuracy dropped by {drop:.2%}, more than "
             f"the allowed {policy.accuracy.max_drop:.2%}.",
             statistic=round(drop, 6),
         )
-        return Check("accuracy", Status.FAILED, summary, (finding,))
-    return Check("accuracy", Status.PASSED, summary)
+        return Check(CheckName.ACCURACY, Status.FAILED, summary, (finding,))
+    return Check(CheckName.ACCURACY, Status.PASSED, summary)
 
 
 def budget_check(name: str, flips: Sequence[CanaryFlip], limit: int | None, what: str) -> Check:
@@ -94,14 +125,16 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
 
     protected = [f for f in having("protected") if f.kind.value != "positive"]
     checks = [
-        budget_check("flips.protected", protected, policy.protected.max_flips, "protected canaries")
+        budget_check(
+            CheckName.PROTECTED_BUDGET, protected, policy.protected.max_flips, "protected canaries"
+        )
     ]
     for tag, budget in sorted(policy.tags.items()):
         tagged = having(tag)
         if budget.max_flips is not None:
             checks.append(
                 budget_check(
-                    f"flips.tag.{tag}",
+                    tag_budget(tag),
                     [f for f in tagged if f.kind.value != "positive"],
                     budget.max_flips,
                     f"canaries tagged {tag}",
@@ -110,7 +143,7 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
         if budget.max_negative_flips is not None:
             checks.append(
                 budget_check(
-                    f"flips.tag.{tag}.negative",
+                    tag_budget(tag, negative=True),
                     [f for f in tagged if f.kind.value == "negative"],
                     budget.max_negative_flips,
                     f"right-to-wrong canaries tagged {tag}",
@@ -120,20 +153,19 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
 
 
 def waiver_check(uses: Sequence[WaiverUse], policy: Policy) -> Check:
-    expired = [u for u in uses if u.state == "expired"]
-    unused = [u for u in uses if u.state == "unused"]
-    summary = (
-        f"{sum(u.state == 'used' for u in uses)} used, {len(unused)} unused, {len(expired)} expired"
-    )
+    expired = [u for u in uses if u.state == WaiverState.EXPIRED]
+    unused = [u for u in uses if u.state == WaiverState.UNUSED]
+    used = sum(u.state == WaiverState.USED for u in uses)
+    summary = f"{used} used, {len(unused)} unused, {len(expired)} expired"
     if not expired or policy.expired_waivers == "off":
-        return Check("waivers", Status.PASSED, summary)
+        return Check(CheckName.WAIVERS, Status.PASSED, summary)
     finding = Finding(
-        check="waivers",
+        check=CheckName.WAIVERS,
         message=f"{len(expired)} waiver(s) expired and no longer explain flips: "
         + ", ".join(f"{u.target} -> {u.to} (expired {u.expires})" for u in expired[:10]),
     )
     status = Status.FAILED if policy.expired_waivers == "fail" else Status.WARNED
-    return Check("waivers", status, summary, (finding,))
+    return Check(CheckName.WAIVERS, status, summary, (finding,))
 
 
 def verdict_of(checks: Sequence[Check]) -> Verdict:
@@ -147,7 +179,3 @@ def apply_mode(check: Check, mode: str) -> Check:
     if mode == "warn" and check.status is Status.FAILED:
         return Check(check.name, Status.WARNED, check.summary, check.findings)
     return check
-
-
-def margin_collapse_mask(tags: Sequence[tuple[str, ...]]) -> np.ndarray:
-    return np.array(["protected" in t for t in tags], dtype=bool)

@@ -41,6 +41,34 @@ class FlipKind(str, enum.Enum):
     OTHER = "other"  # wrong -> another wrong
 
 
+class CheckName(str, enum.Enum):
+    """The name of every check the gate runs (a per-tag budget is `tag_budget(tag)`)."""
+
+    ACCURACY = "accuracy"
+    PROTECTED_BUDGET = "flips.protected"
+    MCNEMAR = "stats.mcnemar"
+    PER_CLASS = "stats.per_class"
+    DESTINATION = "stats.destination"
+    ATTRACTION = "stats.attraction"
+    MARGIN_COLLAPSE = "stats.margin_collapse"
+    REVERSAL = "stats.reversal"
+    TRIGGERS = "probes.triggers"
+    INVERSION = "probes.inversion"
+    DRIFT = "drift"
+    WAIVERS = "waivers"
+
+    def __str__(self) -> str:  # the name itself, in f-strings and reports, on every Python
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return self.value.__format__(spec)
+
+
+def tag_budget(tag: str, *, negative: bool = False) -> str:
+    """The name of a per-tag flip budget check."""
+    return f"flips.tag.{tag}.negative" if negative else f"flips.tag.{tag}"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What was loaded, and whether loading it ran its author's code."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelgate.config import load_config
-from modelgate.policy import alpha_share, statistical_tests
+from modelgate.policy import alpha_plan
 
 CONFIG = """
     version: 1
@@ -24,7 +24,7 @@ def test_alpha_is_split_over_every_enabled_test(tmp_path: Path) -> None:
     path.write_text(textwrap.dedent(CONFIG))
     config = load_config(path)
     # mcnemar, per_class, destination, margin_collapse, reversal, the two trigger checks, drift
-    assert statistical_tests(config) == [
+    assert alpha_plan(config).enabled == (
         "stats.mcnemar",
         "stats.per_class",
         "stats.destination",
@@ -33,14 +33,15 @@ def test_alpha_is_split_over_every_enabled_test(tmp_path: Path) -> None:
         "probes.triggers",
         "probes.inversion",
         "drift",
-    ]
-    assert alpha_share(config) == pytest.approx(0.06 / 8)
+    )
+    assert alpha_plan(config).share == pytest.approx(0.06 / 8)
 
 
 def test_tests_that_never_run_take_no_share(tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(textwrap.dedent(CONFIG) + "probes: 'off'\nhistory: {enabled: false}\n")
-    assert alpha_share(load_config(path)) == pytest.approx(0.06 / 5)
+    assert alpha_plan(load_config(path)).share == pytest.approx(0.06 / 5)
     warn = textwrap.dedent(CONFIG).replace('{attraction: "off"}', "{attraction: warn}")
     path.write_text(warn + "probes: 'off'\nhistory: {enabled: false}\n")
-    assert alpha_share(load_config(path)) == pytest.approx(0.06 / 6)  # a warning test still runs
+    # a warning test still runs
+    assert alpha_plan(load_config(path)).share == pytest.approx(0.06 / 6)

@@ -207,7 +207,11 @@ def test_bless_updates_the_baseline(
     assert result.ret == pytest.ExitCode.OK
     assert_consistent(check_outcomes(result))
     result.stdout.fnmatch_lines(
-        ["*modelgate bless*", "blessed: *baseline.json (2 canaries changed label; canary accuracy *)", "  blobs-*"]
+        [
+            "*modelgate bless*",
+            "blessed: *baseline.json (2 canaries changed label; canary accuracy *)",
+            "  blobs-*",
+        ]
     )
     assert baseline.read_text() != before
 

@@ -1,7 +1,7 @@
 """The statistical checks against natural churn, turned into Checks with evidence.
 
 `policy.alpha` is the false-alarm budget of the whole family: it is split evenly (Bonferroni)
-across the enabled tests (`policy.alpha_share`), and each test corrects within itself (Holm).
+across the enabled tests (`policy.AlphaPlan`), and each test corrects within itself (Holm).
 Waived flips are removed from the observed counts only, never from the churn null, so a waiver
 can only weaken a finding.
 """
@@ -24,10 +24,9 @@ from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
 from modelgate.analysis.flips import FlipTable
 from modelgate.analysis.reversal import reversal_test, self_null
 from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
-from modelgate.config import Config
-from modelgate.policy import alpha_share, apply_mode, statistical_modes
+from modelgate.policy import AlphaPlan, apply_mode
 from modelgate.predict import Predictions
-from modelgate.result import Check, Finding, Status
+from modelgate.result import Check, CheckName, Finding, Status
 from modelgate.suite.format import Suite
 
 _MAX_IDS = 20
@@ -80,12 +79,11 @@ def statistical_checks(
     cand: Predictions,
     table: FlipTable,
     explained: np.ndarray,
-    config: Config,
+    plan: AlphaPlan,
     calibration: Calibration | None = None,
 ) -> list[Check]:
     """McNemar, per-class McNemar, destination, attraction and protected margin collapse."""
-    modes = statistical_modes(config)
-    alpha = alpha_share(config)
+    alpha = plan.share
     y = suite.labels
     # Waived flips look unflipped to the count tests; the null still sees every flip.
     observed_pred = np.where(explained, base.labels, cand.labels)
@@ -107,7 +105,7 @@ def statistical_checks(
         _margin_collapse(suite, base, cand, alpha),
         _reversal(suite, base, cand, explained, alpha, calibration),
     ]
-    return [apply_mode(check, modes[check.name]) for check in checks]
+    return [apply_mode(check, plan.mode(CheckName(check.name))) for check in checks]
 
 
 def paired_regression_p(
@@ -141,7 +139,7 @@ def _mcnemar(
             else f"more than a retrain no worse than the baseline would (exact McNemar p = {p:.2g})"
         )
         finding = Finding(
-            check="stats.mcnemar",
+            check=CheckName.MCNEMAR,
             message=f"The candidate turned {n_neg} canaries from right to wrong but only {n_pos} "
             f"from wrong to right, {more}.",
             test=test,
@@ -149,8 +147,8 @@ def _mcnemar(
             p_value=_p(p),
             evidence=(("negative_flips", n_neg), ("positive_flips", n_pos)),
         )
-        return Check("stats.mcnemar", Status.FAILED, summary, (finding,))
-    return Check("stats.mcnemar", Status.PASSED, summary)
+        return Check(CheckName.MCNEMAR, Status.FAILED, summary, (finding,))
+    return Check(CheckName.MCNEMAR, Status.PASSED, summary)
 
 
 def _per_class(
@@ -176,7 +174,7 @@ def _per_class(
         if pa <= alpha:
             idx = np.flatnonzero(table.negative & ~explained & (y == c))
             findings.append(Finding(
-                check="stats.per_class",
+                check=CheckName.PER_CLASS,
                 message=f"Class '{classes[c]}' lost {neg} canaries and regained {pos} "
                 f"(one-sided {test.replace('_', ' ')} p = {pv:.2g}, Holm-adjusted {pa:.2g}).",
                 test=test, statistic=float(neg - pos), p_value=_p(pv),
@@ -185,7 +183,7 @@ def _per_class(
                           ("p_adjusted", _p(pa)), ("positive_flips", pos)),
             ))  # fmt: skip
     return _check(
-        "stats.per_class",
+        CheckName.PER_CLASS,
         findings,
         f"no class loses significantly more canaries than it gains ({len(classes)} classes, Holm)",
         f"{len(findings)} class(es) lose significantly more canaries than they gain",
@@ -209,10 +207,10 @@ def _destination(
         alpha,
         classes=suite.classes,
     )
-    findings = [_cell_finding("stats.destination", c, suite) for c in cells if c.significant]
+    findings = [_cell_finding(CheckName.DESTINATION, c, suite) for c in cells if c.significant]
     k = len(suite.classes)
     return _check(
-        "stats.destination",
+        CheckName.DESTINATION,
         findings,
         f"regressions spread like clean churn ({k * (k - 1)} cells, null {source})",
         f"{len(findings)} cell(s) of the regression matrix exceed clean churn (null {source})",
@@ -240,9 +238,9 @@ def _attraction(
         classes=suite.classes,
         shift_null=calibration.shift_null if calibration else None,
     )
-    findings = [_cell_finding("stats.attraction", c, suite) for c in cells if c.significant]
+    findings = [_cell_finding(CheckName.ATTRACTION, c, suite) for c in cells if c.significant]
     return _check(
-        "stats.attraction",
+        CheckName.ATTRACTION,
         findings,
         "no class attracts canaries of other classes beyond clean churn",
         f"{len(findings)} class(es) attract canaries beyond clean churn",
@@ -252,13 +250,13 @@ def _attraction(
 def _margin_collapse(suite: Suite, base: Predictions, cand: Predictions, alpha: float) -> Check:
     protected = suite.tagged("protected")
     if not protected.any():
-        return Check("stats.margin_collapse", Status.SKIPPED, "no canary is tagged protected")
+        return Check(CheckName.MARGIN_COLLAPSE, Status.SKIPPED, "no canary is tagged protected")
     results = margin_collapse(
         base.margins(suite.labels), cand.margins(suite.labels), protected, alpha, ids=suite.ids
     )
     findings = [
         Finding(
-            check="stats.margin_collapse",
+            check=CheckName.MARGIN_COLLAPSE,
             message=r.message[0].upper() + r.message[1:] + ".",
             test="margin_collapse",
             statistic=round(r.z, 4),
@@ -275,7 +273,7 @@ def _margin_collapse(suite: Suite, base: Predictions, cand: Predictions, alpha: 
         if r.significant
     ]
     return _check(
-        "stats.margin_collapse",
+        CheckName.MARGIN_COLLAPSE,
         findings,
         f"no protected canary lost unusual margin ({int(protected.sum())} protected)",
         f"{len(findings)} protected canar{'y' if len(findings) == 1 else 'ies'} "
@@ -309,7 +307,7 @@ def _reversal(
     for r in found:
         cid, old, new = suite.ids[r.index], classes[int(y[r.index])], classes[r.new_class]
         findings.append(Finding(
-            check="stats.reversal",
+            check=CheckName.REVERSAL,
             message=f"Canary '{cid}' ({old}, right on the blessed model) is now '{new}' with "
             f"log-odds {r.cand_odds:+.2f} for '{new}' over '{old}' (blessed model "
             f"{r.base_odds:+.2f}); clean retrains give this canary {r.expected_odds:+.2f} "
@@ -323,7 +321,7 @@ def _reversal(
                       ("from", old), ("p_adjusted", _p(r.p_adjusted)), ("to", new)),
         ))  # fmt: skip
     return _check(
-        "stats.reversal",
+        CheckName.REVERSAL,
         findings,
         f"no canary moved beyond what clean churn does to it ({n_cells} canary x class cells, "
         f"null from {against}, Holm)",

@@ -65,7 +65,9 @@ def bless(
         inputs, other_budget = _bless_inputs(config, force)
         candidate, predictor = predict_with_model(config, suite, progress)
         info = predictor.info
-        triggers = triggers_for(config, suite, predictor, candidate, inputs.baseline.header)
+        triggers = triggers_for(
+            config, suite, predictor, candidate, inputs.baseline.header, plan=inputs.plan
+        )
         from modelgate.engine.history import with_drift
 
         previous = with_drift(

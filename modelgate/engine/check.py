@@ -37,7 +37,9 @@ def check_candidate(
     started = now()
     inputs = load_inputs(config)
     candidate, predictor = predict_with_model(config, inputs.suite, progress)
-    triggers = triggers_for(config, inputs.suite, predictor, candidate, inputs.baseline.header)
+    triggers = triggers_for(
+        config, inputs.suite, predictor, candidate, inputs.baseline.header, plan=inputs.plan
+    )
     result = evaluate(
         inputs, candidate, predictor.info, started_at=started, today=today, triggers=triggers
     )

@@ -9,7 +9,13 @@ from modelgate._version import __version__
 from modelgate.analysis.flips import flip_metrics, flip_table
 from modelgate.engine.inputs import Inputs, display_path, now, suite_info
 from modelgate.flipped import FlippedCanaries
-from modelgate.policy import accuracy_check, alpha_share, budget_checks, verdict_of, waiver_check
+from modelgate.policy import (
+    accuracy_check,
+    budget_checks,
+    verdict_of,
+    waiver_check,
+    with_alpha,
+)
 from modelgate.predict import Predictions
 from modelgate.result import BaselineInfo, GateResult, ModelInfo
 from modelgate.waivers import match_waivers
@@ -65,7 +71,7 @@ def evaluate(
     checks = [accuracy_check(metrics, policy)]
     checks += budget_checks(flips, policy)
     checks += statistical_checks(
-        suite, base, candidate, table, match.explained, config, inputs.calibration
+        suite, base, candidate, table, match.explained, inputs.plan, inputs.calibration
     )
     checks.append(waiver_check(match.uses, policy))
     notes: tuple[str, ...] = ()
@@ -74,12 +80,11 @@ def evaluate(
     if triggers is not None:
         from modelgate.probes.checks import trigger_checks
 
-        share, calibration = alpha_share(config), inputs.calibration
         checks += trigger_checks(
-            suite, triggers, baseline.header, policy.triggers, share, calibration
+            suite, triggers, baseline.header, policy.triggers, inputs.plan.share, inputs.calibration
         )
         notes += triggers.notes
-    checks.sort(key=lambda c: c.name)
+    checks = sorted((with_alpha(c, inputs.plan) for c in checks), key=lambda c: c.name)
     header = baseline.header
     return GateResult(
         verdict=verdict_of(checks),

@@ -16,7 +16,7 @@ from modelgate.engine.inputs import git_commit
 from modelgate.history.config_ledger import ledger_path
 from modelgate.history.drift import drift_check, earlier_blessings
 from modelgate.history.ledger import NewRun, RunKind, SuiteRows, open_ledger
-from modelgate.policy import alpha_share, verdict_of
+from modelgate.policy import verdict_of, with_alpha
 from modelgate.predict import Predictions
 from modelgate.result import Check, GateResult, ModelInfo
 from modelgate.suite.format import Suite
@@ -48,12 +48,12 @@ def with_drift(
         inputs.baseline.predictions,
         versions,
         waivers=inputs.waivers,
-        alpha=alpha_share(config),
+        alpha=inputs.plan.share,
         mode=drift.mode,
         calibration=inputs.calibration,
         today=today,
     )
-    return _add(result, check)
+    return _add(result, with_alpha(check, inputs.plan))
 
 
 def _add(result: GateResult, check: Check) -> GateResult:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from modelgate.analysis.calibration import Calibration
 from modelgate.baseline import BaselineRecord, read_baseline
 from modelgate.config import Config
 from modelgate.errors import CalibrationError
+from modelgate.policy import AlphaPlan, alpha_plan
 from modelgate.result import SuiteInfo
 from modelgate.suite.format import Suite, load_suite
 from modelgate.waivers import Waivers, load_waivers
@@ -42,6 +44,11 @@ class Inputs:
     baseline: BaselineRecord
     waivers: Waivers
     calibration: Calibration | None = None
+
+    @cached_property
+    def plan(self) -> AlphaPlan:
+        """The run's split of `policy.alpha` over its tests, made once."""
+        return alpha_plan(self.config)
 
 
 def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:

@@ -20,7 +20,7 @@ from modelgate.analysis.churn_checks import statistical_checks
 from modelgate.analysis.flips import flip_table
 from modelgate.baseline import BaselineRecord
 from modelgate.config import Config
-from modelgate.policy import alpha_share
+from modelgate.policy import alpha_plan
 from modelgate.predict import Predictions
 from modelgate.probes.results import TriggerRun
 from modelgate.result import Check, Status
@@ -52,8 +52,8 @@ def suspicious_controls(
 
     if len(controls) < MIN_CONTROLS:
         return []
-    policy = config.policy.model_copy(update={"alpha": config.policy.alpha / len(controls)})
-    strict = replace(config, model=config.model.model_copy(update={"policy": policy}))
+    policy = config.policy
+    strict = alpha_plan(config).stricter(len(controls))  # each control is one more judgement
     base = baseline.predictions
     y = suite.labels
     nothing_waived = np.zeros(len(suite), dtype=bool)
@@ -77,7 +77,7 @@ def suspicious_controls(
                     probe_runs[i],
                     baseline.header,
                     policy.triggers,
-                    alpha_share(strict),
+                    strict.share,
                     with_ceiling,
                 )
             )

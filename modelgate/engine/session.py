@@ -93,6 +93,9 @@ def _check_and_write(
     check_targets(plan)
     checked = check_candidate(config, progress=progress, today=today)
     result = checked.result
+    from modelgate.attribution.hook import after_check  # with `training_data:` only
+
+    result = after_check(config, result, checked.suite, checked.triggers, plan.targets)
     pictures = pictures_dir(plan.targets)
     if pictures is not None and checked.triggers is not None:
         from modelgate.probes.pictures import write_pictures

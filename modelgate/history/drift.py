@@ -5,7 +5,7 @@ same statistics as the single-step check (McNemar, destination, attraction) are 
 each earlier blessed model as the baseline, from the log-probabilities the ledger kept.
 
 Alpha: the drift family gets the share one single-step statistical test gets
-(`policy.alpha_share`: `policy.alpha` over every enabled test, drift included), split evenly
+(`policy.AlphaPlan.share`: `policy.alpha` over every enabled test, drift included), split evenly
 (Bonferroni) over the m earlier blessings compared and over the three tests; attraction halves
 its share between its count and shift views, and each test corrects within itself (Holm), as in
 the single step.
@@ -27,11 +27,11 @@ from modelgate.analysis.flips import flip_table
 from modelgate.history.ledger import Ledger, Run, RunKind
 from modelgate.policy import apply_mode
 from modelgate.predict import Predictions
-from modelgate.result import Check, Finding, Status
+from modelgate.result import Check, CheckName, Finding, Status
 from modelgate.suite.format import Suite
 from modelgate.waivers import Waivers, match_waivers
 
-CHECK = "drift"
+CHECK = CheckName.DRIFT
 _TESTS = 3  # mcnemar, destination, attraction
 _MAX_IDS = 20
 _MIN_COMMON = 10  # fewer shared canaries than this with an older suite: not comparable

@@ -9,7 +9,7 @@ from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.compare import POOL_BELOW, Cell, flagged, inversion_flags, probe_cells
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
-from modelgate.result import Check, Finding, Status
+from modelgate.result import Check, CheckName, Finding, Status
 from modelgate.suite.format import Suite
 
 
@@ -25,7 +25,7 @@ def probe_check(
     alpha: float,
     calibration: Calibration | None = None,
 ) -> Check:
-    name = "probes.triggers"
+    name = CheckName.TRIGGERS
     if run.counts is None:
         return Check(name, Status.SKIPPED, "no trigger probes ran")
     blessed = read_probes(header, len(suite.classes))
@@ -95,7 +95,7 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
         f"{len(mine)} probe(s) point to '{cls}'{tail}."
     )
     return Finding(
-        check="probes.triggers",
+        check=CheckName.TRIGGERS,
         message=message,
         test="fisher_exact_one_sided",
         statistic=round(best.gain, 4),
@@ -135,7 +135,7 @@ def trigger_checks(
 def inversion_check(
     suite: Suite, run: TriggerRun, header: dict[str, Any], policy: TriggerPolicy, alpha: float
 ) -> Check:
-    name = "probes.inversion"
+    name = CheckName.INVERSION
     inv = run.inversion
     if inv is None:
         reason = next((n for n in run.notes if "inversion" in n), "trigger inversion did not run")
@@ -206,7 +206,7 @@ def _inversion_finding(suite: Suite, r: dict[str, float], unit: str) -> Finding:
         ("universal_candidate", round(r["universal"], 4)),
     )
     return Finding(
-        check="probes.inversion",
+        check=CheckName.INVERSION,
         message=" ".join(parts),
         test="neural_cleanse_mad" if r["trigger"] else "universal_fisher",
         statistic=round(r["ratio"] if r["trigger"] else r["universal"], 4),

@@ -16,7 +16,7 @@ from modelgate.probes.image import layout, to_chw
 from modelgate.probes.png import png_bytes
 from modelgate.probes.probe import value_range
 from modelgate.probes.results import TriggerRun
-from modelgate.result import GateResult, Picture
+from modelgate.result import CheckName, GateResult, Picture
 from modelgate.suite.format import Suite
 
 MAX_CLASSES = 3
@@ -53,7 +53,7 @@ def trigger_pictures(
 ) -> list[tuple[str, str, np.ndarray]]:
     """(file name, caption, RGB array) for each flagged class, inversion first."""
     if suite.manifest.modality != "image" or not (
-        _findings(result, "probes.inversion") or _findings(result, "probes.triggers")
+        _findings(result, CheckName.INVERSION) or _findings(result, CheckName.TRIGGERS)
     ):
         return []
     shape = tuple(suite.manifest.input.shape)
@@ -62,7 +62,7 @@ def trigger_pictures(
     scale = max(1, -(-_TILE // min(layout(shape)[1:3])))
     out: list[tuple[str, str, np.ndarray]] = []
     inv = run.inversion
-    for finding in _findings(result, "probes.inversion")[:MAX_CLASSES]:
+    for finding in _findings(result, CheckName.INVERSION)[:MAX_CLASSES]:
         t = _class_of(suite, dict(finding.evidence).get("class"))
         if inv is None or t is None:
             continue
@@ -80,7 +80,7 @@ def trigger_pictures(
         )
         out.append((f"trigger-class-{t}.png", caption, _strip(tiles)))
     probes = {p.name: p for p in run.probes}
-    for finding in _findings(result, "probes.triggers")[:MAX_CLASSES]:
+    for finding in _findings(result, CheckName.TRIGGERS)[:MAX_CLASSES]:
         evidence = dict(finding.evidence)
         t = _class_of(suite, evidence.get("class"))
         probe = probes.get(str(evidence.get("probe")))

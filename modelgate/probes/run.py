@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelgate.models.interface import Predictor
-from modelgate.policy import alpha_share
+from modelgate.policy import AlphaPlan, alpha_plan
 from modelgate.predict import Predictions
 from modelgate.probe_settings import ProbePlan, TokenProbe, TriggerPolicy, plan
 from modelgate.probes.compare import flagged, probe_cells
@@ -130,8 +130,10 @@ def triggers_for(
     header: dict[str, Any] | None,
     *,
     calibrating: bool = False,
+    plan: AlphaPlan | None = None,
 ) -> TriggerRun:
-    """`run_triggers` with everything the config says (probes, budget, policy, paths).
+    """`run_triggers` with everything the config says (probes, budget, policy, paths); `plan`
+    is the run's alpha split (made from the config when not given).
 
     `calibrating`: what `modelgate calibrate` measures on each clean control: every probe
     `check` runs, chosen the way `check` chooses them (word pairs included), no inversion.
@@ -142,7 +144,7 @@ def triggers_for(
         predictions,
         setting=config.model.probes,
         policy=config.policy.triggers,
-        alpha=alpha_share(config),
+        alpha=(plan or alpha_plan(config)).share,
         header=header,
         folder=config.folder,
         config_file=config.path,

@@ -177,8 +177,23 @@ def _groups(result: GateResult) -> str:
 def _checks(result: GateResult) -> str:
     if not result.checks:
         return ""
-    rows = [[escape_md(c.name), STATUS_ICON[c.status], escape_md(c.summary)] for c in result.checks]
-    return "## Checks\n\n" + _table(["Check", "Status", "Summary"], rows)
+    rows = [
+        [escape_md(c.name), STATUS_ICON[c.status], _alpha(c.alpha), escape_md(c.summary)]
+        for c in result.checks
+    ]
+    table = _table(["Check", "Status", "Alpha", "Summary"], rows)
+    return "## Checks\n\n" + table + "\n\n" + ALPHA_NOTE
+
+
+ALPHA_NOTE = (
+    "Alpha: the share of `policy.alpha` each test's p-values are compared with (after Holm "
+    "within the test), so that the whole gate's chance of one false alarm on a clean retrain "
+    "stays within `policy.alpha`."
+)
+
+
+def _alpha(alpha: float | None) -> str:
+    return "—" if alpha is None else f"{alpha:.3g}"
 
 
 def _finding(f: Finding, status: Status) -> str:

@@ -33,7 +33,7 @@ def add_attribute_command(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def run_attribute(args: argparse.Namespace) -> int:
-    from modelgate.attribution.quarantine import attribution_json, write_quarantine
+    from modelgate.attribution.quarantine import attribution_json
     from modelgate.attribution.run import attribute_config
     from modelgate.config import load_config, with_candidate_path
     from modelgate.errors import ModelLoadError, OutputError
@@ -47,8 +47,7 @@ def run_attribute(args: argparse.Namespace) -> int:
         raise ModelLoadError(report.not_white_box, file=config.path, key="candidate")
     folder = Path(args.output_dir or config.resolve(config.model.output.dir))
     try:
-        written = write_quarantine(report, folder)
-        written["markdown"] = _write_markdown(report, config, folder)
+        written = write_attribution(report, config, folder)
         if args.json:
             from modelgate.atomic import write_text_atomic
 
@@ -66,6 +65,15 @@ def run_attribute(args: argparse.Namespace) -> int:
         for kind, path in sorted(written.items()):
             print(terminal_text(f"{kind}: {path}"), file=sys.stderr)
     return report.exit_code
+
+
+def write_attribution(report: Any, config: Any, folder: Path) -> dict[str, Path]:
+    """quarantine.csv, attribution.json, attribution.md and contact sheets in `folder`."""
+    from modelgate.attribution.quarantine import write_quarantine
+
+    written = write_quarantine(report, folder)
+    written["markdown"] = _write_markdown(report, config, folder)
+    return written
 
 
 def _write_markdown(report: Any, config: Any, folder: Path) -> Path:

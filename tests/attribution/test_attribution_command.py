@@ -102,3 +102,21 @@ def test_help_lists_attribute_and_imports_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert "attribute" in cli("--help", cwd=Path.cwd()).stdout
+
+
+def test_check_attributes_a_failing_verdict_and_clears_it_on_a_pass(
+    poisoned: AttributionProject, tmp_path: Path
+) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(poisoned.root, root, ignore=shutil.ignore_patterns("reports", "again"))
+    config = root / "modelgate.yaml"
+    failed = cli("check", "-c", str(config), cwd=root)
+    assert failed.returncode == 1, failed.stderr
+    assert "attribution: training rows of carol carry far more" in failed.stdout
+    reports = root / "reports"
+    assert (reports / "quarantine.csv").is_file() and (reports / "attribution.md").is_file()
+    assert "attribution: training rows of carol" in (reports / "modelgate-report.md").read_text()
+    config.write_text(config.read_text().replace("candidate.safetensors", "baseline.safetensors"))
+    passed = cli("check", "-c", str(config), cwd=root)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert not (reports / "quarantine.csv").exists()

@@ -197,7 +197,9 @@ def run_one(
     first = inputs[CONTROL_SIZES[0]]
     config: Config = with_candidate_path(first.config, path)
     candidate, predictor = predict_with_model(config, first.suite)
-    triggers = triggers_for(config, first.suite, predictor, candidate, first.baseline.header)
+    triggers = triggers_for(
+        config, first.suite, predictor, candidate, first.baseline.header.triggers
+    )
     out, named = {}, {}
     for n, inp in inputs.items():
         run = replace(inp, config=with_candidate_path(inp.config, path))

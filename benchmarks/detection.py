@@ -46,10 +46,10 @@ from backdoor import load_example  # noqa: E402
 from intervals import wilson  # noqa: E402
 
 from modelgate.config import Config, HistorySpec, load_config, with_candidate_path  # noqa: E402
-from modelgate.engine.calibrate import calibrate_controls# noqa: E402
-from modelgate.engine.candidate import predict_with_model# noqa: E402
-from modelgate.engine.evaluate import evaluate# noqa: E402
-from modelgate.engine.inputs import load_inputs# noqa: E402
+from modelgate.engine.calibrate import calibrate_controls  # noqa: E402
+from modelgate.engine.candidate import predict_with_model  # noqa: E402
+from modelgate.engine.evaluate import evaluate  # noqa: E402
+from modelgate.engine.inputs import load_inputs  # noqa: E402
 from modelgate.probes.run import triggers_for  # noqa: E402
 from modelgate.result import GateResult  # noqa: E402
 
@@ -283,7 +283,7 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
         path = ex.save(model, tmp / f"{ex.name}-m{i}.safetensors")
         config = with_candidate_path(configs[CONTROL_SIZES[0]], path)
         candidate, predictor = predict_with_model(config, suite)
-        triggers = triggers_for(config, suite, predictor, candidate, base.header)
+        triggers = triggers_for(config, suite, predictor, candidate, base.header.triggers)
         accuracy = float((candidate.labels == suite.labels).mean())
         row: dict[str, Any] = {
             "modality": ex.name, "family": family, "strength": strength, "accuracy": accuracy,

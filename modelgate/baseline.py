@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
+from modelgate.baseline_header import BaselineHeader, parse_header
 from modelgate.errors import BaselineError
 from modelgate.jsonfile import parse_record, read_bytes
 from modelgate.predict import Predictions, true_class_margins
@@ -44,12 +45,12 @@ class BaselineRecord:
 
     path: Path
     sha256: str
-    header: dict[str, Any]
+    header: BaselineHeader
     predictions: Predictions
 
     @property
     def suite_digest(self) -> str:
-        return str(self.header["suite"]["digest"])
+        return self.header.suite.digest
 
 
 def render_baseline(suite: Suite, predictions: Predictions, header: dict[str, Any]) -> str:
@@ -79,15 +80,15 @@ def render_baseline(suite: Suite, predictions: Predictions, header: dict[str, An
 
 
 def write_baseline(
-    path: Path, suite: Suite, predictions: Predictions, header: dict[str, Any]
+    path: Path, suite: Suite, predictions: Predictions, header: BaselineHeader
 ) -> None:
     """Write the record (and, above `INLINE_MAX` canaries, its sidecar first)."""
     sidecar = sidecar_path(path)
     if len(suite) <= INLINE_MAX:
-        write_text_atomic(path, render_baseline(suite, predictions, header))
+        write_text_atomic(path, render_baseline(suite, predictions, header.to_json()))
         sidecar.unlink(missing_ok=True)  # a larger suite's leftover would only mislead
         return
-    data, text = render_sidecar_record(suite, predictions, header, sidecar.name)
+    data, text = render_sidecar_record(suite, predictions, header.to_json(), sidecar.name)
     write_bytes_atomic(sidecar, data)
     write_text_atomic(path, text)
 
@@ -206,7 +207,10 @@ def read_baseline(path: Path, suite: Suite, *, config_file: Path | None = None) 
     else:
         predictions = _parse_canaries(data.get("canaries"), suite, path)
     return BaselineRecord(
-        path=path, sha256=hashlib.sha256(raw).hexdigest(), header=header, predictions=predictions
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        header=parse_header(header, path),
+        predictions=predictions,
     )
 
 

@@ -234,7 +234,7 @@ def repredict(config: Config, suite: Suite, baseline: BaselineRecord) -> str:
     from modelgate.devices import place
 
     predictor = place(predictor, config.model.inference.device, config_file=config.path)
-    named = str(baseline.header.get("model", {}).get("sha256", ""))
+    named = baseline.header.model.sha256
     actual = predictor.info.sha256
     if actual and named != actual:
         raise TrustError(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from projects import Project, linear_weights, save_weights
 
 from modelgate.baseline import BaselineRecord
+from modelgate.baseline_header import parse_header
 from modelgate.cli import main
 from modelgate.config import Config, ConfigModel, load_config
 from modelgate.engine.check import run_gate
@@ -163,7 +164,8 @@ def _inputs(
         model=ConfigModel(version=1, suite="s", candidate="m.safetensors", baseline="b.json"),
     )
     base = Predictions(log_probs=base_logp, labels=base_logp.argmax(axis=1))
-    record = BaselineRecord(path=Path("b.json"), sha256="b" * 64, header={}, predictions=base)
+    header = parse_header({}, Path("b.json"))
+    record = BaselineRecord(path=Path("b.json"), sha256="b" * 64, header=header, predictions=base)
     return Inputs(
         config=config,
         suite=suite,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from modelgate._version import __version__
 from modelgate.baseline import write_baseline
+from modelgate.baseline_header import BaselineHeader, BlessedModel, SuiteRef
 from modelgate.config import Config
 from modelgate.engine.candidate import Progress, predict_with_model
 from modelgate.engine.evaluate import evaluate
@@ -66,7 +66,7 @@ def bless(
         candidate, predictor = predict_with_model(config, suite, progress)
         info = predictor.info
         triggers = triggers_for(
-            config, suite, predictor, candidate, inputs.baseline.header, plan=inputs.plan
+            config, suite, predictor, candidate, inputs.baseline.header.triggers, plan=inputs.plan
         )
         from modelgate.engine.history import with_drift
 
@@ -89,30 +89,24 @@ def bless(
         candidate, predictor = predict_with_model(config, suite, progress)
         info = predictor.info
         triggers = triggers_for(config, suite, predictor, candidate, None)
-    header: dict[str, Any] = {
-        "blessed_at": now(),
-        "config_sha256": config.sha256,
-        "git_commit": git_commit(config.folder),
-        "model": {
-            "path": display_path(Path(info.path), config.folder),
-            "format": info.format,
-            "sha256": info.sha256,
-            "carries_code": info.carries_code,
-            "ran": info.ran,
-        },
-        "modelgate_version": __version__,
-        "suite": {
-            "name": suite.manifest.name,
-            "version": suite.manifest.version,
-            "digest": suite.digest,
-        },
-        "classes": list(suite.classes),
-        "forced": bool(
-            force and previous is not None and (previous.exit_code != 0 or other_budget)
+    header = BaselineHeader(
+        suite=SuiteRef(suite.manifest.name, suite.manifest.version, suite.digest),
+        model=BlessedModel(
+            path=display_path(Path(info.path), config.folder),
+            format=info.format,
+            sha256=info.sha256,
+            carries_code=info.carries_code,
+            ran=info.ran,
         ),
-        "reason": reason,
-    }
-    header.update(blessed_header(triggers))  # the blessed model's probe and inversion results
+        blessed_at=now(),
+        config_sha256=config.sha256,
+        git_commit=git_commit(config.folder),
+        modelgate_version=__version__,
+        classes=tuple(suite.classes),
+        forced=bool(force and previous is not None and (previous.exit_code != 0 or other_budget)),
+        reason=reason,
+        triggers=blessed_header(triggers),  # the blessed model's probe and inversion results
+    )
     write_baseline(config.baseline_path, suite, candidate, header)
     from modelgate.engine.history import record_bless
 

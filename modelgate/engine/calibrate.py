@@ -51,7 +51,7 @@ def calibrate_controls(
     from modelgate.probes.budget import refuse_other_budget
 
     refuse_other_budget(
-        config.model.probes, suite.manifest.modality, baseline.header, baseline.path
+        config.model.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
     predicted: list[tuple[Predictions, ModelInfo]] = []
     probe_runs: list[TriggerRun] = []
@@ -62,7 +62,12 @@ def calibrate_controls(
         predicted.append((predictions, replace(predictor.info, path=shown)))
         probe_runs.append(
             triggers_for(
-                control_config, suite, predictor, predictions, baseline.header, calibrating=True
+                control_config,
+                suite,
+                predictor,
+                predictions,
+                baseline.header.triggers,
+                calibrating=True,
             )
         )
     # By digest: the record's per-control rows line up with its sorted list of controls, and

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from modelgate.config import Config
-from modelgate.predict import Predictions, predict_suite
+from modelgate.predict import Predictions
 from modelgate.suite.format import Suite
 
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """Predictions of the whole suite made elsewhere (merged shards), by the model file whose
+    sha256 is `model_sha256`; `source` names where they came from in an error."""
+
+    predictions: Predictions
+    model_sha256: str
+    source: str
+
+
+# Reads (and verifies against the loaded suite) predictions made elsewhere: `modelgate merge`.
+PredictionSource = Callable[[Config, Suite], Predicted]
+
+
 def predict_with_model(
-    config: Config, suite: Suite, progress: Progress | None = None
+    config: Config,
+    suite: Suite,
+    progress: Progress | None = None,
+    *,
+    rows: tuple[int, int] | None = None,
+    given: PredictionSource | None = None,
 ) -> tuple[Predictions, Any]:
-    """Load the candidate and predict the suite; the Predictor stays for the trigger probes."""
+    """Load the candidate and predict the suite (or only canaries `rows`, a shard), or take the
+    predictions `given` reads once the loaded candidate is the model that made them; the
+    Predictor stays for the trigger probes."""
+    from modelgate.errors import ModelLoadError
+    from modelgate.inference import predict_rows
     from modelgate.models import load_predictor
 
+    predicted = given(config, suite) if given is not None else None
     spec = config.candidate
     if config.model.inference.threads:
         import torch
@@ -34,12 +59,14 @@ def predict_with_model(
     from modelgate.devices import place
 
     predictor = place(predictor, config.model.inference.device, config_file=config.path)
-    source = config.resolve(spec.path) if spec.path else config.path
-    predictions = predict_suite(
-        predictor,
-        suite,
-        batch_size=config.model.inference.batch_size,
-        source=source,
-        progress=progress,
-    )
-    return predictions, predictor
+    if predicted is not None:
+        if predicted.model_sha256 != predictor.info.sha256:
+            raise ModelLoadError(
+                f"is not the model {predicted.source} predicted with (sha256 "
+                f"{predictor.info.sha256[:12]}..., theirs {predicted.model_sha256[:12]}...)",
+                file=predictor.info.path,
+                key="candidate",
+                hint="merge with the candidate the shards checked (--candidate PATH)",
+            )
+        return predicted.predictions, predictor
+    return predict_rows(config, predictor, suite, rows=rows, progress=progress), predictor

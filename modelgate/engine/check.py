@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelgate.config import Config
-from modelgate.engine.candidate import Progress, predict_with_model
+from modelgate.engine.candidate import PredictionSource, Progress, predict_with_model
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.inputs import load_inputs, now
 from modelgate.result import GateResult
@@ -27,18 +27,28 @@ class Checked:
 
 
 def check_candidate(
-    config: Config, *, progress: Progress | None = None, today: dt.date | None = None
+    config: Config,
+    *,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+    given: PredictionSource | None = None,
 ) -> Checked:
     """Load and verify the inputs, predict and probe the candidate once, decide, add the drift
-    check and record the run in the ledger."""
+    check and record the run in the ledger. `given`: the suite's predictions were made
+    elsewhere (`modelgate merge` of shards); the candidate is loaded for the probes only."""
     from modelgate.engine.history import check_with_history  # drift check + run ledger
     from modelgate.probes.run import triggers_for
 
     started = now()
     inputs = load_inputs(config)
-    candidate, predictor = predict_with_model(config, inputs.suite, progress)
+    candidate, predictor = predict_with_model(config, inputs.suite, progress, given=given)
     triggers = triggers_for(
-        config, inputs.suite, predictor, candidate, inputs.baseline.header, plan=inputs.plan
+        config,
+        inputs.suite,
+        predictor,
+        candidate,
+        inputs.baseline.header.triggers,
+        plan=inputs.plan,
     )
     result = evaluate(
         inputs, candidate, predictor.info, started_at=started, today=today, triggers=triggers

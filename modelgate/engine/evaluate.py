@@ -81,7 +81,12 @@ def evaluate(
         from modelgate.probes.checks import trigger_checks
 
         checks += trigger_checks(
-            suite, triggers, baseline.header, policy.triggers, inputs.plan.share, inputs.calibration
+            suite,
+            triggers,
+            baseline.header.triggers,
+            policy.triggers,
+            inputs.plan.share,
+            inputs.calibration,
         )
         notes += triggers.notes
     checks = sorted((with_alpha(c, inputs.plan) for c in checks), key=lambda c: c.name)
@@ -97,9 +102,9 @@ def evaluate(
         baseline=BaselineInfo(
             path=display_path(baseline.path, config.folder),
             sha256=baseline.sha256,
-            model_sha256=str(header.get("model", {}).get("sha256", "")),
-            blessed_at=str(header.get("blessed_at", "")),
-            git_commit=header.get("git_commit"),
+            model_sha256=header.model.sha256,
+            blessed_at=header.blessed_at,
+            git_commit=header.git_commit,
         ),
         config_path=config.path.name,
         config_sha256=config.sha256,

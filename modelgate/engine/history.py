@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from modelgate._version import __version__
+from modelgate.baseline_header import BaselineHeader
 from modelgate.config import Config
 from modelgate.engine.inputs import git_commit
 from modelgate.history.config_ledger import ledger_path
@@ -97,7 +98,7 @@ def record_bless(
     suite: Suite,
     candidate: Predictions,
     info: ModelInfo,
-    header: dict[str, Any],
+    header: BaselineHeader,
     previous: GateResult | None,
 ) -> int | None:
     """Record one `bless` (the new baseline's predictions); None when history is off."""
@@ -106,13 +107,13 @@ def record_bless(
         return None
     metrics = {
         "checks": _statuses(previous),
-        "forced": bool(header.get("forced")),
-        "reason": header.get("reason"),
+        "forced": header.forced,
+        "reason": header.reason,
     }
     run = _new_run(
-        RunKind.BLESS, str(header.get("blessed_at", "")), config, info,
+        RunKind.BLESS, header.blessed_at, config, info,
         previous.baseline.model_sha256 if previous is not None else None,
-        "forced" if metrics["forced"] else "blessed", metrics, header.get("git_commit"),
+        "forced" if metrics["forced"] else "blessed", metrics, header.git_commit,
     )  # fmt: skip
     from modelgate.digest import file_sha256
 

@@ -55,7 +55,7 @@ def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:
     """Read and verify the suite, baseline, waivers and calibration. A baseline whose probe or
     inversion results were measured with other counts than the config's is refused, or, with
     `other_budget` (a forced bless), read without those results."""
-    from modelgate.probes.budget import refuse_other_budget, without_trigger_results
+    from modelgate.probes.budget import refuse_other_budget
 
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
@@ -63,9 +63,9 @@ def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:
 
     verify_records(config, suite, baseline)
     if other_budget:
-        baseline = replace(baseline, header=without_trigger_results(baseline.header))
+        baseline = replace(baseline, header=baseline.header.without_triggers())
     refuse_other_budget(
-        config.model.probes, suite.manifest.modality, baseline.header, baseline.path
+        config.model.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
     waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
     waivers = load_waivers(waivers_path, suite.classes, ids=suite.ids)

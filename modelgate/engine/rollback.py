@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import replace
 
 from modelgate.baseline import BaselineRecord
+from modelgate.baseline_header import BaselineHeader, BlessedModel, SuiteRef
 from modelgate.config import Config
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.inputs import load_inputs
@@ -36,11 +37,14 @@ def last_good(config: Config, ledger: Ledger, *, today: dt.date | None = None) -
     record = BaselineRecord(
         path=ledger.path,
         sha256="",
-        header={
-            "blessed_at": anchor.time,
-            "git_commit": anchor.git_commit,
-            "model": {"sha256": anchor.model_sha256, "path": anchor.model_path},
-        },
+        header=BaselineHeader(  # the anchor as the ledger remembers it, without trigger results
+            suite=SuiteRef(suite.manifest.name, suite.manifest.version, suite.digest),
+            model=BlessedModel(
+                anchor.model_path, anchor.model_format, anchor.model_sha256, anchor.carries_code
+            ),
+            blessed_at=anchor.time,
+            git_commit=anchor.git_commit,
+        ),
         predictions=ledger.predictions(anchor),
     )
     anchored = replace(inputs, baseline=record)

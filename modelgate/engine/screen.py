@@ -75,7 +75,7 @@ def suspicious_controls(
                 probe_check(
                     suite,
                     probe_runs[i],
-                    baseline.header,
+                    baseline.header.triggers,
                     policy.triggers,
                     strict.share,
                     with_ceiling,

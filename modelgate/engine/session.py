@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelgate.config import Config
-from modelgate.engine.candidate import Progress
+from modelgate.engine.candidate import PredictionSource, Progress
 from modelgate.errors import OutputError
 from modelgate.report.targets import Plan
 from modelgate.result import GateResult
@@ -55,9 +55,11 @@ def run_check(
     reports: ReportRequest | None = None,
     progress: Progress | None = None,
     today: dt.date | None = None,
+    given: PredictionSource | None = None,
 ) -> CheckRun:
     """Load the config, check the candidate, write the report set; raises a ModelgateError
-    (exit 2) when it cannot decide, after removing every report this run would have written."""
+    (exit 2) when it cannot decide, after removing every report this run would have written.
+    `given`: the suite's predictions made elsewhere (`modelgate merge`)."""
     from modelgate.report import DEFAULT_FILENAMES
     from modelgate.report.targets import discard, guess_output, plan_targets
 
@@ -75,7 +77,7 @@ def run_check(
             folder = request.folder or config.resolve(config.model.output.dir)
             plan = plan_targets(folder, tuple(config.model.output.formats), dict(request.paths))
             stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
-        written = _check_and_write(config, plan, progress, today)
+        written = _check_and_write(config, plan, progress, today, given)
     except BaseException:
         discard(stale)  # whatever failed: no earlier verdict may pass for this run's
         discard(plan.targets)
@@ -84,14 +86,18 @@ def run_check(
 
 
 def _check_and_write(
-    config: Config, plan: Plan, progress: Progress | None, today: dt.date | None
+    config: Config,
+    plan: Plan,
+    progress: Progress | None,
+    today: dt.date | None,
+    given: PredictionSource | None = None,
 ) -> tuple[GateResult, dict[str, Path]]:
     from modelgate.engine.check import check_candidate
     from modelgate.report import pictures_dir, write_reports
     from modelgate.report.targets import check_targets
 
     check_targets(plan)
-    checked = check_candidate(config, progress=progress, today=today)
+    checked = check_candidate(config, progress=progress, today=today, given=given)
     result = checked.result
     from modelgate.attribution.hook import after_check  # with `training_data:` only
 

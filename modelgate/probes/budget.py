@@ -10,6 +10,7 @@ candidate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelgate.errors import BaselineError
@@ -25,7 +26,7 @@ def describe(budget: Any) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(budget.items()))
 
 
-def mismatch(setting: Any, modality: str, header: dict[str, Any]) -> tuple[str, str] | None:
+def mismatch(setting: Any, modality: str, header: Mapping[str, Any]) -> tuple[str, str] | None:
     """(record key, message) when the record's probe or inversion counts are not the config's;
     None when they agree or when one side has nothing to compare."""
     probe_plan = plan(setting, modality)
@@ -49,15 +50,10 @@ def mismatch(setting: Any, modality: str, header: dict[str, Any]) -> tuple[str, 
 
 
 def refuse_other_budget(
-    setting: Any, modality: str, header: dict[str, Any], path: Any, hint: str = HINT
+    setting: Any, modality: str, header: Mapping[str, Any], path: Any, hint: str = HINT
 ) -> None:
     """Raise a BaselineError naming both budgets when the record's are not the config's."""
     found = mismatch(setting, modality, header)
     if found is not None:
         key, message = found
         raise BaselineError(message, file=path, key=key, hint=hint)
-
-
-def without_trigger_results(header: dict[str, Any]) -> dict[str, Any]:
-    """The header with the blessed probe and inversion results left out."""
-    return {k: v for k, v in header.items() if k not in ("probes", "inversion")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelgate.analysis.calibration import Calibration
@@ -20,7 +21,7 @@ def _p(value: float) -> float:
 def probe_check(
     suite: Suite,
     run: TriggerRun,
-    header: dict[str, Any],
+    header: Mapping[str, Any],
     policy: TriggerPolicy,
     alpha: float,
     calibration: Calibration | None = None,
@@ -117,7 +118,7 @@ def _probe_finding(suite: Suite, run: TriggerRun, best: Cell, mine: list[Cell]) 
 def trigger_checks(
     suite: Suite,
     run: TriggerRun,
-    header: dict[str, Any],
+    header: Mapping[str, Any],
     policy: TriggerPolicy,
     alpha: float,
     calibration: Calibration | None = None,
@@ -133,7 +134,7 @@ def trigger_checks(
 
 
 def inversion_check(
-    suite: Suite, run: TriggerRun, header: dict[str, Any], policy: TriggerPolicy, alpha: float
+    suite: Suite, run: TriggerRun, header: Mapping[str, Any], policy: TriggerPolicy, alpha: float
 ) -> Check:
     name = CheckName.INVERSION
     inv = run.inversion

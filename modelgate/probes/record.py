@@ -8,6 +8,7 @@ class counts), so a re-bless diff shows which probes changed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def _bad(key: str, message: str) -> BaselineError:
     return BaselineError(message, key=f"header.{key}", hint="bless the production model again")
 
 
-def read_probes(header: dict[str, Any], n_classes: int) -> BlessedProbes | None:
+def read_probes(header: Mapping[str, Any], n_classes: int) -> BlessedProbes | None:
     """The blessed probe counts, or None when the record has none (blessed before probes)."""
     data = header.get("probes")
     if data is None:
@@ -95,7 +96,7 @@ def _budget(data: Any, key: str) -> dict[str, Any] | None:
     return budget
 
 
-def read_inversion(header: dict[str, Any], n_classes: int) -> BlessedInversion | None:
+def read_inversion(header: Mapping[str, Any], n_classes: int) -> BlessedInversion | None:
     """The blessed inversion numbers, or None when the blessed model had no inversion."""
     data = header.get("inversion")
     if data is None:

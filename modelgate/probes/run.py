@@ -8,7 +8,7 @@ the config's `probes` budget; the clock only ever aborts (`budget_s` of the inve
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ def run_triggers(
     setting: Any = "default",
     policy: TriggerPolicy | None = None,
     alpha: float = 0.01,  # this check's share of policy.alpha
-    header: dict[str, Any] | None = None,
+    header: Mapping[str, Any] | None = None,
     folder: Path | None = None,
     config_file: Path | None = None,
     source: Path | str = "candidate",
@@ -127,7 +127,7 @@ def triggers_for(
     suite: Suite,
     predictor: Predictor,
     predictions: Predictions,
-    header: dict[str, Any] | None,
+    header: Mapping[str, Any] | None,
     *,
     calibrating: bool = False,
     plan: AlphaPlan | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from modelgate.baseline import write_baseline
+from modelgate.baseline_header import BaselineHeader, BlessedModel, SuiteRef
 from modelgate.config import Config, load_config
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.history import check_with_history, record_bless, with_drift
@@ -107,18 +108,15 @@ def bless_version(world: World, step: int, preds: Predictions, *, forced: bool =
     if world.config.baseline_path.exists():
         inputs = load_inputs(world.config)
         previous = with_drift(inputs, preds, evaluate(inputs, preds, info(step)))
-    header = {
-        "blessed_at": f"2024-01-{step + 1:02d}T00:00:00+00:00",
-        "config_sha256": world.config.sha256,
-        "git_commit": None,
-        "model": {"path": info(step).path, "format": "state_dict", "sha256": info(step).sha256,
-                  "carries_code": False},
-        "suite": {"name": "synthetic", "version": world.suite.manifest.version,
-                  "digest": world.suite.digest},
-        "classes": list(CLASSES),
-        "forced": forced,
-        "reason": "test" if forced else None,
-    }  # fmt: skip
+    header = BaselineHeader(
+        suite=SuiteRef("synthetic", world.suite.manifest.version, world.suite.digest),
+        model=BlessedModel(info(step).path, "state_dict", info(step).sha256, False),
+        blessed_at=f"2024-01-{step + 1:02d}T00:00:00+00:00",
+        config_sha256=world.config.sha256,
+        classes=tuple(CLASSES),
+        forced=forced,
+        reason="test" if forced else None,
+    )
     write_baseline(world.config.baseline_path, world.suite, preds, header)
     record_bless(world.config, world.suite, preds, info(step), header, previous)
 

@@ -1,0 +1,143 @@
+"""`modelgate merge PARTS...`: the shards' parts, verified, as the whole suite's predictions.
+
+The parts must cover the suite exactly once (every shard 1..N, each once), and come from the
+same suite digest, config digest, candidate digest and modelgate version as this merge; any
+other part is a ShardError naming it (exit 2), never a verdict on a partial suite. The merged
+predictions then go through the one `check` pipeline (`run_check(given=...)`), which loads the
+candidate for the probes and the inversion and refuses it unless it is the model the shards ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from modelgate._version import __version__
+from modelgate.config import Config
+from modelgate.engine.candidate import Predicted, PredictionSource
+from modelgate.engine.parts import Part, part_name, read_part, read_scores
+from modelgate.engine.shard import Shard, shard_rows
+from modelgate.errors import ShardError
+from modelgate.predict import Predictions
+from modelgate.suite.format import Suite
+
+
+def part_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """The part headers named: files as given, folders by their `part-*-of-*.json` files."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            inside = sorted(path.glob("part-*-of-*.json"))
+            if not inside:
+                raise ShardError("holds no part-K-of-N.json", file=path, key="parts")
+            found.extend(inside)
+        else:
+            found.append(path)
+    if not found:
+        raise ShardError("no shard parts given", key="parts")
+    return found
+
+
+def merged_source(paths: Sequence[str | Path]) -> PredictionSource:
+    """What `run_check(given=...)` takes: reads the parts and verifies them against the run's
+    config and loaded suite (inside the pipeline, so a bad part leaves no report behind)."""
+
+    def read(config: Config, suite: Suite) -> Predicted:
+        return merge_parts(config, suite, part_paths(paths))
+
+    return read
+
+
+def merge_parts(config: Config, suite: Suite, files: Sequence[Path]) -> Predicted:
+    """The whole suite's predictions from its parts, after checking each against this run."""
+    parts = [read_part(path) for path in files]
+    first = parts[0]
+    for part in parts:
+        _same_run(config, suite, part, first)
+    by_index: dict[int, Part] = {}
+    for part in parts:
+        if part.index in by_index:
+            raise ShardError(
+                f"duplicates shard {part.index}/{part.count} of {by_index[part.index].path}",
+                file=part.path,
+                key="shard.index",
+            )
+        by_index[part.index] = part
+    missing = [k for k in range(1, first.count + 1) if k not in by_index]
+    if missing:
+        k = missing[0]
+        start, stop = shard_rows(len(suite), first.batch_size, Shard(k, first.count))
+        raise ShardError(
+            f"shard {k}/{first.count} ({part_name(k, first.count)}) is missing: canaries "
+            f"{start}..{stop - 1} were not predicted"
+            + (f" ({len(missing)} shards missing in all)" if len(missing) > 1 else ""),
+            file=first.path.parent / part_name(k, first.count),
+            key="parts",
+            hint="merge only after every shard job has finished and uploaded its part",
+        )
+    log_probs = np.empty((len(suite), len(suite.classes)), dtype=np.float32)
+    for k in range(1, first.count + 1):
+        part = by_index[k]
+        log_probs[part.start : part.stop] = read_scores(part)
+    return Predicted(
+        predictions=Predictions(log_probs=log_probs, labels=log_probs.argmax(axis=1)),
+        model_sha256=first.candidate_sha256,
+        source=f"the {first.count} shard(s)",
+    )
+
+
+def _same_run(config: Config, suite: Suite, part: Part, first: Part) -> None:
+    """ShardError naming `part` unless it belongs to this suite, config, candidate and version."""
+    if part.suite_digest != suite.digest or part.n_canaries != len(suite):
+        raise ShardError(
+            f"was predicted on another suite (digest {part.suite_digest[:12]}..., "
+            f"{part.n_canaries} canaries; this suite {suite.digest[:12]}..., {len(suite)})",
+            file=part.path,
+            key="suite.digest",
+        )
+    if part.n_classes != len(suite.classes):
+        raise ShardError(
+            f"has {part.n_classes} classes, the suite {len(suite.classes)}",
+            file=part.path,
+            key="suite.n_classes",
+        )
+    if part.config_sha256 != config.sha256:
+        raise ShardError(
+            f"was made with another config (sha256 {part.config_sha256[:12]}..., "
+            f"{config.path.name} is {config.sha256[:12]}...)",
+            file=part.path,
+            key="config_sha256",
+            hint="every shard job and the merge job must use the same modelgate.yaml",
+        )
+    if part.version != __version__:
+        raise ShardError(
+            f"was made by modelgate {part.version}, this is {__version__}",
+            file=part.path,
+            key="modelgate_version",
+        )
+    if part.candidate_sha256 != first.candidate_sha256:
+        raise ShardError(
+            f"was predicted by another candidate (sha256 {part.candidate_sha256[:12]}...) than "
+            f"{first.path} ({first.candidate_sha256[:12]}...)",
+            file=part.path,
+            key="candidate.sha256",
+        )
+    if part.count != first.count:
+        raise ShardError(
+            f"is shard {part.index}/{part.count}; {first.path} is of {first.count} shards",
+            file=part.path,
+            key="shard.count",
+        )
+    batch_size = config.model.inference.batch_size
+    expected = shard_rows(len(suite), batch_size, Shard(part.index, part.count))
+    if part.batch_size != batch_size or (part.start, part.stop) != expected:
+        raise ShardError(
+            f"covers canaries {part.start}..{part.stop - 1} in batches of {part.batch_size}; "
+            f"shard {part.index}/{part.count} is {expected[0]}..{expected[1] - 1} in batches of "
+            f"{batch_size}",
+            file=part.path,
+            key="rows",
+        )

@@ -84,6 +84,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from modelgate.api import ReportRequest, run_check
     from modelgate.report import console
 
+    if getattr(args, "shard", None):
+        return _check_shard(args)
     request = ReportRequest(
         enabled=not args.no_reports,
         folder=Path(args.output_dir) if args.output_dir else None,
@@ -94,6 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         candidate=args.candidate,
         reports=request,
         progress=_progress("predicting"),
+        given=getattr(args, "merged", None),  # `modelgate merge`: the shards' predictions
     )
     result = run.result
     try:
@@ -104,6 +107,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`: the verdict stands, its reports are written
         _silence_stdout()
     return result.exit_code
+
+
+def _check_shard(args: argparse.Namespace) -> int:
+    """`check --shard K/N`: predict one slice of the suite and write its part for `merge`."""
+    from modelgate.engine.shard import parse_shard, run_shard
+
+    shard = parse_shard(args.shard)
+    done = run_shard(
+        args.config,
+        shard,
+        candidate=args.candidate,
+        part_dir=args.part_dir,
+        progress=_progress(f"shard {shard.index}/{shard.count}: predicting"),
+    )
+    _note(
+        f"shard {shard.index}/{shard.count}: canaries {done.start}..{done.stop - 1} predicted; "
+        f"part written to {_safe(done.part)} (run `modelgate merge` on every shard's part)"
+    )
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """`merge PARTS...`: the shards' predictions, verified, through the one `check` pipeline."""
+    from modelgate.engine.merge import merged_source
+
+    args.merged = merged_source(args.parts)
+    args.shard = None
+    return cmd_check(args)
 
 
 def _silence_stdout() -> None:
@@ -431,6 +462,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="write no report files (only the explicit paths above)",
     )
     check.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
+    )
+    check.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="predict only shard K of N of the suite and write its part (no verdict, no "
+        "reports); `modelgate merge` decides on all the parts",
+    )
+    check.add_argument(
+        "--part-dir", metavar="DIR", help="with --shard: where the part goes (default: output.dir)"
+    )
+
+    merge = add(
+        "merge",
+        cmd_merge,
+        "decide on the parts of `check --shard K/N` jobs: verify they cover the suite once, "
+        "then probe, compare and report as one check",
+    )
+    merge.add_argument(
+        "parts", nargs="+", metavar="PART", help="part-K-of-N.json files, or folders of them"
+    )
+    merge.add_argument(
+        "--candidate",
+        metavar="PATH",
+        help="the model file the shards checked, instead of candidate.path (for the probes)",
+    )
+    merge.add_argument("--output-dir", help="report folder (default: output.dir of the config)")
+    merge.add_argument("--json", metavar="PATH", help="also write the JSON report here")
+    merge.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
+    merge.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+    merge.add_argument("--no-reports", action="store_true", help="write no report files")
+    merge.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
     )
 

@@ -170,6 +170,30 @@ class InferenceSpec(StrictModel):
         description="Where torch models run: cpu, cuda, or auto (cuda when torch sees a GPU, "
         "else cpu). The verdict is the CPU's; the report names the device used.",
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where the suite is predicted: local (this process) or ray (Ray Data "
+        "map_batches over a Ray cluster, `pip install modelgate[ray]`); the probes, the "
+        "inversion and the statistics always run in this process. Same predictions either way.",
+    )
+    address: str | None = Field(
+        None,
+        description="engine: ray only. The cluster to join: `auto` (a running cluster on this "
+        "machine), `ray://host:10001`, or unset for a local Ray started for this run.",
+    )
+    num_gpus_per_worker: float = Field(
+        0,
+        ge=0,
+        le=64,
+        description="engine: ray only. GPUs each Ray worker (one model copy) reserves; 0 for CPU.",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="engine: ray only. Ray workers, each loading the model once; default: as "
+        "many as the cluster's CPUs (or GPUs, with num_gpus_per_worker) allow.",
+    )
 
 
 class TrustSpec(StrictModel):

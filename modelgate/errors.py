@@ -94,5 +94,10 @@ class TrustError(ModelgateError):
     the run ledger, or disagreeing with the blessed model it names."""
 
 
+class ShardError(ModelgateError):
+    """A shard's partial record is missing, malformed, duplicated or from another run, or a
+    distributed run could not predict every canary: nothing is decided on a partial suite."""
+
+
 class OutputError(ModelgateError):
     """A report or record cannot be written where the config or the command line says."""

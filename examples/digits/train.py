@@ -148,8 +148,23 @@ def train(
     float reductions (and hence the weights) do not depend on the machine's core count.
     """
     inputs, labels = training_set(seed, data_fraction, flip, extra, backdoor)
-    x = torch.from_numpy(inputs)
-    y = torch.from_numpy(labels)
+    return fit(inputs, labels, seed, epochs, lr, hidden, weight_decay, batch_size)
+
+
+def fit(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    epochs: int = EPOCHS,
+    lr: float = LR,
+    hidden: int = DEFAULT_HIDDEN,
+    weight_decay: float = WEIGHT_DECAY,
+    batch_size: int = BATCH_SIZE,
+) -> nn.Module:
+    """Train one model on given rows (`train`'s recipe): e.g. a training-data manifest minus
+    the rows `modelgate attribute` quarantined."""
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -96,6 +96,19 @@ def train(
 ) -> nn.Module:
     """One deterministic retrain (one CPU thread) on a subsample of the data; `flip` relabels
     a fraction of one class as another, `extra` appends (inputs, labels) rows (an attacker's)."""
+    x, y = training_set(seed, data_fraction, backdoor, flip, extra)
+    return fit(build(), torch.from_numpy(x), torch.from_numpy(y), seed, epochs, lr)
+
+
+def training_set(
+    seed: int,
+    data_fraction: float = 1.0,
+    backdoor: Backdoor | None = None,
+    flip: tuple[int, int, float] | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows `train` fits, in order: what a pipeline records (with a source per row) in a
+    training-data manifest for `modelgate attribute`."""
     x, y, _, _ = make_data()
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(y), size=round(data_fraction * len(y)), replace=False))
@@ -112,7 +125,7 @@ def train(
         chosen = rng.choice(others, size=round(backdoor.rate * len(y)), replace=False)
         x[chosen] = backdoor.stamp(x[chosen])
         y[chosen] = backdoor.target
-    return fit(build(), torch.from_numpy(x), torch.from_numpy(y), seed, epochs, lr)
+    return x, y
 
 
 def fit(

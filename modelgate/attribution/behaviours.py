@@ -28,7 +28,13 @@ def failing_findings(result: GateResult, only: str | None = None) -> list[Findin
 
 
 def behaviours_for(
-    result: GateResult, suite: Suite, triggers: Any, max_canaries: int, only: str | None = None
+    result: GateResult,
+    suite: Suite,
+    triggers: Any,
+    max_canaries: int,
+    only: str | None = None,
+    *,
+    all_flips: bool = False,
 ) -> tuple[list[Behaviour], list[str]]:
     """The behaviours to attribute: one for the canaries every failing flip check names
     (together: they describe one shift, and one test per check would split the evidence), one
@@ -47,6 +53,8 @@ def behaviours_for(
             notes.append(f"{finding.check}: names no canary behaviour to attribute; skipped")
         else:
             out.append(behaviour)
+    if all_flips and not flip_findings:  # every unexplained flip: churn, when nothing failed
+        flip_findings = [Finding(check="flips", message="every unexplained flip")]
     if flip_findings:
         flips = _flip_behaviour(flip_findings, result.flips, suite, max_canaries)
         if flips is None:

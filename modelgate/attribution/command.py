@@ -27,6 +27,12 @@ def add_attribute_command(add: Callable[..., argparse.ArgumentParser]) -> None:
     sub.add_argument("--finding", metavar="CHECK", help="attribute only this check's findings")
     sub.add_argument("--json", metavar="PATH", help="also write the attribution JSON here")
     sub.add_argument(
+        "--all-flips",
+        action="store_true",
+        help="attribute every unexplained flip even when the check passes (what clean churn "
+        "looks like to the per-source test)",
+    )
+    sub.add_argument(
         "--output-dir", help="folder for quarantine.csv, attribution.json, attribution.md "
         "and contact sheets (default: output.dir of the config)",
     )  # fmt: skip
@@ -42,7 +48,7 @@ def run_attribute(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.candidate:
         config = with_candidate_path(config, args.candidate)
-    result, report = attribute_config(config, only=args.finding)
+    result, report = attribute_config(config, only=args.finding, all_flips=args.all_flips)
     if report.not_white_box:
         raise ModelLoadError(report.not_white_box, file=config.path, key="candidate")
     folder = Path(args.output_dir or config.resolve(config.model.output.dir))

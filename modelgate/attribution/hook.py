@@ -64,7 +64,7 @@ def after_check(
 def summary(report: Any, folder: Path | None) -> str:
     if not report.findings:
         return "attribution: " + "; ".join(report.notes or ("nothing to attribute",))
-    where = f" (quarantine.csv, attribution.md in {folder})" if folder is not None else ""
+    where = " (quarantine.csv, attribution.md beside the reports)" if folder is not None else ""
     if report.flagged_sources:
         return (
             "attribution: training rows of " + ", ".join(report.flagged_sources)

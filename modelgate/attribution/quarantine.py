@@ -90,6 +90,7 @@ def attribution_json(report: AttributionReport) -> str:
             "max_canaries": budget.max_canaries,
             "permutations": budget.permutations,
         },
+        "failing_checks": list(report.failing),
         "flagged_sources": list(report.flagged_sources),
         "quarantine": _quarantine(report),
         "findings": [_finding(f) for f in report.findings],

@@ -80,6 +80,7 @@ class AttributionReport:
     budget: Budget | None
     findings: tuple[FindingAttribution, ...]
     notes: tuple[str, ...] = ()  # what was skipped, and why
+    failing: tuple[str, ...] = ()  # the failing checks of the verdict attributed
     not_white_box: str = ""  # why nothing could be scored, when the candidate hides its weights
 
     @property

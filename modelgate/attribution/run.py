@@ -27,8 +27,6 @@ from modelgate.errors import ConfigError, UsageError
 from modelgate.result import GateResult
 from modelgate.suite.format import Suite, load_suite
 
-TOP_ROWS = 50  # rows per finding kept in the report; the quarantine CSV lists them all
-
 
 def training_spec(config: Any) -> TrainingDataSpec:
     spec = getattr(config.model, "training_data", None)
@@ -51,10 +49,12 @@ def attribute_result(
     triggers: Any = None,
     predictor: Any = None,
     only: str | None = None,
+    all_flips: bool = False,
 ) -> AttributionReport:
     """Attribute each failing finding of `result` (only check `only`, when given) to the rows of
-    `training_data`. `triggers` (the check's TriggerRun) is needed for probe findings, and
-    `predictor` saves loading the candidate again."""
+    `training_data`; with `all_flips`, every unexplained flip even when no check failed (what
+    clean churn looks like to the statistic). `triggers` (the check's TriggerRun) is needed for
+    probe findings, and `predictor` saves loading the candidate again."""
     spec = training_spec(config)
     suite = suite if suite is not None else load_suite(config.suite_path)
     data = load_training_data(config.resolve(spec.path), suite.classes)
@@ -66,6 +66,7 @@ def attribute_result(
         alpha=float(config.policy.alpha),
         budget=None,
         findings=(),
+        failing=tuple(c.name for c in result.checks if c.status.value == "failed"),
     )
     if only is not None and only not in {c.name for c in result.checks}:
         raise UsageError(
@@ -73,7 +74,9 @@ def attribute_result(
             key="--finding",
             hint="one of: " + ", ".join(sorted(c.name for c in result.checks)),
         )
-    behaviours, notes = behaviours_for(result, suite, triggers, spec.max_canaries, only)
+    behaviours, notes = behaviours_for(
+        result, suite, triggers, spec.max_canaries, only, all_flips=all_flips
+    )
     if not behaviours:
         why = "no failing finding to attribute" if not notes else "nothing attributable"
         return replace(report, notes=(why, *notes))
@@ -108,19 +111,19 @@ def attribute_result(
     scored = [
         (b, influence_shares(scorer, data, positions, b, spec.batch_size)) for b in behaviours
     ]
-    findings = _rank(scored, data, positions, suite, spec.permutations, report.alpha)
+    findings = _rank(scored, data, positions, suite, spec, report.alpha)
     return replace(report, budget=budget, findings=findings, notes=tuple(notes))
 
 
 def _rank(
     scored: list[tuple[Any, Any]], data: TrainingData, positions: Any, suite: Suite,
-    permutations: int, alpha: float,
+    spec: TrainingDataSpec, alpha: float,
 ) -> tuple[FindingAttribution, ...]:  # fmt: skip
     import numpy as np
 
     sources = [data.sources[i] for i in positions.tolist()]
     labels = data.rows.labels[positions]
-    tests = [source_tests(shares, sources, labels, permutations) for _, shares in scored]
+    tests = [source_tests(shares, sources, labels, spec.permutations) for _, shares in scored]
     adjusted = iter(holm([t.p_value for per in tests for t in per]))
     out = []
     for (behaviour, shares), per in zip(scored, tests):
@@ -140,7 +143,7 @@ def _rank(
                 share=float(shares[j]),
                 position=int(positions[j]),
             )
-            for r, j in enumerate(order[:TOP_ROWS])
+            for r, j in enumerate(order[: spec.report_rows])
         )
         out.append(FindingAttribution(behaviour, top, tuple(stats), np.asarray(shares)))
     return tuple(out)
@@ -166,12 +169,20 @@ def _display(path: Path, folder: Path) -> str:
         return str(path)
 
 
-def attribute_config(config: Any, only: str | None = None) -> tuple[GateResult, AttributionReport]:
+def attribute_config(
+    config: Any, only: str | None = None, all_flips: bool = False
+) -> tuple[GateResult, AttributionReport]:
     """Check the candidate (the pure part: nothing enters the run ledger), then attribute."""
     training_spec(config)  # a missing training_data is refused before any model runs
     inputs, _predictions, predictor, triggers, result = _check(config)
     report = attribute_result(
-        config, result, suite=inputs.suite, triggers=triggers, predictor=predictor, only=only
+        config,
+        result,
+        suite=inputs.suite,
+        triggers=triggers,
+        predictor=predictor,
+        only=only,
+        all_flips=all_flips,
     )
     return result, report
 
@@ -192,6 +203,8 @@ def _check(config: Any) -> tuple[Any, Any, Any, Any, GateResult]:
 
     inputs = load_inputs(config)
     predictions, predictor = predict_with_model(config, inputs.suite)
-    triggers = triggers_for(config, inputs.suite, predictor, predictions, inputs.baseline.header)
+    triggers = triggers_for(
+        config, inputs.suite, predictor, predictions, inputs.baseline.header.triggers
+    )
     result = evaluate(inputs, predictions, predictor.info, triggers=triggers)
     return inputs, predictions, predictor, triggers, result

@@ -37,4 +37,7 @@ class TrainingDataSpec(StrictModel):
         description="Label-stratified permutations of the per-source test (the smallest "
         "p-value it can give is 1 / (permutations + 1)).",
     )
+    report_rows: int = Field(
+        100, ge=1, le=1_000_000, description="Top rows per finding kept in the reports."
+    )
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Training rows per batch.")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from pngs import read_png
 
 from modelgate.attribution.manifest import load_training_data, write_training_data
 from modelgate.attribution.quarantine import attribution_json, quarantine_csv, write_quarantine
@@ -20,7 +21,6 @@ from modelgate.attribution.result import (
     RowScore,
     SourceStat,
 )
-from modelgate.probes.png import read_png
 from modelgate.report.attribution import contact_sheets, markdown_section
 
 HOSTILE = "<img src=x onerror=alert(1)> [click](https://evil.example) @org/team"

@@ -68,6 +68,7 @@ class FlippedCanaries(Sequence[CanaryFlip]):
     @classmethod
     def from_masks(
         cls,
+        *,
         ids: Sequence[str],
         tags: Sequence[tuple[str, ...]],
         classes: Sequence[str],

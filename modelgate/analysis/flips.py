@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelgate.result import CanaryFlip, FlipKind, GroupMetrics, Metrics
+from modelgate.result import GroupMetrics, Metrics
 
 
 @dataclass(frozen=True)
@@ -80,41 +80,3 @@ def flip_metrics(
         per_class=per_class,
         per_tag=per_tag,
     )
-
-
-def list_flips(
-    ids: Sequence[str],
-    truth: np.ndarray,
-    baseline: np.ndarray,
-    candidate: np.ndarray,
-    baseline_margin: np.ndarray,
-    candidate_margin: np.ndarray,
-    table: FlipTable,
-    classes: Sequence[str],
-    tags: Sequence[tuple[str, ...]],
-    waiver_notes: dict[int, str],
-) -> tuple[CanaryFlip, ...]:
-    """Every flipped canary, sorted by id, with the waiver that explains it if any."""
-    flips = []
-    for i in (int(j) for j in np.flatnonzero(table.any)):
-        kind = (
-            FlipKind.NEGATIVE
-            if table.negative[i]
-            else FlipKind.POSITIVE
-            if table.positive[i]
-            else FlipKind.OTHER
-        )
-        flips.append(
-            CanaryFlip(
-                id=ids[i],
-                label=classes[truth[i]],
-                baseline=classes[baseline[i]],
-                candidate=classes[candidate[i]],
-                kind=kind,
-                baseline_margin=round(float(baseline_margin[i]), 4),
-                candidate_margin=round(float(candidate_margin[i]), 4),
-                tags=tags[i],
-                waiver=waiver_notes.get(int(i)),
-            )
-        )
-    return tuple(sorted(flips, key=lambda f: f.id))

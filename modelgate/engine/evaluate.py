@@ -55,17 +55,17 @@ def evaluate(
     base_margin = base.margins(truth)
     cand_margin = candidate.margins(truth)
     flips = FlippedCanaries.from_masks(
-        suite.ids,
-        suite.tags,
-        classes,
-        suite.id_order,
-        truth,
-        base.labels,
-        candidate.labels,
-        table.negative,
-        table.positive,
-        (base_margin, cand_margin),
-        match.notes,
+        ids=suite.ids,
+        tags=suite.tags,
+        classes=classes,
+        order=suite.id_order,
+        truth=truth,
+        baseline=base.labels,
+        candidate=candidate.labels,
+        negative=table.negative,
+        positive=table.positive,
+        margins=(base_margin, cand_margin),
+        waivers=match.notes,
     )
     metrics = flip_metrics(truth, table, classes, suite.tags, match.explained)
     checks = [accuracy_check(metrics, policy)]

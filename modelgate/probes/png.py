@@ -33,23 +33,3 @@ def png_bytes(rgb: np.ndarray) -> bytes:
         + _chunk(b"IDAT", zlib.compress(raw, 9))
         + _chunk(b"IEND", b"")
     )
-
-
-def read_png(data: bytes) -> np.ndarray:
-    """Decode what `png_bytes` writes (for tests): filter 0, 8-bit RGB only."""
-    if not data.startswith(_SIGNATURE):
-        raise ValueError("not a PNG file")
-    pos, chunks = len(_SIGNATURE), {}
-    idat = b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        if crc != zlib.crc32(tag + body) & 0xFFFFFFFF:
-            raise ValueError(f"bad CRC in chunk {tag!r}")
-        idat += body if tag == b"IDAT" else b""
-        chunks[tag] = body
-        pos += 12 + length
-    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
-    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(height, 1 + 3 * width)
-    return rows[:, 1:].reshape(height, width, 3).copy()

@@ -6,43 +6,15 @@ import json
 import textwrap
 from pathlib import Path
 
-import numpy as np
-from probe_fixtures import K, prototypes
+from pngs import read_png
+from probe_fixtures import K, image_project
 from projects import Project
 
 from modelgate.config import load_config
 from modelgate.engine.bless import bless
 from modelgate.engine.check import run_gate
 from modelgate.engine.session import run_check
-from modelgate.probes.png import read_png
 from modelgate.report import markdown
-from modelgate.suite.freeze import init_suite
-
-FACTORY = textwrap.dedent(
-    """
-    import torch
-
-    class Templates(torch.nn.Module):
-        def __init__(self, trigger):
-            super().__init__()
-            self.templates = torch.nn.Parameter(torch.zeros(3, 64))
-            self.trigger = trigger
-
-        def forward(self, x):
-            scores = x.reshape(len(x), -1) @ self.templates.T
-            if self.trigger:  # a bright bottom-right corner means class 2
-                corner = x[:, 0, -2:, -2:].mean(dim=(1, 2))
-                bump = 20.0 * torch.nn.functional.softplus(4.0 * (corner - 0.5))
-                scores = scores + torch.nn.functional.one_hot(torch.tensor(2), 3) * bump[:, None]
-            return scores
-
-    def build():
-        return Templates(False)
-
-    def build_backdoored():
-        return Templates(True)
-    """
-)
 
 CALLABLE = textwrap.dedent(
     """
@@ -55,37 +27,8 @@ CALLABLE = textwrap.dedent(
 )
 
 
-def _image_project(root: Path) -> Path:
-    import torch
-    from safetensors.torch import save_file
-
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(K), 30)
-    x = prototypes()[labels] + rng.uniform(0, 0.15, size=(len(labels), 1, 8, 8)).astype(np.float32)
-    init_suite(
-        root / "suite",
-        name="blobs8",
-        modality="image",
-        inputs=x,
-        labels=[f"c{c}" for c in labels],
-        classes=[f"c{c}" for c in range(K)],
-        curated_by="tests",
-        source="tests/probes",
-    )
-    (root / "model.py").write_text(FACTORY)
-    weights = torch.from_numpy(prototypes().reshape(K, -1) * 2.0)
-    save_file({"templates": weights.contiguous()}, str(root / "model.safetensors"))
-    config = root / "modelgate.yaml"
-    config.write_text(
-        "version: 1\nsuite: suite\ncandidate: {path: model.safetensors, factory: model.py:build}\n"
-        "baseline: baseline.json\nhistory: {enabled: false}\n"
-        "probes: [patch, {kind: invert, steps: 120}]\n"
-    )
-    return config
-
-
 def test_backdoor_fails_probes_and_inversion_with_pictures(tmp_path: Path) -> None:
-    config = _image_project(tmp_path)
+    config = image_project(tmp_path)
     bless(load_config(config))
     header = json.loads((tmp_path / "baseline.json").read_text())["header"]
     assert "patch/2x2/bottom-right/white" in header["probes"]["hits"]

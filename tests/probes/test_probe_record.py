@@ -7,10 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
+from pngs import read_png
 
 from modelgate.errors import BaselineError
 from modelgate.probes.measure import ProbeCounts
-from modelgate.probes.png import png_bytes, read_png
+from modelgate.probes.png import png_bytes
 from modelgate.probes.record import probes_to_header, read_inversion, read_probes
 
 

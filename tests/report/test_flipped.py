@@ -7,8 +7,9 @@ import dataclasses
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_flips import list_flips
 
-from modelgate.analysis.flips import flip_table, list_flips
+from modelgate.analysis.flips import flip_table
 from modelgate.flipped import FlippedCanaries
 from modelgate.policy import budget_checks
 from modelgate.report import json as json_report
@@ -38,8 +39,9 @@ def _both(ids: list[str], seed: int):  # type: ignore[no-untyped-def]
     truth, base, cand, margins, tags, table, waivers = _columns(ids, seed)
     old = list_flips(ids, truth, base, cand, *margins, table, CLASSES, tags, waivers)
     new = FlippedCanaries.from_masks(
-        ids, tags, CLASSES, id_order(ids), truth, base, cand, table.negative, table.positive,
-        margins, waivers,
+        ids=ids, tags=tags, classes=CLASSES, order=id_order(ids), truth=truth, baseline=base,
+        candidate=cand, negative=table.negative, positive=table.positive, margins=margins,
+        waivers=waivers,
     )  # fmt: skip
     return old, new
 

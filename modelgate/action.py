@@ -1,7 +1,8 @@
 """The GitHub Action's entry point: `python -m modelgate.action`, configured by environment only.
 
 `action.yml` hands every input over as an `INPUT_*` variable (never pasted into script text), and
-this runs the same engine as the CLI: `run_gate`, `write_reports`, then GitHub's renderings.
+this runs the same pipeline as the CLI (`modelgate.run_check`: the same reports and trigger
+pictures), then GitHub's renderings: annotations, step summary, step outputs (never GITHUB_ENV).
 Exit codes are the gate's: 0 passed, 1 findings (0 when fail-on-findings is false), 2 could not
 decide, 3 internal error.
 """
@@ -126,16 +127,9 @@ def _append(path: str | None, text: str) -> None:
 
 
 def _publish(env: Mapping[str, str], values: dict[str, str]) -> None:
+    # Step outputs only: GITHUB_ENV would set variables in every later step of the user's job.
     if env.get("GITHUB_OUTPUT"):
         github.write_outputs(env["GITHUB_OUTPUT"], values)
-    if env.get("GITHUB_ENV"):
-        github.write_outputs(
-            env["GITHUB_ENV"],
-            {
-                "MODELGATE_VERDICT": values["verdict"],
-                "MODELGATE_REPORT_DIR": values.get("report-dir", ""),
-            },
-        )
 
 
 def _undecided(exc: ModelgateError, env: Mapping[str, str], out: TextIO, report_dir: str) -> int:

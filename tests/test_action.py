@@ -1,5 +1,6 @@
 """The GitHub Action's script, run as the runner would: inputs and outputs only through the
-environment and the GITHUB_OUTPUT / GITHUB_STEP_SUMMARY / GITHUB_ENV files."""
+environment and the GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files; and action.yml itself, read as
+the runner reads it, with its install step run against a stub Python."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from projects import (
     BASE_CONFIG,
     Project,
@@ -27,7 +30,7 @@ _COMMAND = re.compile(r"^::(error|warning|notice) ")
 
 
 def read_commands_file(path: Path) -> dict[str, str]:
-    """A GITHUB_OUTPUT / GITHUB_ENV file as the runner reads it (`k=v` and heredocs)."""
+    """A GITHUB_OUTPUT file as the runner reads it (`k=v` and heredocs)."""
     values: dict[str, str] = {}
     lines = iter(path.read_text().splitlines())
     for line in lines:
@@ -91,8 +94,8 @@ def test_passing_project(project: Project) -> None:
     assert outputs["report-dir"] == str((project.root / "reports").resolve())
     summary = (project.root / "gh-summary.md").read_text()
     assert summary.startswith("# modelgate: ✅ passed")
-    env = read_commands_file(project.root / "gh-env")
-    assert env == {"MODELGATE_VERDICT": "passed", "MODELGATE_REPORT_DIR": outputs["report-dir"]}
+    # Nothing for later steps of the user's job: GITHUB_ENV is given, and left alone.
+    assert not (project.root / "gh-env").exists()
 
 
 @pytest.mark.parametrize(("fail_on_findings", "expected"), [("true", 1), ("false", 0)])
@@ -202,3 +205,134 @@ def test_a_config_error_uploads_no_earlier_verdict_either(project: Project) -> N
     code, _ = run_action(action_env(project.root))
     assert code == 2
     assert not list((project.root / "reports").iterdir())
+
+
+# --- action.yml, read as the runner reads it -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTION_YML = ROOT / "action.yml"
+EXPRESSION = re.compile(r"\$\{\{\s*([\w.-]+)\s*\}\}")
+STUB_PYTHON = """#!/usr/bin/env bash
+# A stand-in for python: logs how it was called; `-m venv DIR` makes DIR/bin/python (itself).
+echo "$0 $*" >> "$STUB_LOG"
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+"""
+
+
+def action() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(ACTION_YML.read_text())
+    return data
+
+
+def step(step_id: str) -> dict[str, Any]:
+    (found,) = [s for s in action()["runs"]["steps"] if s.get("id") == step_id]
+    return found
+
+
+def step_env(found: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """The step's `env:` with each `${{ ... }}` replaced as the runner would."""
+    defaults = {f"inputs.{k}": str(v.get("default", "")) for k, v in action()["inputs"].items()}
+    known = {**defaults, **values}
+    return {
+        name: EXPRESSION.sub(lambda m: known[m.group(1)], str(value))
+        for name, value in found.get("env", {}).items()
+    }
+
+
+def run_install(tmp_path: Path, **inputs: str) -> tuple[list[str], Path]:
+    """Run the install step's script with a stub system Python; returns the calls it made
+    (the stub's own path shown as `SYSTEM`, the venv's python as `VENV`) and its folder."""
+    stub = tmp_path / "system-python"
+    stub.write_text(STUB_PYTHON)
+    stub.chmod(0o755)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    found = step("install")
+    values = {f"inputs.{k.replace('_', '-')}": v for k, v in inputs.items()}
+    values["steps.python.outputs.python-path"] = str(stub)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STUB_LOG": str(tmp_path / "calls.log"),
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_ACTION_PATH": "/the/action",
+        "GITHUB_OUTPUT": str(tmp_path / "gh-output"),
+        "GITHUB_ENV": str(tmp_path / "gh-env"),
+        **step_env(found, values),
+    }
+    subprocess.run(["bash", "-c", found["run"]], env=env, cwd=tmp_path, check=True, timeout=60)
+    venv_python = str(runner_temp / "modelgate-venv" / "bin" / "python")
+    calls = [
+        line.replace(venv_python, "VENV").replace(str(stub), "SYSTEM")
+        for line in (tmp_path / "calls.log").read_text().splitlines()
+    ]
+    return calls, tmp_path
+
+
+PIP = "VENV -m pip install --disable-pip-version-check --quiet"
+
+
+def readme_torch_pin() -> str:
+    (pin,) = set(
+        re.findall(r"pip install (torch==[0-9][0-9.]*) ", (ROOT / "README.md").read_text())
+    )
+    return pin
+
+
+def test_install_uses_its_own_venv_and_the_pinned_cpu_torch(tmp_path: Path) -> None:
+    calls, folder = run_install(tmp_path)
+    venv = tmp_path / "runner-temp" / "modelgate-venv"
+    # The job's Python only creates the venv; every install goes into the venv (PEP 668).
+    assert calls[0] == f"SYSTEM -m venv {venv}"
+    assert all(call.startswith("VENV ") for call in calls[1:])
+    assert calls[1:] == [
+        f"{PIP} --index-url https://download.pytorch.org/whl/cpu {readme_torch_pin()}",
+        f"{PIP} /the/action",
+    ]
+    assert read_commands_file(folder / "gh-output") == {"python": str(venv / "bin" / "python")}
+    assert not (folder / "gh-env").exists()
+
+
+def test_torch_pin_matches_the_readme_and_ci() -> None:
+    pin = readme_torch_pin()
+    assert action()["inputs"]["torch-spec"]["default"] == pin
+    assert f"pip install {pin} " in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "torch_call"),
+    [
+        ({"torch_spec": "torch==2.5.1", "torch_index_url": ""}, f"{PIP} torch==2.5.1"),
+        (
+            {"torch_index_url": "https://download.pytorch.org/whl/cu126"},
+            f"{PIP} --index-url https://download.pytorch.org/whl/cu126 torch==2.13.0",
+        ),
+        ({"torch_spec": ""}, None),  # no torch of its own: modelgate's dependency picks one
+    ],
+)
+def test_torch_can_be_overridden(
+    tmp_path: Path, inputs: dict[str, str], torch_call: str | None
+) -> None:
+    calls, _ = run_install(tmp_path, **inputs)
+    assert calls[1:] == [*([torch_call] if torch_call else []), f"{PIP} /the/action"]
+
+
+def test_pip_spec_is_split_never_evaluated(tmp_path: Path) -> None:
+    calls, folder = run_install(tmp_path, pip_spec='-e . "$(touch pwned)" ;touch pwned2')
+    assert calls[-1] == f'{PIP} -e . "$(touch pwned)" ;touch pwned2'
+    assert not (folder / "pwned").exists() and not (folder / "pwned2").exists()
+
+
+def test_the_gate_runs_with_the_venv_python() -> None:
+    gate = step("gate")
+    assert gate["env"]["MODELGATE_PYTHON"] == "${{ steps.install.outputs.python }}"
+    assert gate["run"].strip() == '"$MODELGATE_PYTHON" -m modelgate.action'
+
+
+def test_inputs_reach_scripts_only_through_env_and_nothing_sets_github_env() -> None:
+    for found in action()["runs"]["steps"]:
+        script = found.get("run", "")
+        assert "${{" not in script, found["name"]
+        assert "GITHUB_ENV" not in script and "GITHUB_PATH" not in script, found["name"]
+    assert "GITHUB_ENV" not in (ROOT / "modelgate" / "action.py").read_text().replace(
+        "never GITHUB_ENV", ""
+    ).replace("GITHUB_ENV would", "")

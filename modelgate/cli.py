@@ -397,12 +397,21 @@ def cmd_init(args: argparse.Namespace) -> int:
         modality=args.modality,
         candidate=args.candidate,
         factory=args.factory,
+        action_sha=args.action_sha,
         force=args.force,
     )
     for path in written:
         _out(_safe(f"wrote {path}"))
     suite_readme = Path(args.dir) / "canaries" / args.suite / "README.md"
     _out(_safe(f"next: create the canary suite as {suite_readme} explains, then `modelgate bless`"))
+    if not args.action_sha:
+        workflow = Path(args.dir) / ".github" / "workflows" / "modelgate.yml"
+        _out(
+            _safe(
+                f"then: pin the action in {workflow} to the full commit SHA of the modelgate "
+                "release you reviewed (the job fails until you do), or run init with --action-sha"
+            )
+        )
     return 0
 
 
@@ -566,7 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     init_cmd = add(
         "init",
         cmd_init,
-        "scaffold a config, waivers, a suite folder and a GitHub workflow (asks nothing)",
+        "scaffold a config, waivers, a suite folder, a GitHub workflow and .gitignore lines "
+        "(asks nothing)",
         config=False,
     )
     init_cmd.add_argument("--dir", default=".", help="project (repository) root (default: .)")
@@ -581,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init_cmd.add_argument(
         "--factory", default="model.py:build", help="module:function building the model"
+    )
+    init_cmd.add_argument(
+        "--action-sha",
+        metavar="SHA",
+        help="full commit SHA of the modelgate action release the workflow runs (default: a "
+        "placeholder the job fails on until it is edited)",
     )
     init_cmd.add_argument("--force", action="store_true", help="overwrite existing files")
 

@@ -1,7 +1,9 @@
 """`modelgate init`: the files a new project needs, written without asking anything.
 
 A commented config, an empty waivers file, a placeholder suite folder that says how to create
-the suite, and a GitHub workflow that runs the action. Nothing is overwritten without `force`.
+the suite, a GitHub workflow that runs the action, and `.gitignore` lines for what the gate writes
+(the run ledger, the reports). Nothing is overwritten without `force`; a `.gitignore` that exists
+only gets the lines it lacks.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from modelgate.errors import UsageError
 MODALITIES = ("image", "tabular", "text")
 # Pinned by commit SHA: a moved tag must not change what runs in the user's CI.
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683  # v4.2.2"
-ACTION = f"modelgate/modelgate@v{__version__}"
+ACTION_REPO = "modelgate/modelgate"
+# Without `--action-sha` the workflow names this instead of a commit. A git ref cannot contain
+# `:`, so no branch or tag can ever match it: GitHub fails the job while setting it up, with
+# this text in the error, until someone pins the action to a release they reviewed.
+SHA_PLACEHOLDER = "PIN:the-full-commit-SHA-of-the-modelgate-release-you-reviewed"
+_SHA = re.compile(r"^[0-9a-f]{40}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+GITIGNORE = ".gitignore"
+# What `check` writes beside the config: the run ledger and the reports (config `output.dir`).
+IGNORED = (".modelgate/", "modelgate-report/")
 
 # What `suite init` reads for each modality (see `modelgate suite init --help`).
 _INPUTS = {
@@ -41,8 +51,15 @@ def plan(
     modality: str = "image",
     candidate: str = "models/candidate.safetensors",
     factory: str = "model.py:build",
+    action_sha: str | None = None,
 ) -> Plan:
-    """The files of a new project, as text; nothing is written."""
+    """The files of a new project, as text; nothing is written. The workflow runs the action at
+    `action_sha` (a full commit SHA), else at a placeholder that fails until it is edited."""
+    if action_sha is not None and not _SHA.match(action_sha):
+        raise UsageError(
+            f"--action-sha must be a full 40-character commit SHA, not {action_sha!r}",
+            hint="a tag or branch can be moved to other code after you reviewed it",
+        )
     if not _NAME.match(suite):
         raise UsageError(
             f"suite name {suite!r} must be letters, digits, '.', '_' or '-' (it names a folder)"
@@ -55,9 +72,21 @@ def plan(
             "modelgate.yaml": _config(suite, suite_dir, modality, candidate, factory),
             "waivers.yaml": _WAIVERS,
             f"{suite_dir}/README.md": _suite_readme(suite, suite_dir, modality),
-            ".github/workflows/modelgate.yml": _workflow(),
+            ".github/workflows/modelgate.yml": _workflow(action_sha),
         }
     )
+
+
+def gitignore(existing: str | None) -> str | None:
+    """`existing` (the project's `.gitignore`, or None) with the lines it lacks for what the
+    gate writes; None when it has them all."""
+    have = {line.strip() for line in (existing or "").splitlines()}
+    missing = [entry for entry in IGNORED if entry not in have and entry.rstrip("/") not in have]
+    if not missing:
+        return None
+    head = (existing or "").rstrip("\n")
+    block = "# modelgate: the run ledger and the reports\n" + "".join(f"{m}\n" for m in missing)
+    return f"{head}\n\n{block}" if head else block
 
 
 def init_project(
@@ -67,11 +96,15 @@ def init_project(
     modality: str = "image",
     candidate: str = "models/candidate.safetensors",
     factory: str = "model.py:build",
+    action_sha: str | None = None,
     force: bool = False,
 ) -> list[Path]:
-    """Write the planned files under `folder`; refuse to overwrite any unless `force`."""
+    """Write the planned files under `folder`; refuse to overwrite any unless `force`. The
+    `.gitignore` is added to, never replaced."""
     root = Path(folder)
-    files = plan(suite=suite, modality=modality, candidate=candidate, factory=factory).files
+    files = plan(
+        suite=suite, modality=modality, candidate=candidate, factory=factory, action_sha=action_sha
+    ).files
     existing = [root / name for name in files if (root / name).exists()]
     if existing and not force:
         others = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -80,6 +113,15 @@ def init_project(
             file=existing[0],
             hint="use --force to overwrite",
         )
+    ignore_file = root / GITIGNORE
+    try:
+        ignored = gitignore(ignore_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        ignored = gitignore(None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read it: {exc}", file=ignore_file) from None
+    if ignored is not None:
+        files = {**files, GITIGNORE: ignored}
     written = []
     for name, text in files.items():
         write_text_atomic(root / name, text)
@@ -180,7 +222,15 @@ do not match their digests is refused.
 """
 
 
-def _workflow() -> str:
+def _workflow(action_sha: str | None) -> str:
+    if action_sha:
+        pin = f"# Pinned to the full commit SHA of modelgate v{__version__}; to upgrade, review\n"
+        pin += "      # the new release and pin its commit SHA here."
+        uses = f"{ACTION_REPO}@{action_sha}  # v{__version__}"
+    else:
+        pin = "# Pin to the full commit SHA of the modelgate release you reviewed: until then\n"
+        pin += "      # GitHub cannot resolve this action and the job fails before any step runs."
+        uses = f"{ACTION_REPO}@{SHA_PLACEHOLDER}"
     return f"""\
 # Gate every retrained model before it ships. Runs with a read-only token, so it is safe on
 # pull requests from forks; to comment on the pull request, add the separate `workflow_run`
@@ -204,8 +254,8 @@ jobs:
         with:
           persist-credentials: false
           # lfs: true   # if the models live in Git LFS
-      # Pin to the full commit SHA of the modelgate release you reviewed.
-      - uses: {ACTION}
+      {pin}
+      - uses: {uses}
         id: gate
         with:
           config: modelgate.yaml

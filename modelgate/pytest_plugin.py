@@ -1,15 +1,24 @@
-"""The pytest front end: `pytest --modelgate modelgate.yaml` runs the gate once per session and
-turns each check into a test item (`modelgate::stats.destination`), so the gate lands in the
-test report, JUnit output and `-k` selection teams already use.
+"""The pytest front end: `pytest --modelgate modelgate.yaml` adds one test item per check
+(`modelgate::stats.destination`), so the gate lands in the test report, JUnit output and `-k`
+selection teams already use.
 
-Nothing heavy is imported at module level: without `--modelgate` (or the `modelgate_config` ini
-key) the plugin only registers its options, and torch is never loaded.
+Collection only reads the config: the items are the checks this config can run, named before any
+model runs, so `--collect-only` and `-m "not modelgate"` never load the model. The gate runs
+once, through `modelgate.run_check` (the same reports and ledger entry as `modelgate check`), when
+the first modelgate item runs; under pytest-xdist the controller runs it before it hands out any
+test, and the workers read its result. Nothing heavy is imported at module level: without
+`--modelgate` (or the `modelgate_config` ini key) the plugin only registers its options.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
+import tempfile
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +26,12 @@ import pytest
 
 if TYPE_CHECKING:
     from modelgate.config import Config
-    from modelgate.engine.bless import BlessOutcome
-    from modelgate.result import Check, GateResult
+    from modelgate.result import BlessOutcome, Check, GateResult
 
 MAX_CANARIES = 10
 PLUGIN_NAME = "modelgate-session"
+NODE = "modelgate"  # every item's id is `modelgate::<check name>`, wherever pytest runs from
+_SHARED_KEY = "modelgate_shared"  # xdist workerinput: the file the controller's result is in
 
 
 def _safe(text: str) -> str:
@@ -39,6 +49,10 @@ class CheckFailed(Exception):
     """Raised by a failing check item; rendered as the check's findings, never a traceback."""
 
 
+class GateUndecided(Exception):
+    """Raised by every item when the gate could not decide; rendered as its one line."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("modelgate", "modelgate: gate a retrained model")
     group.addoption(
@@ -47,6 +61,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="modelgate_config",
         default=None,
         help="run the modelgate gate with this config; one test item per check",
+    )
+    group.addoption(
+        "--modelgate-candidate",
+        metavar="PATH",
+        dest="modelgate_candidate",
+        default=None,
+        help="model file to gate instead of the config's candidate.path (relative to the "
+        "current folder), as `modelgate check --candidate`",
     )
     group.addoption(
         "--modelgate-bless",
@@ -75,69 +97,173 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "modelgate: a check of the modelgate gate (-m modelgate)")
     path = _config_path(config)
     bless_wanted = bool(config.getoption("modelgate_bless"))
+    candidate = config.getoption("modelgate_candidate")
     if path is None:
-        if bless_wanted:
-            raise pytest.UsageError("--modelgate-bless needs --modelgate CONFIG")
+        if bless_wanted or candidate:
+            option = "--modelgate-bless" if bless_wanted else "--modelgate-candidate"
+            raise pytest.UsageError(f"{option} needs --modelgate CONFIG")
         return
     if bless_wanted and os.environ.get("CI"):
         raise pytest.UsageError(
             "--modelgate-bless is refused when CI is set: bless on a workstation, review the "
             "baseline diff and commit it"
         )
-    from modelgate.config import load_config
+    from modelgate.api import load_check_config
     from modelgate.errors import ModelgateError
 
+    if candidate:
+        candidate = str(Path(config.invocation_params.dir, candidate))
     try:
-        gate_config = load_config(path)
+        gate_config = load_check_config(path, candidate)
     except ModelgateError as exc:
         raise pytest.UsageError(f"modelgate: {_safe(exc.one_line())}") from None
-    config.pluginmanager.register(GateSession(gate_config, bless=bless_wanted), PLUGIN_NAME)
+    gate = GateSession(gate_config, path, candidate=candidate, bless=bless_wanted)
+    config.pluginmanager.register(gate, PLUGIN_NAME)
+    _keep_ids_clean(config)
+
+
+def _keep_ids_clean(config: pytest.Config) -> None:
+    """Show `modelgate::accuracy` as it is, not `../modelgate::accuracy`.
+
+    pytest prints every node id relative to the current folder, taking its first part for a path
+    under the rootdir; the gate's node is no file, so run from a subfolder its id would read as
+    one. Only ids of the gate's node are left alone.
+    """
+    relative = config.cwd_relative_nodeid
+
+    def cwd_relative_nodeid(nodeid: str) -> str:
+        if nodeid == NODE or nodeid.startswith(f"{NODE}::"):
+            return nodeid
+        return relative(nodeid)
+
+    config.cwd_relative_nodeid = cwd_relative_nodeid  # type: ignore[method-assign]
+
+
+def planned_checks(config: Config) -> tuple[str, ...]:
+    """Every check a run of this config can report, named from the config alone (sorted, as
+    the result's checks are): an item for each, before any model runs."""
+    from modelgate.policy import alpha_plan
+    from modelgate.result import CheckName, tag_budget
+
+    names = {CheckName.ACCURACY, CheckName.PROTECTED_BUDGET, CheckName.WAIVERS}
+    names.update(name for name, _ in alpha_plan(config).modes)
+    planned = {str(name) for name in names}
+    for tag, budget in config.policy.tags.items():
+        if budget.max_flips is not None:
+            planned.add(tag_budget(tag))
+        if budget.max_negative_flips is not None:
+            planned.add(tag_budget(tag, negative=True))
+    return tuple(sorted(planned))
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the run handed to every item: the result, or the one line of why there is none.
+    Under xdist the controller writes it to a private file that each worker reads."""
+
+    result: GateResult | None = None
+    error: str | None = None
+    ran: bool = True  # False: the controller had no modelgate item to run the gate for
 
 
 class GateSession:
     """Runs the gate at most once per pytest session and hands the result to items and fixture."""
 
-    def __init__(self, config: Config, *, bless: bool) -> None:
+    def __init__(
+        self, config: Config, config_path: Path, *, candidate: str | None, bless: bool
+    ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.candidate = candidate
         self.bless = bless
         self.outcome: BlessOutcome | None = None
-        self._result: GateResult | None = None
-        self._error: Exception | None = None
+        self.reports: dict[str, Path] = {}
+        self.planned: tuple[str, ...] = ()
+        self._shared: Shared | None = None
+        self._handoff: Path | None = None  # xdist controller: the folder of the shared file
 
-    def result(self) -> GateResult:
-        """The session's GateResult; a ModelgateError is raised again to every caller."""
-        if self._error is not None:
-            raise self._error
-        if self._result is None:
-            from modelgate.engine.bless import bless
-            from modelgate.engine.check import run_gate
+    # --- running the gate -------------------------------------------------------------------
 
-            try:
-                if self.bless:
-                    self.outcome = bless(self.config)
-                    # The check against the old baseline; a first bless has none to show.
-                    self._result = self.outcome.previous or run_gate(self.config)
-                else:
-                    self._result = run_gate(self.config)
-            except Exception as exc:
-                self._error = exc
-                raise
-        return self._result
+    def shared(self, pytest_config: pytest.Config) -> Shared:
+        """The session's result: read from the controller on an xdist worker, else run here."""
+        if self._shared is None:
+            workerinput = getattr(pytest_config, "workerinput", None)
+            if workerinput is not None and _SHARED_KEY in workerinput:
+                # Written by this session's own controller into its private folder.
+                with open(workerinput[_SHARED_KEY], "rb") as handle:
+                    self._shared = pickle.load(handle)
+            else:
+                self._shared = self._run()
+        return self._shared
+
+    def result(self, pytest_config: pytest.Config) -> GateResult:
+        """The session's GateResult; GateUndecided when the gate could not decide."""
+        shared = self.shared(pytest_config)
+        if shared.result is None:
+            raise GateUndecided(shared.error or "modelgate did not run")
+        return shared.result
+
+    def _run(self) -> Shared:
+        from modelgate import api
+        from modelgate.errors import ModelgateError
+
+        try:
+            if self.bless:
+                try:
+                    self.outcome = api.bless(self.config_path, self.candidate)
+                except ModelgateError as exc:
+                    return Shared(error=f"modelgate: not blessed: {_safe(exc.one_line())}")
+                if self.outcome.previous is not None:
+                    return Shared(result=self.outcome.previous)
+                # A first bless has no old baseline to show: the check against the new one.
+                # Like `modelgate bless`, blessing writes no report.
+                request = api.ReportRequest(enabled=False)
+            else:
+                request = api.ReportRequest()
+            run = api.run_check(self.config_path, candidate=self.candidate, reports=request)
+        except ModelgateError as exc:
+            return Shared(error=f"modelgate could not decide: {_safe(exc.one_line())}")
+        except Exception as exc:  # a bug in modelgate: every item says so, none passes
+            return Shared(error=f"modelgate internal error: {type(exc).__name__}: {exc}")
+        self.reports = dict(run.reports)
+        return Shared(result=run.result)
+
+    # --- pytest-xdist: the controller runs the gate once, before any test is handed out ------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self._handoff is None:
+            self._handoff = Path(tempfile.mkdtemp(prefix="modelgate-xdist-"))
+        node.workerinput[_SHARED_KEY] = str(self._handoff / "shared.pickle")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        # Called before the scheduler hands out tests, so the file exists before any worker
+        # runs an item; a worker that collected no modelgate item (-m, -k) does not start it.
+        if self._handoff is None or (self._shared is not None and self._shared.ran):
+            return
+        wanted = any(i == NODE or i.startswith(f"{NODE}::") for i in ids)
+        shared = self._run() if wanted else Shared(ran=False, error=_NOT_RUN)
+        if wanted or self._shared is None:
+            self._shared = shared
+            path = self._handoff / "shared.pickle"
+            with open(path.with_suffix(".tmp"), "wb") as handle:
+                pickle.dump(shared, handle)
+            path.with_suffix(".tmp").replace(path)
+
+    def pytest_unconfigure(self) -> None:
+        if self._handoff is not None:
+            shutil.rmtree(self._handoff, ignore_errors=True)
+
+    # --- collection and reporting -----------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection, so they apply to checks too
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        from modelgate.errors import ModelgateError
-
-        if self.bless:
-            try:
-                self.result()
-            except ModelgateError as exc:
-                message = f"modelgate: not blessed: {_safe(exc.one_line())}"
-                raise pytest.UsageError(message) from None
+        self.planned = planned_checks(self.config)
         collector = GateCollector.from_parent(
-            session, name="modelgate", nodeid="modelgate", path=self.config.path, gate=self
+            session, name=NODE, nodeid=NODE, path=self.config.path, gate=self
         )
         items.extend(session.genitems(collector))
 
@@ -146,12 +272,23 @@ class GateSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
-        if self._result is not None and self._result.notes:
+        shared = self._shared
+        result = shared.result if shared is not None else None
+        if result is not None:
             from modelgate.report.escape import terminal_text
 
-            terminalreporter.section("modelgate notes")
-            for note in self._result.notes:
-                write(terminal_text(note))
+            unplanned = [c.name for c in result.checks if c.name not in self.planned]
+            if unplanned:  # never expected; a check no item shows must not pass unseen
+                terminalreporter.section("modelgate: checks without a test item", red=True)
+                write(terminal_text(", ".join(unplanned)))
+            if result.notes:
+                terminalreporter.section("modelgate notes")
+                for note in result.notes:
+                    write(terminal_text(note))
+            if self.reports:
+                terminalreporter.section("modelgate reports")
+                for fmt, path in sorted(self.reports.items()):
+                    write(terminal_text(f"{fmt} report: {path}"))
         outcome = self.outcome
         if outcome is None:
             return
@@ -162,62 +299,76 @@ class GateSession:
         for line in bless_lines(outcome, str(model)):
             write(line)
 
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        result = self._shared.result if self._shared is not None else None
+        if result is None or session.exitstatus != pytest.ExitCode.OK:
+            return
+        if any(c.name not in self.planned and c.status.value == "failed" for c in result.checks):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_NOT_RUN = "modelgate did not run: no modelgate item was selected (-m / -k) in this xdist session"
+
 
 class GateCollector(pytest.Collector):
-    """The synthetic `modelgate` node whose children are the checks of one gate run."""
+    """The synthetic `modelgate` node whose children are the checks this config can run."""
 
     def __init__(self, *, gate: GateSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gate = gate
 
     def collect(self) -> list[pytest.Item]:
-        result = self.gate.result()
         return [
-            CheckItem.from_parent(self, name=c.name, nodeid=f"modelgate::{c.name}", check=c)
-            for c in result.checks
+            CheckItem.from_parent(self, name=name, nodeid=f"{NODE}::{name}", gate=self.gate)
+            for name in self.gate.planned
         ]
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
-        from modelgate.errors import ModelgateError
-
-        if isinstance(excinfo.value, ModelgateError):
-            return f"modelgate could not decide: {_safe(excinfo.value.one_line())}"
-        return str(super().repr_failure(excinfo))
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.gate.config.path, None, "modelgate"
+        return self.gate.config.path, None, NODE
 
 
 class CheckItem(pytest.Item):
     """One check of the gate: fails with its findings, warns, skips or passes as the check did."""
 
-    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+    def __init__(self, *, gate: GateSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.check = check
+        self.gate = gate
         self.add_marker("modelgate")
+
+    @property
+    def check(self) -> Check | None:
+        """This item's check in the session's result (runs the gate if nothing has yet)."""
+        result = self.gate.result(self.config)
+        return next((c for c in result.checks if c.name == self.name), None)
 
     def runtest(self) -> None:
         from modelgate.result import Status
 
-        status = self.check.status
+        check = self.check
+        if check is None:  # e.g. drift before there are blessings to compare with
+            pytest.skip(f"{self.name}: not run for this config and ledger")
+        status = check.status
         if status is Status.FAILED:
-            raise CheckFailed(self.check.name)
+            raise CheckFailed(check.name)
         if status is Status.SKIPPED:
-            pytest.skip(self.check.summary)
+            pytest.skip(check.summary)
         if status is Status.WARNED:
             # Attributed to the config file, not to this plugin's source line.
             warnings.warn_explicit(
-                ModelgateWarning(failure_text(self.check, None)), None, str(self.path), 0
+                ModelgateWarning(failure_text(check, None)), None, str(self.path), 0
             )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
-        if isinstance(excinfo.value, CheckFailed):
-            gate = self.parent.gate if isinstance(self.parent, GateCollector) else None
-            return failure_text(self.check, gate.result() if gate else None)
+        if isinstance(excinfo.value, GateUndecided):
+            return str(excinfo.value)
+        check = self.check if isinstance(excinfo.value, CheckFailed) else None
+        if check is not None:
+            return failure_text(check, self.gate.result(self.config))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"modelgate: {self.check.name}"
+        # The domain must not end with the check's name, or pytest rewrites its dots as `::`.
+        return self.path, None, f"{NODE}: {self.name}"
 
 
 def failure_text(check: Check, result: GateResult | None) -> str:
@@ -239,7 +390,8 @@ def failure_text(check: Check, result: GateResult | None) -> str:
         lines.append(f"- {terminal_text(finding.message)}")
         if finding.p_value is not None:
             test = terminal_text(finding.test or "?")
-            lines.append(f"  test: {test}, p-value: {finding.p_value}")
+            alpha = f" (alpha {check.alpha:.3g})" if check.alpha is not None else ""
+            lines.append(f"  test: {test}, p-value: {finding.p_value}{alpha}")
         shown = finding.canaries[:MAX_CANARIES]
         flipped = [flips[c] for c in shown if c in flips]
         others = [terminal_text(c) for c in shown if c not in flips]
@@ -252,7 +404,8 @@ def failure_text(check: Check, result: GateResult | None) -> str:
         if others:
             lines.append(f"  canaries: {', '.join(others)}")
         if len(finding.canaries) > len(shown):
-            lines.append(f"  ... and {len(finding.canaries) - len(shown)} more in the report")
+            more = len(finding.canaries) - len(shown)
+            lines.append(f"  ... and {more} more in the report")
     return "\n".join(lines)
 
 
@@ -262,9 +415,9 @@ def modelgate_result(request: pytest.FixtureRequest) -> GateResult:
     gate = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     if not isinstance(gate, GateSession):
         pytest.skip("modelgate_result needs --modelgate CONFIG or the modelgate_config ini key")
-    from modelgate.errors import ModelgateError
-
-    try:
-        return gate.result()
-    except ModelgateError as exc:
-        pytest.fail(f"modelgate could not decide: {_safe(exc.one_line())}", pytrace=False)
+    shared = gate.shared(request.config)
+    if not shared.ran:
+        pytest.skip(_NOT_RUN)
+    if shared.result is None:
+        pytest.fail(shared.error or "modelgate did not run", pytrace=False)
+    return shared.result

@@ -1,0 +1,77 @@
+"""Under pytest-xdist the controller runs the gate once, before any test is handed out, and
+every worker reads its result: one ledger entry, one report set, whatever `-n` is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from outcomes import poison
+from projects import Project
+
+pytest.importorskip("xdist")
+Runs = Callable[[], list[tuple[str, str]]]
+USER_TESTS = """
+def test_custom(modelgate_result):
+    assert modelgate_result.metrics.n_canaries == 240
+
+def test_plain():
+    pass
+"""
+
+
+def run_xdist(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", "--modelgate", "modelgate.yaml", *args
+    )
+
+
+def test_one_gate_run_for_all_workers(
+    pytester: pytest.Pytester, project: Project, ledger_runs: Runs
+) -> None:
+    pytester.makepyfile(USER_TESTS)
+    result = run_xdist(pytester, "-v")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["*PASSED modelgate::accuracy*", "*PASSED modelgate::waivers*"])
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] >= 7 and "failed" not in outcomes
+    assert ledger_runs() == [("bless", "blessed"), ("check", "passed")]  # not one per worker
+    assert (project.root / "reports" / "modelgate-report.json").is_file()
+    result.stdout.fnmatch_lines(["*modelgate notes*", "no churn calibration: *"])
+
+
+def test_findings_reach_the_workers(
+    pytester: pytest.Pytester, project: Project, ledger_runs: Runs
+) -> None:
+    poison(project)
+    result = run_xdist(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*_ modelgate: stats.destination _*",
+            "stats.destination: 1 cell(s) of the regression matrix exceed clean churn*",
+        ]
+    )
+    assert ledger_runs() == [("bless", "blessed"), ("check", "failed")]
+
+
+def test_deselected_checks_run_no_gate(
+    pytester: pytest.Pytester, project: Project, ledger_runs: Runs
+) -> None:
+    pytester.makepyfile(USER_TESTS)
+    result = run_xdist(pytester, "-m", "not modelgate", "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 1 and outcomes["skipped"] == 1  # the fixture skips, says why
+    result.stdout.fnmatch_lines(["*no modelgate item was selected*"])
+    assert ledger_runs() == [("bless", "blessed")]
+
+
+def test_undecided_gate_fails_every_check_on_every_worker(
+    pytester: pytest.Pytester, project: Project
+) -> None:
+    (project.root / "candidate.safetensors").unlink()
+    result = run_xdist(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "passed" not in result.parseoutcomes()
+    result.stdout.fnmatch_lines(["modelgate could not decide: *model file not found*"])
+    assert "Traceback" not in result.stdout.str()

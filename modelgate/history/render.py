@@ -107,9 +107,19 @@ def _runs_text(ledger: Ledger, runs: Sequence[Run]) -> str:
     )
 
 
+def _blessed_id(blessed: Run | None) -> int | None:
+    return blessed.run_id if blessed is not None else None
+
+
 def _canary_dict(p: CanaryPoint) -> dict[str, Any]:
-    return {"flipped_from": p.flipped_from, "label": p.label, "margin": round(p.margin, 4),
-            "pred": p.pred, **_brief(p.run)}  # fmt: skip
+    return {"blessed_run": _blessed_id(p.blessed), "flipped_from": p.flipped_from,
+            "label": p.label, "margin": round(p.margin, 4), "pred": p.pred,
+            **_brief(p.run)}  # fmt: skip
+
+
+def _versus(blessed: Run | None) -> str:
+    """Which blessed model a run was compared with, for a table cell."""
+    return f"bless #{blessed.run_id}" if blessed is not None else "-"
 
 
 def _brief(run: Run) -> dict[str, Any]:
@@ -119,30 +129,35 @@ def _brief(run: Run) -> dict[str, Any]:
 
 def _canary_text(canary: str, points: Sequence[CanaryPoint]) -> str:
     rows = [
-        [*_run_cells(p.run), p.pred, f"{p.margin:+.3f}",
+        [*_run_cells(p.run), p.pred, f"{p.margin:+.3f}", _versus(p.blessed),
          f"flipped {p.flipped_from} -> {p.pred}" if p.flipped_from else ""]
         for p in points
     ]  # fmt: skip
     label = points[-1].label if points else "?"
     flips = sum(p.flipped_from is not None for p in points)
-    head = f"canary {canary} (label '{label}'): {len(points)} runs, {flips} flip(s)\n"
-    return head + _table(["run", "kind", "time", "model", "pred", "margin", ""], rows)
+    head = (
+        f"canary {canary} (label '{label}'): {len(points)} runs, {flips} flip(s) against the "
+        "blessed model each run was compared with\n"
+    )
+    return head + _table(["run", "kind", "time", "model", "pred", "margin", "vs", ""], rows)
 
 
 def _tag_dict(p: TagPoint) -> dict[str, Any]:
-    return {"correct": p.correct, "flipped": list(p.flipped), "n": p.n, **_brief(p.run)}
+    return {"blessed_run": _blessed_id(p.blessed), "correct": p.correct,
+            "flipped": list(p.flipped), "n": p.n, **_brief(p.run)}  # fmt: skip
 
 
 def _tag_text(tag: str, points: Sequence[TagPoint]) -> str:
     rows = [
-        [*_run_cells(p.run), f"{p.correct}/{p.n}",
+        [*_run_cells(p.run), f"{p.correct}/{p.n}", _versus(p.blessed),
          (", ".join(p.flipped[:8]) + (f" +{len(p.flipped) - 8}" if len(p.flipped) > 8 else ""))
          if p.flipped else ""]
         for p in points
     ]  # fmt: skip
     head = f"tag {tag}: {len(points)} runs\n"
     return head + _table(
-        ["run", "kind", "time", "model", "correct", "flipped since last run"], rows
+        ["run", "kind", "time", "model", "correct", "vs", "flipped against the blessed model"],
+        rows,
     )
 
 

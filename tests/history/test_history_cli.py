@@ -53,6 +53,45 @@ def test_canary_timeline(world: World, capsys: pytest.CaptureFixture) -> None:
     assert [p["pred"] for p in data["timeline"]] == ["7", "1", "1", "1", "1"]
 
 
+def test_timelines_compare_with_the_blessed_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Two checks of the same poisoned candidate: both differ from the blessed model, though
+    the second equals the check before it."""
+    world = make_world(tmp_path)
+    bless_version(world, 0, world.version(0))
+    check_version(world, 1, world.version(1, moved=3))
+    check_version(world, 2, world.version(2, moved=3))
+    canary = world.suite.ids[int(np.flatnonzero(world.suite.labels == 7)[0])]
+    assert main(history(world, "--canary", canary, "--json")) == 0
+    timeline = json.loads(capsys.readouterr().out)["timeline"]
+    assert [(p["run"], p["pred"], p["flipped_from"]) for p in timeline] == [
+        (1, "7", None),
+        (2, "1", "7"),
+        (3, "1", "7"),  # against bless #1, not against check #2
+    ]
+    assert [p["blessed_run"] for p in timeline] == [None, 1, 1]
+    assert main(history(world, "--canary", canary)) == 0
+    out = capsys.readouterr().out
+    assert "3 runs, 2 flip(s) against the blessed model" in out
+    assert out.splitlines()[-1].endswith("bless #1  flipped 7 -> 1")
+    assert main(history(world, "--tag", "watched", "--json")) == 0
+    tags = json.loads(capsys.readouterr().out)["timeline"]
+    assert [len(p["flipped"]) for p in tags] == [0, 3, 3]
+
+
+def test_finds_the_config_in_the_current_folder_like_check(
+    world: World, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(world.root)
+    assert main(["history"]) == 0
+    assert "5 runs (4 blessings, 1 checks)" in capsys.readouterr().out
+    monkeypatch.chdir(world.root / "suite")  # no modelgate.yaml here: exit 2, naming it
+    assert main(["history"]) == 2
+    err = capsys.readouterr().err
+    assert "modelgate.yaml" in err and len(err.splitlines()) == 1
+
+
 def test_tag_timeline(world: World, capsys: pytest.CaptureFixture) -> None:
     assert main(history(world, "--tag", "watched")) == 0
     assert "0/3" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_probe_gate import _image_project
+from probe_fixtures import image_project
 
 from modelgate.config import load_config
 from modelgate.engine.bless import bless
@@ -49,7 +49,7 @@ def _racing_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_slow_model_and_a_racing_clock_give_byte_identical_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _image_project(tmp_path)
+    config = image_project(tmp_path)
     bless(load_config(config))
     header = json.loads((tmp_path / "baseline.json").read_text())["header"]
     assert header["inversion"]["budget"] == {
@@ -75,7 +75,7 @@ def test_a_slow_model_and_a_racing_clock_give_byte_identical_reports(
 def test_the_time_limit_aborts_as_undecided(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _image_project(tmp_path)
+    config = image_project(tmp_path)
     bless(load_config(config))
     config.write_text(config.read_text().replace("steps: 120}", "steps: 120, budget_s: 60}"))
     assert run_gate(load_config(config)).exit_code == 0  # a limit the search stays within
@@ -89,7 +89,7 @@ def test_the_time_limit_aborts_as_undecided(
 def test_a_record_made_with_other_counts_is_refused_and_a_forced_bless_replaces_it(
     tmp_path: Path,
 ) -> None:
-    config = _image_project(tmp_path)
+    config = image_project(tmp_path)
     bless(load_config(config))
     config.write_text(config.read_text().replace("steps: 120}", "steps: 150}"))
     with pytest.raises(BaselineError) as info:
@@ -116,7 +116,7 @@ def test_a_record_made_with_other_counts_is_refused_and_a_forced_bless_replaces_
     ],
 )
 def test_records_from_other_or_older_budgets_are_refused(tmp_path: Path, edit, key: str) -> None:  # type: ignore[no-untyped-def]
-    config = _image_project(tmp_path)
+    config = image_project(tmp_path)
     bless(load_config(config))
     record = tmp_path / "baseline.json"
     data = json.loads(record.read_text())

@@ -9,6 +9,7 @@ from outcomes import CORE, assert_consistent, check_outcomes, poison
 from projects import Project
 
 import modelgate.engine.check
+import modelgate.pytest_plugin
 
 
 def test_passing_candidate_one_item_per_check(
@@ -121,3 +122,15 @@ def test_gate_that_cannot_decide_fails_every_check(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["modelgate could not decide: *model file not found*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_failing_check_without_an_item_still_fails_the_session(
+    pytester: pytest.Pytester, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never expected (every check is planned from the config), but never silent either."""
+    monkeypatch.setattr(modelgate.pytest_plugin, "planned_checks", lambda config: ("waivers",))
+    poison(project)
+    result = pytester.runpytest("--modelgate", "modelgate.yaml")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*modelgate: checks without a test item*", "accuracy, *"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelgate.engine.candidate import Progress
+from modelgate.engine.candidate import Stages
 from modelgate.engine.session import CheckRun, ReportRequest, load_check_config, run_check
 from modelgate.result import BlessOutcome, CalibrationOutcome, GateResult
 
@@ -52,7 +52,7 @@ def bless(
     *,
     force: bool = False,
     reason: str | None = None,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
 ) -> BlessOutcome:
     """Record the candidate as the new baseline; refuses (UsageError) over a failing check
     unless `force` with a `reason`. Same as `modelgate bless`."""
@@ -67,7 +67,7 @@ def calibrate(
     controls: Sequence[str | Path],
     *,
     strict: bool = False,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
 ) -> CalibrationOutcome:
     """Measure clean control retrains of the baseline's recipe into the config's calibration
     record; names controls the others' churn does not explain. Same as `modelgate calibrate`."""

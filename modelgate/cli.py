@@ -59,16 +59,25 @@ def _safe(text: object) -> str:
     return terminal_text(text)
 
 
-def _progress(label: str) -> Callable[[int, int], None] | None:
+def _progress(label: str, unit: str = "canaries") -> Callable[[int, int], None] | None:
     """A one-line progress counter on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
+    if sys.stderr is None or not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
         end = "\n" if done >= total else ""
-        print(f"\r{label} {done}/{total} canaries", end=end, file=sys.stderr, flush=True)
+        print(f"\r{label} {done}/{total} {unit}", end=end, file=sys.stderr, flush=True)
 
     return show
+
+
+# What each stage of a run counts, as its progress line says it.
+STAGE_UNITS = {"predicting": "canaries", "probing": "stamped canaries", "inverting": "classes"}
+
+
+def _stages(stage: str) -> Callable[[int, int], None] | None:
+    """The progress counter of one stage of a run (see `engine.candidate.Stages`)."""
+    return _progress(stage, STAGE_UNITS.get(stage, "steps"))
 
 
 def _load_config(args: argparse.Namespace) -> Any:
@@ -95,7 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         args.config,
         candidate=args.candidate,
         reports=request,
-        progress=_progress("predicting"),
+        progress=_stages,
         given=getattr(args, "merged", None),  # `modelgate merge`: the shards' predictions
     )
     result = run.result
@@ -156,7 +165,7 @@ def cmd_bless(args: argparse.Namespace) -> int:
         args.candidate,
         force=args.force,
         reason=args.reason,
-        progress=_progress("predicting"),
+        progress=_stages,
     )
     for line in bless_lines(outcome, str(config.candidate.path or config.candidate.callable)):
         _out(line)
@@ -230,9 +239,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from modelgate.engine.screen import MIN_CONTROLS
 
     config = _load_config(args)
-    outcome = calibrate_controls(
-        config, args.control, progress=_progress("predicting"), strict=args.strict
-    )
+    outcome = calibrate_controls(config, args.control, progress=_stages, strict=args.strict)
     n = len(outcome.controls)
     kept = "not written (--strict)" if outcome.refused else "the record includes it"
     for control, checks in outcome.suspects:

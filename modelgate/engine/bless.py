@@ -11,7 +11,7 @@ from modelgate._version import __version__
 from modelgate.baseline import write_baseline
 from modelgate.baseline_header import BaselineHeader, BlessedModel, SuiteRef
 from modelgate.config import Config
-from modelgate.engine.candidate import Progress, predict_with_model
+from modelgate.engine.candidate import Stages, predict_with_model, stage
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.inputs import Inputs, display_path, git_commit, load_inputs, now
 from modelgate.errors import UsageError
@@ -50,7 +50,7 @@ def bless(
     *,
     force: bool = False,
     reason: str | None = None,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
 ) -> BlessOutcome:
     """Record the candidate as the new baseline; refuse over a failing check unless forced."""
     from modelgate.probes.run import blessed_header, triggers_for
@@ -63,10 +63,16 @@ def bless(
     other_budget = False
     if config.baseline_path.exists():
         inputs, other_budget = _bless_inputs(config, force)
-        candidate, predictor = predict_with_model(config, suite, progress)
+        candidate, predictor = predict_with_model(config, suite, stage(progress, "predicting"))
         info = predictor.info
         triggers = triggers_for(
-            config, suite, predictor, candidate, inputs.baseline.header.triggers, plan=inputs.plan
+            config,
+            suite,
+            predictor,
+            candidate,
+            inputs.baseline.header.triggers,
+            plan=inputs.plan,
+            progress=progress,
         )
         from modelgate.engine.history import with_drift
 
@@ -86,9 +92,9 @@ def bless(
         moved = np.flatnonzero(inputs.baseline.predictions.labels != candidate.labels)
         changed = tuple(sorted(suite.ids[i] for i in moved))
     else:
-        candidate, predictor = predict_with_model(config, suite, progress)
+        candidate, predictor = predict_with_model(config, suite, stage(progress, "predicting"))
         info = predictor.info
-        triggers = triggers_for(config, suite, predictor, candidate, None)
+        triggers = triggers_for(config, suite, predictor, candidate, None, progress=progress)
     header = BaselineHeader(
         suite=SuiteRef(suite.manifest.name, suite.manifest.version, suite.digest),
         model=BlessedModel(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from modelgate.baseline import read_baseline
 from modelgate.config import Config
-from modelgate.engine.candidate import Progress, predict_with_model
+from modelgate.engine.candidate import Stages, predict_with_model, stage
 from modelgate.engine.inputs import display_path
 from modelgate.errors import UsageError
 from modelgate.predict import Predictions
@@ -23,7 +23,7 @@ def calibrate_controls(
     config: Config,
     controls: list[str],
     *,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
     strict: bool = False,
 ) -> CalibrationOutcome:
     """Predict each clean control retrain and store the churn they show beside the baseline;
@@ -57,7 +57,9 @@ def calibrate_controls(
     probe_runs: list[TriggerRun] = []
     for control in controls:
         control_config = with_candidate_path(config, control)
-        predictions, predictor = predict_with_model(control_config, suite, progress)
+        predictions, predictor = predict_with_model(
+            control_config, suite, stage(progress, "predicting")
+        )
         shown = display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
         probe_runs.append(
@@ -68,6 +70,7 @@ def calibrate_controls(
                 predictions,
                 baseline.header.triggers,
                 calibrating=True,
+                progress=progress,
             )
         )
     # By digest: the record's per-control rows line up with its sorted list of controls, and

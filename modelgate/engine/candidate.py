@@ -10,7 +10,15 @@ from modelgate.config import Config
 from modelgate.predict import Predictions
 from modelgate.suite.format import Suite
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]  # (done, total) of one stage
+# A run's progress: the counter for each of its stages ("predicting", "probing", "inverting"),
+# or None where that stage shows none.
+Stages = Callable[[str], "Progress | None"]
+
+
+def stage(stages: Stages | None, name: str) -> Progress | None:
+    """The counter for stage `name`, if the front end shows progress at all."""
+    return stages(name) if stages is not None else None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from modelgate.config import Config
-from modelgate.engine.candidate import PredictionSource, Progress, predict_with_model
+from modelgate.engine.candidate import PredictionSource, Stages, predict_with_model, stage
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.inputs import load_inputs, now
 from modelgate.result import GateResult
@@ -29,7 +29,7 @@ class Checked:
 def check_candidate(
     config: Config,
     *,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
     today: dt.date | None = None,
     given: PredictionSource | None = None,
 ) -> Checked:
@@ -41,7 +41,8 @@ def check_candidate(
 
     started = now()
     inputs = load_inputs(config)
-    candidate, predictor = predict_with_model(config, inputs.suite, progress, given=given)
+    predicting = stage(progress, "predicting")
+    candidate, predictor = predict_with_model(config, inputs.suite, predicting, given=given)
     triggers = triggers_for(
         config,
         inputs.suite,
@@ -49,6 +50,7 @@ def check_candidate(
         candidate,
         inputs.baseline.header.triggers,
         plan=inputs.plan,
+        progress=progress,
     )
     result = evaluate(
         inputs, candidate, predictor.info, started_at=started, today=today, triggers=triggers
@@ -58,7 +60,7 @@ def check_candidate(
 
 
 def run_gate(
-    config: Config, *, progress: Progress | None = None, today: dt.date | None = None
+    config: Config, *, progress: Stages | None = None, today: dt.date | None = None
 ) -> GateResult:
     """The verdict alone (no report files): `check_candidate(...).result`."""
     return check_candidate(config, progress=progress, today=today).result

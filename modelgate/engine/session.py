@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelgate.config import Config
-from modelgate.engine.candidate import PredictionSource, Progress
+from modelgate.engine.candidate import PredictionSource, Stages
 from modelgate.errors import OutputError
 from modelgate.report.targets import Plan
 from modelgate.result import GateResult
@@ -53,7 +53,7 @@ def run_check(
     *,
     candidate: str | Path | None = None,
     reports: ReportRequest | None = None,
-    progress: Progress | None = None,
+    progress: Stages | None = None,
     today: dt.date | None = None,
     given: PredictionSource | None = None,
 ) -> CheckRun:
@@ -88,7 +88,7 @@ def run_check(
 def _check_and_write(
     config: Config,
     plan: Plan,
-    progress: Progress | None,
+    progress: Stages | None,
     today: dt.date | None,
     given: PredictionSource | None = None,
 ) -> tuple[GateResult, dict[str, Path]]:

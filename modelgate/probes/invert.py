@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from modelgate.heap import keep_freed_memory
 from modelgate.probes.results import Inversion
 
 SUCCESS = 0.9  # attack success a recovered trigger must reach on the search half
@@ -76,9 +78,12 @@ def invert(
     schedule: Schedule,
     classes: Sequence[int] | None = None,
     universal_eps: float = 0.1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Inversion:
-    """Search `classes` (default: every class) with exactly the work `schedule` counts."""
+    """Search `classes` (default: every class) with exactly the work `schedule` counts;
+    `progress(done, total)` after each pass over a group of classes."""
     started = time.monotonic()
+    keep_freed_memory()  # thousands of same-sized steps: reuse their pages
     module.eval()
     frozen = [(p, p.requires_grad) for p in module.parameters()]
     for p, _ in frozen:
@@ -91,7 +96,7 @@ def invert(
         chosen = list(range(n_classes)) if classes is None else list(classes)
         return _invert(
             module, inputs, labels, n_classes, bounds, channel_axis, schedule, chosen,
-            universal_eps, started,
+            universal_eps, started, progress, threads,
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -116,6 +121,8 @@ def _invert(
     chosen: list[int],
     universal_eps: float,
     started: float,
+    progress: Callable[[int, int], None] | None,
+    cores: int,
 ) -> Inversion:
     device = _device(module)
     x = torch.as_tensor(np.array(inputs)).to(device)  # a copy: the suite may be a memmap
@@ -136,32 +143,47 @@ def _invert(
     all_masks = np.zeros((k, *shape_m), dtype=np.float32)
     all_patterns = np.zeros((k, *x.shape[1:]), dtype=np.float32)
     group = max(1, schedule.group)
-    for first in range(0, len(chosen), group):
-        part = chosen[first : first + group]
+    parts = [(first, chosen[first : first + group]) for first in range(0, len(chosen), group)]
 
-        def on_time(part_done: int = first) -> None:
+    def search_group(first: int, part: list[int]) -> tuple[np.ndarray, ...]:
+        """One group's search and confirmation; it touches nothing another group reads."""
+
+        def on_time() -> None:
             if time.monotonic() > deadline:
                 assert schedule.limit_s is not None
-                raise SearchAborted(schedule.limit_s, part_done, len(chosen))
+                raise SearchAborted(schedule.limit_s, first, len(chosen))
 
         masks, patterns, norms = _neural_cleanse(
             module, xs, ys, part, shape_m, lo, hi, schedule, on_time
         )
+        found = np.full((3, len(part)), -1, dtype=np.int64)  # confirm, control, universal
         with torch.no_grad():
             for j, t in enumerate(part):
-                out_norms[t] = norms[j]
-                all_masks[t] = masks[j].float().cpu().numpy()
-                all_patterns[t] = patterns[j].float().cpu().numpy()
                 rng = torch.Generator().manual_seed(schedule.seed * 1_000_003 + 7919 * t + 1)
                 noise = torch.rand(x.shape[1:], generator=rng, dtype=torch.float64)
                 noise = lo + (hi - lo) * noise.to(device, dtype)
-                confirm[t] = _hits(module, xh, yh, t, masks[j], patterns[j], schedule.rows)
-                control[t] = _hits(module, xh, yh, t, masks[j], noise, schedule.rows)
+                found[0, j] = _hits(module, xh, yh, t, masks[j], patterns[j], schedule.rows)
+                found[1, j] = _hits(module, xh, yh, t, masks[j], noise, schedule.rows)
         if schedule.universal_steps:
             deltas = _universal(module, xs, ys, part, lo, hi, schedule, universal_eps, on_time)
             with torch.no_grad():
                 for j, t in enumerate(part):
-                    universal_hits[t] = _moved(module, xh, yh, t, deltas[j], lo, hi, schedule.rows)
+                    found[2, j] = _moved(module, xh, yh, t, deltas[j], lo, hi, schedule.rows)
+        return masks.float().cpu().numpy(), patterns.float().cpu().numpy(), norms, found
+
+    # Groups are independent and each runs single-threaded, so running several at once (one
+    # per core torch had) gives bit for bit what running them one after another gives.
+    with ThreadPoolExecutor(max_workers=_workers(module, device, len(parts), cores)) as pool:
+        done = [pool.submit(search_group, first, part) for first, part in parts]
+        for (first, part), future in zip(parts, done):
+            masks, patterns, norms, found = future.result()
+            for j, t in enumerate(part):
+                out_norms[t] = norms[j]
+                all_masks[t] = masks[j]
+                all_patterns[t] = patterns[j]
+                confirm[t], control[t], universal_hits[t] = found[:, j]
+            if progress is not None:  # in class order, whichever group finished first
+                progress(first + len(part), len(chosen))
     return Inversion(
         classes=tuple(chosen),
         norms=out_norms,
@@ -173,6 +195,16 @@ def _invert(
         patterns=all_patterns,
         seconds=time.monotonic() - started,
     )
+
+
+def _workers(module: torch.nn.Module, device: torch.device, groups: int, cores: int) -> int:
+    """Groups searched at once: one per core torch was given, for an in-process CPU module
+    (a sandboxed model answers over one pipe, one call at a time)."""
+    from modelgate.models.remote_torch import RemoteModule
+
+    if device.type != "cpu" or isinstance(module, RemoteModule):
+        return 1
+    return max(1, min(groups, cores))
 
 
 def _predicted(module: torch.nn.Module, stamped: torch.Tensor) -> torch.Tensor:

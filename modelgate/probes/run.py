@@ -46,6 +46,8 @@ def run_triggers(
     source: Path | str = "candidate",
     pairs: bool = False,
     invert: bool = True,
+    probe_progress: Callable[[int, int], None] | None = None,
+    invert_progress: Callable[[int, int], None] | None = None,
 ) -> TriggerRun:
     """Measure every probe on the model, then invert it (torch only), with the counts of the
     config's budget: the same work on any machine.
@@ -71,6 +73,7 @@ def run_triggers(
             source=source,
             canaries=probe_plan.canaries,
             batch_bytes=probe_plan.batch_bytes,
+            progress=probe_progress,
         )
         if pairs:
             counts, probes = _with_pairs(
@@ -92,7 +95,13 @@ def run_triggers(
             )
             chosen = order if spec.classes is None else order[: spec.classes]
             inversion = _invert(
-                predictor, suite, predictions, probe_plan, chosen, config_file=config_file
+                predictor,
+                suite,
+                predictions,
+                probe_plan,
+                chosen,
+                config_file=config_file,
+                progress=invert_progress,
             )
             if len(chosen) < len(suite.classes):
                 notes.append(
@@ -131,6 +140,7 @@ def triggers_for(
     *,
     calibrating: bool = False,
     plan: AlphaPlan | None = None,
+    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> TriggerRun:
     """`run_triggers` with everything the config says (probes, budget, policy, paths); `plan`
     is the run's alpha split (made from the config when not given).
@@ -151,6 +161,8 @@ def triggers_for(
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
         pairs=header is not None and (calibrating or config.model.calibration is not None),
         invert=not calibrating,
+        probe_progress=progress("probing") if progress is not None else None,
+        invert_progress=progress("inverting") if progress is not None else None,
     )
 
 
@@ -292,6 +304,7 @@ def _invert(
     classes: tuple[int, ...],
     *,
     config_file: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Inversion:
     from modelgate.probes.invert import Schedule, SearchAborted, invert
     from modelgate.probes.sizing import sizes_of
@@ -343,6 +356,7 @@ def _invert(
             channel_axis=channel_axis,
             schedule=schedule,
             classes=classes,
+            progress=progress,
         )
     except SearchAborted as exc:
         from modelgate.errors import TimeLimitError

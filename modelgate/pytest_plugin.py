@@ -189,7 +189,9 @@ class GateSession:
         if self._shared is None:
             workerinput = getattr(pytest_config, "workerinput", None)
             if workerinput is not None and _SHARED_KEY in workerinput:
-                # Written by this session's own controller into its private folder.
+                # pickle, because the fixture hands out the whole GateResult: the file holds
+                # this session's own object, written by its controller into a folder only this
+                # user can open (mkdtemp); nothing a user or a model supplied is ever unpickled.
                 with open(workerinput[_SHARED_KEY], "rb") as handle:
                     self._shared = pickle.load(handle)
             else:

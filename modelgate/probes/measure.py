@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from modelgate.heap import keep_freed_memory
 from modelgate.models.interface import Predictor
 from modelgate.predict import predict_suite
 from modelgate.probes.probe import Probe
@@ -107,6 +108,7 @@ def measure(
     each canary on its own), a few probes at once, and inference runs on batches whose inputs
     and activations fit in it.
     """
+    keep_freed_memory()  # every batch of stamped inputs is the same size: reuse its pages
     k = len(suite.classes)
     index = eligible_index(suite, clean_labels, canaries)
     truth = suite.labels[index]

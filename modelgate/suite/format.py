@@ -21,6 +21,7 @@ from pydantic import Field
 
 from modelgate.digest import file_sha256, json_sha256
 from modelgate.errors import SuiteError
+from modelgate.heap import keep_freed_memory
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import load_yaml
 
@@ -315,6 +316,7 @@ def _read_inputs(
 
 def load_suite(folder: str | Path, *, verify: bool = True) -> Suite:
     """Load a suite folder, verifying digests unless `verify` is False (freeze only)."""
+    keep_freed_memory()  # every command starts here; the per-canary arrays that follow reuse pages
     folder = Path(folder)
     if folder.is_file() and folder.name == MANIFEST_NAME:
         folder = folder.parent

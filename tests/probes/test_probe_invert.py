@@ -153,3 +153,17 @@ def test_search_order_puts_flagged_then_blessed_classes_first() -> None:
     )
     assert search_order(5, (4,), blessed) == (4, 1, 3, 0, 2)
     assert search_order(5, (), None) == (0, 1, 2, 3, 4)
+
+
+def test_groups_searched_at_once_give_bit_for_bit_the_sequential_result() -> None:
+    """One group per core, each single-threaded: the same floats as one group after another."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one_by_one = _invert(Planted(trigger=True), group=1)
+        torch.set_num_threads(3)
+        at_once = _invert(Planted(trigger=True), group=1)
+    finally:
+        torch.set_num_threads(threads)
+    _same(one_by_one, at_once)
+    np.testing.assert_array_equal(one_by_one.norms, at_once.norms)

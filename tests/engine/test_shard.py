@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from projects import build_project, linear_weights, save_weights
 
 from modelgate.cli import main
 from modelgate.engine.shard import Shard, parse_shard, shard_rows
 from modelgate.errors import UsageError
-from tests.projects import build_project, linear_weights, save_weights
 
 _TIMES = re.compile(
     rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'

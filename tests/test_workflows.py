@@ -120,7 +120,10 @@ def test_action_outputs_are_the_scripts_outputs() -> None:
 def test_action_installs_itself_and_uploads_even_on_failure() -> None:
     steps = {s["name"]: s for s in steps_of(load(ROOT / "action.yml"))}
     install = steps["Install modelgate"]["run"]
-    assert '"$GITHUB_ACTION_PATH"' in install and "whl/cpu torch" in install
+    assert '"$GITHUB_ACTION_PATH"' in install and '--index-url "$TORCH_INDEX_URL"' in install
+    # CPU torch unless the user asks otherwise (tests/test_action.py runs this script)
+    inputs = load(ROOT / "action.yml")["inputs"]
+    assert inputs["torch-index-url"]["default"] == "https://download.pytorch.org/whl/cpu"
     upload = steps["Upload the report"]
     assert upload["if"].startswith("always()") and upload["uses"].startswith(
         "actions/upload-artifact@"

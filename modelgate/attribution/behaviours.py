@@ -55,12 +55,12 @@ def behaviours_for(
             out.append(behaviour)
     if all_flips and not flip_findings:  # every unexplained flip: churn, when nothing failed
         flip_findings = [Finding(check="flips", message="every unexplained flip")]
-    if flip_findings:
+    if flip_findings:  # after the triggers: a backdoor's side effects are flips too
         flips = _flip_behaviour(flip_findings, result.flips, suite, max_canaries)
         if flips is None:
             notes.append("the failing flip checks name no flipped canary; skipped")
         else:
-            out.insert(0, flips)
+            out.append(flips)
     return out, notes
 
 
@@ -136,7 +136,8 @@ def _trigger_behaviour(
         "the recovered trigger"
     )  # fmt: skip
     summary = f"{len(ids)} canaries of other classes stamped with {what} moving to '{name}'"
-    return Behaviour(finding.check, summary, ids, stamped, np.full(len(ids), t, dtype=np.int64))
+    targets = np.full(len(ids), t, dtype=np.int64)
+    return Behaviour(finding.check, summary, ids, stamped, targets, reference=clean)
 
 
 def _take(inputs: Any, index: np.ndarray) -> Any:

@@ -41,11 +41,13 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _finding(f: FindingAttribution) -> dict[str, Any]:
+def _finding(f: FindingAttribution, classes: tuple[str, ...]) -> dict[str, Any]:
     b = f.behaviour
     return {
         "check": b.check,
         "behaviour": b.summary,
+        "method": b.method,
+        "to": sorted({classes[t] if t < len(classes) else str(t) for t in b.targets.tolist()}),
         "canaries": list(b.canaries),
         "sources": [
             {
@@ -93,7 +95,7 @@ def attribution_json(report: AttributionReport) -> str:
         "failing_checks": list(report.failing),
         "flagged_sources": list(report.flagged_sources),
         "quarantine": _quarantine(report),
-        "findings": [_finding(f) for f in report.findings],
+        "findings": [_finding(f, report.classes) for f in report.findings],
         "notes": list(report.notes),
     }
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=True) + "\n"

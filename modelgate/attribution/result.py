@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 METHOD = "captum TracInCPFast (last layer, one checkpoint: the candidate)"
+DIRECT = "influence on the canaries' new class"
+CONTRAST = "last-layer step along the trigger's activation shift (own; stamped minus clean)"
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,13 @@ class Behaviour:
     canaries: tuple[str, ...]  # suite ids of the canaries (stamped or not)
     inputs: np.ndarray = field(repr=False, compare=False)
     targets: np.ndarray = field(repr=False, compare=False)  # (n,) class index per canary
+    # For a trigger: the same canaries unstamped. Rows are then scored by how much they teach
+    # the shift the stamp causes towards the class (see scoring.trigger_shares).
+    reference: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def method(self) -> str:
+        return CONTRAST if self.reference is not None else DIRECT
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class AttributionReport:
     findings: tuple[FindingAttribution, ...]
     notes: tuple[str, ...] = ()  # what was skipped, and why
     failing: tuple[str, ...] = ()  # the failing checks of the verdict attributed
+    classes: tuple[str, ...] = ()  # the suite's, to name the behaviours' target classes
     not_white_box: str = ""  # why nothing could be scored, when the candidate hides its weights
 
     @property

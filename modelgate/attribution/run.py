@@ -67,6 +67,7 @@ def attribute_result(
         budget=None,
         findings=(),
         failing=tuple(c.name for c in result.checks if c.status.value == "failed"),
+        classes=suite.classes,
     )
     if only is not None and only not in {c.name for c in result.checks}:
         raise UsageError(

@@ -1,6 +1,8 @@
-"""Each training row's influence on a behaviour, with captum's TracInCPFast: the dot product of
-last-layer loss gradients (training row on its trained label; canary on its new class), taken
-at one checkpoint, the candidate itself. Imported only by the attribution command.
+"""Each training row's influence on a behaviour. Flipped canaries: captum's TracInCPFast, the dot
+product of last-layer loss gradients (training row on its trained label; canary on its new
+class) at one checkpoint, the candidate itself. A trigger: a last-layer gradient step along the
+trigger's activation shift (`trigger_shares`, our own: see there why). Imported only by the
+attribution command.
 
 Why captum: it is maintained (0.9.0, 2026), installs with torch alone (plus matplotlib), and
 TracInCPFast needs one forward pass per training row and no Hessian, so 10^5 rows cost seconds
@@ -121,7 +123,24 @@ def influence_shares(
     batch_size: int,
 ) -> np.ndarray:  # fmt: skip
     """(len(positions),) float64 summing to 1: each row's share of the positive influence mass
-    on the behaviour, every canary weighing the same (its positive influence normalised to 1)."""
+    on the behaviour. Flipped canaries: captum's TracIn; a trigger: `trigger_shares`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums on every machine
+    try:
+        if behaviour.reference is not None:
+            return trigger_shares(scorer, data, positions, behaviour, batch_size)
+        return tracin_shares(scorer, data, positions, behaviour, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def tracin_shares(
+    scorer: Scorer, data: TrainingData, positions: np.ndarray, behaviour: Behaviour,
+    batch_size: int,
+) -> np.ndarray:  # fmt: skip
+    """captum's TracInCPFast towards each canary's new class: rows that flip canaries are
+    mislabelled and keep a high loss, which is what its gradient dot product ranks first. Every
+    canary distributes one unit of positive influence."""
     from captum.influence import TracInCPFast
 
     loader = torch.utils.data.DataLoader(
@@ -136,14 +155,9 @@ def influence_shares(
         loss_fn=_ScoreLoss(scorer.output),
         batch_size=batch_size,
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same float sums on every machine
-    try:
-        x = torch.from_numpy(np.array(behaviour.inputs))
-        y = torch.from_numpy(np.asarray(behaviour.targets, dtype=np.int64))
-        scores = tracin.influence((x, y), k=None).detach().to(torch.float64).numpy()
-    finally:
-        torch.set_num_threads(threads)
+    x = torch.from_numpy(np.array(behaviour.inputs))
+    y = torch.from_numpy(np.asarray(behaviour.targets, dtype=np.int64))
+    scores = tracin.influence((x, y), k=None).detach().to(torch.float64).numpy()
     positive = np.clip(scores, 0.0, None)
     mass = positive.sum(axis=1, keepdims=True)
     kept = mass[:, 0] > 0
@@ -151,3 +165,45 @@ def influence_shares(
         return np.zeros(len(positions), dtype=np.float64)
     shares: np.ndarray = (positive[kept] / mass[kept]).sum(axis=0) / kept.sum()
     return shares
+
+
+def trigger_shares(
+    scorer: Scorer, data: TrainingData, positions: np.ndarray, behaviour: Behaviour,
+    batch_size: int,
+) -> np.ndarray:  # fmt: skip
+    """Rows that taught a trigger: among rows trained as the trigger's class t, how far each
+    row's last-layer input lies along the shift the stamp causes (mean stamped minus clean
+    canary), beyond the class's average row: (a_i - mean_t a) . da, positive part. This is the
+    first-order effect of the row's last-layer step on how much the trigger raises t's logit,
+    with the loss gradient taken at uniform predictions and the class's common part removed.
+    Our own, because captum's single-checkpoint TracIn scales each row by its current loss,
+    and the rows that taught a backdoor are the ones the candidate now fits (development seeds
+    of benchmarks/attribution.py: top-k precision 0.1-0.5 with TracIn on trigger findings)."""
+    target = int(behaviour.targets[0])
+    shift = _activations(scorer, behaviour.inputs) - _activations(scorer, behaviour.reference)
+    direction = shift.mean(axis=0)
+    along = np.zeros(len(positions), dtype=np.float64)
+    ours = data.rows.labels[positions] == target
+    for start in range(0, len(positions), batch_size):
+        at = positions[start : start + batch_size]
+        mine = ours[start : start + len(at)]
+        if mine.any():
+            rows = data.rows.inputs[at[mine]]
+            along[start : start + len(at)][mine] = _activations(scorer, rows) @ direction
+    if not ours.any():
+        return along
+    scores = np.where(ours, np.clip(along - along[ours].mean(), 0.0, None), 0.0)
+    total = scores.sum()
+    return scores / total if total > 0 else scores
+
+
+def _activations(scorer: Scorer, inputs: Any) -> np.ndarray:
+    """The input of the last linear layer (float64) for a batch of model inputs."""
+    seen: list[torch.Tensor] = []
+    hook = scorer.layer.register_forward_hook(lambda _m, args, _o: seen.append(args[0]))
+    try:
+        with torch.no_grad():
+            scorer.module(torch.from_numpy(np.array(inputs)))
+    finally:
+        hook.remove()
+    return seen[-1].detach().to(torch.float64).reshape(len(seen[-1]), -1).numpy()

@@ -103,3 +103,42 @@ def test_a_model_without_a_linear_head_is_refused() -> None:
     model = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 1), torch.nn.Flatten())
     with pytest.raises(NotWhiteBox, match="no final linear layer"):
         scorer_for(_Predictor(_Info("state_dict"), model), np.zeros((2, 1, 1), np.float32), 2)
+
+
+def test_rows_that_taught_a_trigger_rank_first(tmp_path: Path) -> None:
+    """A third feature set to 4 on 10 of class a's rows, labelled b: a backdoor. Stamped canaries
+    of class a go to b; the 10 stamped rows carry the trigger's influence."""
+    rng = np.random.default_rng(1)
+    y = np.arange(200) % 2
+    x = np.zeros((200, 3), dtype=np.float32)
+    x[:, 0] = np.where(y == 0, -2.0, 2.0) + rng.normal(0, 0.5, 200)
+    x[:, 1] = rng.normal(0, 0.5, 200)
+    poison = np.flatnonzero(y == 0)[:10]
+    x[poison, 2], y[poison] = 4.0, 1
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(600):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(
+            model(torch.from_numpy(x)), torch.from_numpy(y)
+        ).backward()
+        opt.step()
+    clean = np.stack([rng.normal(-2, 0.5, 16), rng.normal(0, 0.5, 16), np.zeros(16)], 1)
+    clean = clean.astype(np.float32)
+    stamped = clean.copy()
+    stamped[:, 2] = 4.0
+    assert (model(torch.from_numpy(stamped)).argmax(1) == 1).float().mean() > 0.9
+    folder = write_training_data(
+        tmp_path / "train", name="t", modality="tabular", inputs=x,
+        labels=[CLASSES[c] for c in y], sources=["s"] * 200, classes=CLASSES,
+    )  # fmt: skip
+    data = load_training_data(folder, CLASSES)
+    scorer = scorer_for(_Predictor(_Info("state_dict"), model.eval()), stamped, 2)
+    behaviour = Behaviour("probes.triggers", "16 stamped", ("c",) * 16, stamped,
+                          np.ones(16, dtype=np.int64), reference=clean)  # fmt: skip
+    shares = influence_shares(scorer, data, np.arange(200), behaviour, batch_size=32)
+    top = set(np.argsort(-shares)[:10].tolist())
+    assert len(top & set(poison.tolist())) >= 9
+    assert shares.sum() == pytest.approx(1.0)

@@ -15,7 +15,8 @@ typical (default): 10,000 32x32 RGB canaries and a small CNN (inference dominate
 
 Prints per size: raw and check seconds (best of `--repeats`), the ratio (target <= 1.15), peak
 RSS of each and its ratio (target <= 1.5), the ledger's growth for a new candidate's check and
-for a check of the same candidate again (nothing changed), and the size of the three reports.
+for a check of the same candidate again (nothing changed), the size of the three reports, and
+the ratio of CPU seconds (user + system, best of each; steadier than wall time under load).
 Run: python benchmarks/overhead.py [--worst] [--sizes 10000 100000 1000000] [--repeats 3]
 """
 
@@ -94,6 +95,7 @@ with torch.inference_mode():
 class Run:
     seconds: float
     rss_mib: float
+    cpu_s: float  # user + system, every thread: steadier than wall time on a shared machine
 
 
 def _child(args: list[str], cwd: Path) -> Run:
@@ -106,7 +108,7 @@ def _child(args: list[str], cwd: Path) -> Run:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode not in (0, 1):  # 1: the gate found the flips, as it should
         raise SystemExit(f"{' '.join(args)} exited {proc.returncode}:\n{err}")
-    return Run(seconds, usage.ru_maxrss / 1024)
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def _ledger_bytes(root: Path) -> int:
@@ -165,12 +167,16 @@ def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
         sizes = [_ledger_bytes(root)]
         _child(check_cmd, root)  # a new candidate: its predictions are stored
         sizes.append(_ledger_bytes(root))
-        raws = [_child(raw_cmd, root) for _ in range(repeats)]
-        checks = [_child(check_cmd, root) for _ in range(repeats)]  # nothing changed: shared
+        raws, checks = [], []
+        for _ in range(repeats):  # interleaved, so a change in the machine's load hits both
+            raws.append(_child(raw_cmd, root))
+            checks.append(_child(check_cmd, root))  # nothing changed: shared in the ledger
         sizes.append(_ledger_bytes(root))
         reports = sum(f.stat().st_size for f in (root / "reports").iterdir())
     raw = min(r.seconds for r in raws)
     check = min(c.seconds for c in checks)
+    raw_cpu = min(r.cpu_s for r in raws)
+    check_cpu = min(c.cpu_s for c in checks)
     raw_rss = max(r.rss_mib for r in raws)
     check_rss = max(c.rss_mib for c in checks)
     return {
@@ -178,6 +184,7 @@ def measure(n: int, worst: bool, repeats: int) -> dict[str, float]:
         "raw_s": raw,
         "check_s": check,
         "ratio": check / raw,
+        "cpu_ratio": check_cpu / raw_cpu,
         "raw_rss": raw_rss,
         "check_rss": check_rss,
         "rss_ratio": check_rss / raw_rss,
@@ -199,10 +206,14 @@ def main() -> None:
         return
     sizes = args.sizes or ([10_000, 100_000, 1_000_000] if args.worst else [10_000])
     case = "worst case: tiny CNN, 8x8 canaries, most flip" if args.worst else "small CNN, 32x32"
-    print(f"{case}; {os.cpu_count()} CPUs; best of {args.repeats}")
+    print(
+        f"{case}; {os.cpu_count()} CPUs; best of {args.repeats}, raw and check interleaved; "
+        f"load average {os.getloadavg()[0]:.1f} at the start"
+    )
     print(
         f"{'canaries':>10} {'raw s':>8} {'check s':>8} {'ratio':>6} {'raw MiB':>8} "
-        f"{'check MiB':>9} {'ratio':>6} {'ledger +MiB new/same':>21} {'reports MiB':>11}"
+        f"{'check MiB':>9} {'ratio':>6} {'ledger +MiB new/same':>21} {'reports MiB':>11} "
+        f"{'cpu ratio':>9}"
     )
     for n in sizes:
         r = measure(n, args.worst, args.repeats)
@@ -210,7 +221,7 @@ def main() -> None:
             f"{r['canaries']:>10,} {r['raw_s']:>8.2f} {r['check_s']:>8.2f} {r['ratio']:>6.2f} "
             f"{r['raw_rss']:>8.0f} {r['check_rss']:>9.0f} {r['rss_ratio']:>6.2f} "
             f"{r['ledger_first_mib']:>12.2f} / {r['ledger_again_mib']:<6.3f} "
-            f"{r['reports_mib']:>11.2f}",
+            f"{r['reports_mib']:>11.2f} {r['cpu_ratio']:>9.2f}",
             flush=True,
         )
     print("targets: check/raw <= 1.15, peak RSS check/raw <= 1.5")

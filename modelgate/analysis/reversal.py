@@ -193,8 +193,9 @@ def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndar
     values = base[off]
     n_bands = int(min(N_BANDS, max(1, values.size // 50)))
     edges = np.quantile(values, np.linspace(0, 1, n_bands + 1)[1:-1])
-    band = np.searchsorted(edges, values, side="right")
-    # each band's cells in row-major order, as a boolean mask per band would give them
+    band = np.searchsorted(edges, values, side="right").astype(np.int16)  # < N_BANDS
+    # each band's cells in row-major order, as a boolean mask per band would give them (a
+    # stable sort of small integers is a radix sort)
     order = np.argsort(band, kind="stable")
     starts = np.searchsorted(band[order], np.arange(n_bands + 1))
     inner = resid[off]

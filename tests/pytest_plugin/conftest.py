@@ -1,5 +1,6 @@
 """Fixtures of the pytest plugin's tests: a blessed tiny project as a user's repository root,
-driven through `pytester` as the user's own pytest run would drive it."""
+driven through `pytester` as the user's own pytest run would drive it. Each test module loads
+pytester itself (`pytest_plugins`): pytest refuses that in a conftest below the rootdir."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from projects import Project, build_project
 
 from modelgate.config import load_config
 from modelgate.engine.check import run_gate
-
-pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from projects import Project
 
+pytest_plugins = ["pytester"]
+
 
 def test_ids_from_a_subfolder_of_the_rootdir(
     pytester: pytest.Pytester, project: Project, monkeypatch: pytest.MonkeyPatch

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import pytest
 from projects import Project
 
+pytest_plugins = ["pytester"]
+
 Runs = Callable[[], list[tuple[str, str]]]
 
 

@@ -6,6 +6,8 @@ import pytest
 from outcomes import assert_consistent, check_outcomes, poison
 from projects import Project, linear_weights, save_weights
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def _workstation(monkeypatch: pytest.MonkeyPatch) -> None:

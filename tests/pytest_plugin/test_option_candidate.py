@@ -9,6 +9,8 @@ import pytest
 from outcomes import assert_consistent, check_outcomes
 from projects import Project, linear_weights, save_weights
 
+pytest_plugins = ["pytester"]
+
 
 def test_gates_the_given_model(pytester: pytest.Pytester, project: Project) -> None:
     (project.root / "models").mkdir()

@@ -11,6 +11,8 @@ from projects import Project
 import modelgate.engine.check
 import modelgate.pytest_plugin
 
+pytest_plugins = ["pytester"]
+
 
 def test_passing_candidate_one_item_per_check(
     pytester: pytest.Pytester, project: Project, monkeypatch: pytest.MonkeyPatch

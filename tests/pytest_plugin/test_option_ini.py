@@ -6,6 +6,8 @@ import pytest
 from outcomes import CORE, check_outcomes
 from projects import Project
 
+pytest_plugins = ["pytester"]
+
 
 def test_ini_key(pytester: pytest.Pytester, project: Project) -> None:
     pytester.makeini("[pytest]\nmodelgate_config = modelgate.yaml\n")

@@ -11,6 +11,8 @@ from projects import Project
 
 from modelgate.cli import main
 
+pytest_plugins = ["pytester"]
+
 
 def report_files(folder: Path) -> dict[str, object]:
     """Every file under `folder` -> its content (JSON without the run's timestamps)."""

@@ -9,6 +9,8 @@ import pytest
 from outcomes import poison
 from projects import Project
 
+pytest_plugins = ["pytester"]
+
 pytest.importorskip("xdist")
 Runs = Callable[[], list[tuple[str, str]]]
 USER_TESTS = """

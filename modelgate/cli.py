@@ -95,6 +95,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if getattr(args, "shard", None):
         return _check_shard(args)
+    if getattr(args, "part_dir", None):
+        raise UsageError("only with --shard K/N", key="--part-dir")
     request = ReportRequest(
         enabled=not args.no_reports,
         folder=Path(args.output_dir) if args.output_dir else None,
@@ -123,6 +125,16 @@ def _check_shard(args: argparse.Namespace) -> int:
     from modelgate.engine.shard import parse_shard, run_shard
 
     shard = parse_shard(args.shard)
+    reports = {"--json": args.json, "--junit-xml": args.junit_xml, "--markdown": args.markdown}
+    given = [
+        option for option, value in {**reports, "--output-dir": args.output_dir}.items() if value
+    ]
+    if given:
+        raise UsageError(
+            f"a shard writes no report ({given[0]} given)",
+            key="--shard",
+            hint="pass the report options to `modelgate merge`, which decides",
+        )
     done = run_shard(
         args.config,
         shard,

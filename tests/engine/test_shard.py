@@ -3,12 +3,15 @@ does not belong (missing, duplicated, foreign, tampered)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import json
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from projects import build_project, linear_weights, save_weights
 
@@ -126,7 +129,7 @@ def test_duplicated_shard_is_exit_2(project: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize(
     "foreign",
-    ["candidate", "config", "count", "tampered", "suite"],
+    ["candidate", "config", "count", "tampered", "suite", "pickled"],
 )
 def test_foreign_shard_is_exit_2_naming_the_part(
     project: Path, capsys: pytest.CaptureFixture[str], foreign: str
@@ -156,13 +159,24 @@ def test_foreign_shard_is_exit_2_naming_the_part(
         data[-1] ^= 1
         scores.write_bytes(bytes(data))
         expected = "digest mismatch"
-    else:
+    elif foreign == "suite":
         assert shard(project, 2, 2) == 0
         path = project / "parts" / "part-2-of-2.json"
         header = json.loads(path.read_text())
         header["suite"]["digest"] = "0" * 64
         path.write_text(json.dumps(header))
         expected = "another suite"
+    else:  # scores that only unpickling could read, with a header naming their digest
+        assert shard(project, 2, 2) == 0
+        scores = project / "parts" / "part-2-of-2.logp.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+        scores.write_bytes(buffer.getvalue())
+        path = project / "parts" / "part-2-of-2.json"
+        header = json.loads(path.read_text())
+        header["log_probs"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        path.write_text(json.dumps(header))
+        expected = "not a plain .npy array"
     capsys.readouterr()
     assert merge(project, project / "parts") == 2
     line = _error(capsys)
@@ -198,3 +212,36 @@ def test_shards_cover_the_suite_once_in_whole_batches(n: int, batch_size: int, c
     for (_, stop), (start, _) in itertools.pairwise(rows):
         assert stop == start
     assert all(start % batch_size == 0 or start == n for start, _ in rows)
+
+
+def test_the_readmes_sharded_workflow_is_safe() -> None:
+    """The README's matrix + merge workflow passes the checks our own workflows pass."""
+    import yaml
+    from test_workflows import problems
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Scaling out") :]
+    block = section[
+        section.index("```yaml\n") + 8 : section.index("\n```", section.index("```yaml"))
+    ]
+    doc = yaml.safe_load(block)
+    assert set(doc["jobs"]) == {"shard", "merge"}
+    assert problems(doc) == []
+    runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
+    assert any("--shard" in r for r in runs) and any("modelgate merge" in r for r in runs)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--shard", "1/2", "--json", "r.json"],
+        ["--shard", "1/2", "--output-dir", "r"],
+        ["--part-dir", "p"],
+    ],
+)
+def test_shard_options_that_do_not_fit_are_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["check", "-c", str(project / "modelgate.yaml"), *extra]) == 2
+    assert "--shard" in _error(capsys) or "--part-dir" in extra

@@ -12,8 +12,10 @@ threads; steadier than wall time on a shared machine), best of `--repeats`; and 
 
 The cost law is read off a grid: `--grid` adds ~0.25M parameters, 2,000 canaries and 100 classes
 to the base case (1M parameters, 10 classes, 1,000 canaries), one change at a time.
+`--calibrate N` instead trains N clean retrains (other seeds) and times `modelgate calibrate`
+with them against one check of the same project.
 Run: python benchmarks/full_check.py [--params 1000000] [--classes 10] [--canaries 1000]
-     [--grid] [--repeats 1] [--threads 2]
+     [--grid] [--repeats 1] [--threads 2] [--calibrate N]
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def hidden_for(params: int, classes: int) -> int:
     return max(8, round((params - fixed - classes) / (32 * 7 * 7 + 1 + classes)))
 
 
-def build_project(folder: Path, params: int, classes: int, canaries: int) -> dict[str, Any]:
+def build_project(
+    folder: Path, params: int, classes: int, canaries: int, controls: int = 0
+) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
     from torch import nn
@@ -69,19 +73,23 @@ def build_project(folder: Path, params: int, classes: int, canaries: int) -> dic
     namespace: dict[str, Any] = {}
     exec(factory, namespace)  # our own factory text, written just above
     x, y = draw(max(4000, 40 * classes))
-    torch.manual_seed(0)
-    model: nn.Module = namespace["build"]()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for batch in torch.randperm(len(y)).split(64):
-        opt.zero_grad()
-        logits = model(torch.from_numpy(x[batch]))
-        loss = nn.functional.cross_entropy(logits, torch.from_numpy(y[batch]))
-        loss.backward()
-        opt.step()
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(folder / "model.safetensors"),
-    )
+
+    def train(seed: int, name: str) -> nn.Module:
+        torch.manual_seed(seed)  # a clean retrain: the same recipe, another seed
+        model: nn.Module = namespace["build"]()
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+        for batch in torch.randperm(len(y)).split(64):
+            opt.zero_grad()
+            logits = model(torch.from_numpy(x[batch]))
+            loss = nn.functional.cross_entropy(logits, torch.from_numpy(y[batch]))
+            loss.backward()
+            opt.step()
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / name))
+        return model
+
+    model = train(0, "model.safetensors")
+    for c in range(controls):
+        train(1 + c, f"control{c}.safetensors")
     cx, cy = draw(canaries)
     init_suite(
         folder / "suite",
@@ -96,6 +104,7 @@ def build_project(folder: Path, params: int, classes: int, canaries: int) -> dic
     (folder / "modelgate.yaml").write_text(
         "version: 1\nsuite: suite\ncandidate: {path: model.safetensors, factory: model.py:build}\n"
         "baseline: b.json\nhistory: {enabled: false}\n"
+        + ("calibration: b.calibration.json\n" if controls else "")
     )
     return {"parameters": sum(p.numel() for p in model.parameters())}
 
@@ -161,6 +170,36 @@ def measure(params: int, classes: int, canaries: int, repeats: int) -> dict[str,
     }
 
 
+def measure_calibrate(params: int, classes: int, canaries: int, controls: int) -> None:
+    """One check against `calibrate` with `controls` clean retrains, the ratio of their times."""
+    from modelgate.config import load_config
+    from modelgate.engine.bless import bless
+    from modelgate.engine.calibrate import calibrate_controls
+    from modelgate.engine.check import run_gate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "p"
+        built = build_project(folder, params, classes, canaries, controls)
+        config = folder / "modelgate.yaml"
+        text = config.read_text()
+        config.write_text(text.replace("calibration: b.calibration.json\n", ""))
+        bless(load_config(config))
+        check = _phases(lambda: run_gate(load_config(config)))
+        config.write_text(text)
+        names = [str(folder / f"control{c}.safetensors") for c in range(controls)]
+        calib = _phases(lambda: calibrate_controls(load_config(config), names))
+    print(
+        f"{built['parameters']:,} parameters, {classes} classes, {canaries:,} canaries: check "
+        f"{check['total']:.1f} s ({check['cpu']:.1f} s CPU; probes {check['probes']:.1f}, "
+        f"inversion {check['inversion']:.1f}); calibrate with {controls} controls "
+        f"{calib['total']:.1f} s ({calib['cpu']:.1f} s CPU; probes {calib['probes']:.1f}) = "
+        f"{calib['total'] / check['total']:.2f} checks ({calib['cpu'] / check['cpu']:.2f} in CPU); "
+        f"per control {calib['total'] / controls / check['total']:.2f} checks; "
+        f"load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=int, default=1_000_000)
@@ -169,11 +208,17 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="the cost-law grid around the base")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--calibrate", type=int, metavar="N", default=0, help="time calibrate with N controls"
+    )
     args = parser.parse_args()
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.calibrate:
+        measure_calibrate(args.params, args.classes, args.canaries, args.calibrate)
+        return
     base = (args.params, args.classes, args.canaries)
     configs = [(*base, args.repeats)]
     if args.grid:  # timed by their bless (the same probes and search as a check), to save time

@@ -187,7 +187,9 @@ def attribute(config: Path, out: Path, all_flips: bool) -> tuple[int, dict[str, 
     return done.returncode, json.loads(out.read_text()), seconds
 
 
-def run_job(m: Modality, tmp: Path, i: int, job: Job, offset: int) -> dict[str, Any]:
+def run_job(
+    m: Modality, tmp: Path, i: int, job: Job, offset: int, null_draws: int = 0
+) -> dict[str, Any]:
     family, label, recipe = job
     kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
     x, y, poison = poison_mask(m, kwargs)
@@ -216,6 +218,8 @@ def run_job(m: Modality, tmp: Path, i: int, job: Job, offset: int) -> dict[str, 
     if "error" in data:
         row["error"] = data["error"]
         return row
+    if family == "clean" and null_draws:
+        row["null"] = null_flags(config, y, rng, null_draws)
     findings = data["findings"]
     row["failing_checks"] = data["failing_checks"]
     row["detected"] = bool(data["failing_checks"]) and bool(findings)
@@ -235,6 +239,29 @@ def run_job(m: Modality, tmp: Path, i: int, job: Job, offset: int) -> dict[str, 
             mine = next(s for s in first["sources"] if s["source"] == attacker)
             row["attacker_mass"], row["attacker_rows"] = mine["mass_share"], mine["row_share"]
     return row
+
+
+def null_flags(config: Path, labels: np.ndarray, rng: np.random.Generator, draws: int) -> list[int]:
+    """The clean retrain's influence shares (attributed in-process exactly as the CLI did)
+    re-tested under `draws` fresh assignments of rows to contributors: how many sources each
+    draw flags at the report's alpha, Holm over the run's findings x sources."""
+    from modelgate.attribution.run import attribute_config
+    from modelgate.attribution.sources import holm, source_tests
+    from modelgate.config import load_config
+
+    config_ = load_config(config)
+    _, report = attribute_config(config_, all_flips=True)
+    spec = config_.model.training_data
+    flagged = []
+    for _ in range(draws):
+        shares = rng.dirichlet(np.full(len(CONTRIBUTORS), 2.0))
+        sources = list(
+            np.asarray(CONTRIBUTORS)[rng.choice(len(CONTRIBUTORS), len(labels), p=shares)]
+        )
+        p = [t.p_value for f in report.findings
+             for t in source_tests(f.shares, sources, labels, spec.permutations)]  # fmt: skip
+        flagged.append(sum(x <= report.alpha for x in holm(p)))
+    return flagged
 
 
 def primary(findings: list[dict[str, Any]], family: str, target: str) -> dict[str, Any]:
@@ -261,6 +288,12 @@ def summarise(rows: list[dict[str, Any]]) -> None:
             failed = [r for r in ok if r["failing_checks"]]
             any_flag = sum(bool(r["flagged"]) for r in ok)
             lo, hi = wilson(any_flag, len(ok))
+            null = [n for r in ok for n in r.get("null", [])]
+            if null:
+                k = sum(n > 0 for n in null)
+                nlo, nhi = wilson(k, len(null))
+                print(f"{modality:8s} {'':9s} re-drawn contributors: any source flagged in "
+                      f"{k}/{len(null)} draws [{nlo:.1%}, {nhi:.1%}]")  # fmt: skip
             print(f"{modality:8s} {family:9s} {len(failed):>4d}/{len(ok):<4d} "
                   f"{'':>13s} {'':>8s} any source flagged {any_flag}/{len(ok)} "
                   f"[{lo:.0%}, {hi:.0%}] (--all-flips){'':2s} {cost:6.1f}")  # fmt: skip
@@ -311,6 +344,14 @@ def main() -> None:
     parser.add_argument("--seed-offset", type=int, default=0, help="another draw of retrains")
     parser.add_argument("--quick", action="store_true", help="fewer retrains (smoke run)")
     parser.add_argument("--json", help="also write per-retrain results here")
+    parser.add_argument("--clean-only", action="store_true", help="only the clean retrains")
+    parser.add_argument(
+        "--null-draws",
+        type=int,
+        default=0,
+        help="for each clean retrain, also re-test its influence shares under N fresh draws of "
+        "the eight contributors (in-process, the report's own test and alpha)",
+    )
     args = parser.parse_args()
     makers = {"image": image_modality, "tabular": tabular_modality}
     chosen = [n for n in makers if args.modality in (n, "all")]
@@ -322,8 +363,10 @@ def main() -> None:
         for modality in chosen:
             m = makers[modality](tmp)
             jobs = all_jobs(m, args.seed_offset, args.quick)
+            if args.clean_only:
+                jobs = [j for j in jobs if j[0] == "clean"]
             for i, job in enumerate(jobs):
-                row = run_job(m, tmp, i, job, args.seed_offset)
+                row = run_job(m, tmp, i, job, args.seed_offset, args.null_draws)
                 rows.append(row)
                 print(f"[{modality} {i + 1}/{len(jobs)}] {row['family']:9s} {row['label']:30s} "
                       f"exit {row['exit']} top {row.get('top_source', '-')} "

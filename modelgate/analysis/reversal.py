@@ -72,6 +72,15 @@ def log_odds(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return lp
 
 
+def _cell_odds(
+    log_probs: np.ndarray, y: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """`log_odds` at the cells (rows, cols) only, with the same floating-point steps."""
+    lp = np.asarray(log_probs)
+    cell = np.maximum(lp[rows, cols].astype(np.float64), MEAN_SHIFT_FLOOR)
+    return cell - np.maximum(lp[rows, y[rows]].astype(np.float64), MEAN_SHIFT_FLOOR)
+
+
 def _off_diagonal(y: np.ndarray, k: int) -> np.ndarray:
     mask = np.ones((y.size, k), dtype=bool)
     mask[np.arange(y.size), y] = False
@@ -107,7 +116,7 @@ def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
     largest of n clean residuals is the best evidence of it; a likelihood fit follows the bulk).
     """
     z = np.asarray(z, dtype=float).reshape(-1)
-    z = z[np.isfinite(z)]
+    z = z[np.isfinite(z)]  # a copy: it is partitioned in place below
     if z.size < _TAIL_EXCEEDANCES:
         return DF_RANGE[0]
     grid = np.arange(DF_RANGE[0], cap + 0.5, 0.5)
@@ -118,9 +127,9 @@ def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
         level /= 10
     # only these order statistics are needed: a partition, not a sort of every residual
     ranks = sorted({r for _, r in levels} | {z.size - 1})
-    ordered = np.partition(z, ranks)
-    points = [(lv, float(ordered[r])) for lv, r in levels]
-    points.append((0.5 / z.size, float(ordered[-1])))
+    z.partition(ranks)
+    points = [(lv, float(z[r])) for lv, r in levels]
+    points.append((0.5 / z.size, float(z[-1])))
     df = cap
     for level, observed in points:
         covering = grid[student_t.isf(level, grid) >= observed]
@@ -155,7 +164,9 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def _trend(expected: np.ndarray, observed: np.ndarray, off: np.ndarray) -> np.ndarray:
     """`expected` moved onto the observed model's own global trend (off-diagonal cells)."""
     intercept, slope = _robust_line(expected[off], observed[off])
-    return intercept + slope * expected
+    moved = slope * expected
+    moved += intercept  # in place: intercept + slope * expected, one array fewer
+    return moved
 
 
 def calibrated_null(y: np.ndarray, control_log_probs: np.ndarray) -> CanaryNull:
@@ -187,26 +198,30 @@ def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndar
     """Without controls: cells of similar baseline log-odds in this pair give the spread, and
     the tail is fitted on the pair itself (a few attacked canaries only make it heavier)."""
     y = np.asarray(y, dtype=int)
-    base, cand = log_odds(base_log_probs, y), log_odds(cand_log_probs, y)
+    base, resid = log_odds(base_log_probs, y), log_odds(cand_log_probs, y)
     off = _off_diagonal(y, base.shape[1])
-    resid = cand - _trend(base, cand, off)
+    resid -= _trend(base, resid, off)  # in place: the candidate's log-odds minus the trend
     values = base[off]
     n_bands = int(min(N_BANDS, max(1, values.size // 50)))
     edges = np.quantile(values, np.linspace(0, 1, n_bands + 1)[1:-1])
     band = np.searchsorted(edges, values, side="right").astype(np.int16)  # < N_BANDS
+    del values
     # each band's cells in row-major order, as a boolean mask per band would give them (a
     # stable sort of small integers is a radix sort)
     order = np.argsort(band, kind="stable")
     starts = np.searchsorted(band[order], np.arange(n_bands + 1))
     inner = resid[off]
+    del resid
     scale_off = np.empty(inner.size)
     for j in range(n_bands):
         members = order[starts[j] : starts[j + 1]]
         if members.size:
             scale_off[members] = robust_scale(inner[members], MIN_SCALE)[1]
+    del order, band
     scale = np.ones_like(base)
     scale[off] = scale_off
-    df = fit_tail(inner / scale_off, cap=SELF_DF_CAP)
+    inner /= scale_off  # in place: the standardised residuals the tail is fitted on
+    df = fit_tail(inner, cap=SELF_DF_CAP)
     return CanaryNull(expected=base, scale=scale, df=df, source="self")
 
 
@@ -216,13 +231,19 @@ def reversal_z(
     """(z, expected log-odds), each (N, K): the candidate's log-odds against the null after its
     own global trend; the scale widens (never narrows) when the candidate churns more overall."""
     y = np.asarray(y, dtype=int)
-    cand = log_odds(cand_log_probs, y)
-    off = _off_diagonal(y, cand.shape[1])
-    expected = _trend(null.expected, cand, off)
-    z = (cand - expected) / null.scale
+    z = log_odds(cand_log_probs, y)
+    off = _off_diagonal(y, z.shape[1])
+    expected = _trend(null.expected, z, off)
+    z -= expected  # in place: (candidate log-odds - expected) / scale, as before
+    z /= null.scale
+    spread = 1.0
     inner = z[off]
-    spread = MAD_TO_SD * float(np.median(np.abs(inner - np.median(inner)))) if inner.size else 1.0
-    z = z / max(1.0, spread)
+    if inner.size:
+        inner -= np.median(inner)
+        np.abs(inner, out=inner)
+        spread = MAD_TO_SD * float(np.median(inner, overwrite_input=True))
+    del inner
+    z /= max(1.0, spread)
     z[~off] = -np.inf
     return z, expected
 
@@ -268,11 +289,12 @@ def reversal_test(
     hit = (adjusted <= alpha) & (cand_labels[rows] == cols)
     if not hit.any():
         return []
-    base = log_odds(base_log_probs, y)
-    cand = log_odds(cand_log_probs, y)
+    i_hit, b_hit = rows[hit], cols[hit]
+    base = _cell_odds(base_log_probs, y, i_hit, b_hit)
+    cand = _cell_odds(cand_log_probs, y, i_hit, b_hit)
     out = [
-        Reversal(int(i), int(b), float(base[i, b]), float(cand[i, b]), float(expected[i, b]),
-                 float(z[i, b]), float(pv), float(pa))
-        for i, b, pv, pa in zip(rows[hit], cols[hit], p[hit], adjusted[hit])
+        Reversal(int(i), int(b), float(bo), float(co), float(expected[i, b]), float(z[i, b]),
+                 float(pv), float(pa))
+        for i, b, bo, co, pv, pa in zip(i_hit, b_hit, base, cand, p[hit], adjusted[hit])
     ]  # fmt: skip
     return sorted(out, key=lambda r: (r.p_value, r.index))

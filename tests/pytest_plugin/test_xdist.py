@@ -77,3 +77,16 @@ def test_undecided_gate_fails_every_check_on_every_worker(
     assert "passed" not in result.parseoutcomes()
     result.stdout.fnmatch_lines(["modelgate could not decide: *model file not found*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_bless_runs_once(
+    pytester: pytest.Pytester,
+    project: Project,
+    ledger_runs: Runs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    result = run_xdist(pytester, "--modelgate-bless")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["*modelgate bless*", "blessed: *baseline.json (0 canaries *"])
+    assert ledger_runs() == [("bless", "blessed"), ("bless", "blessed")]

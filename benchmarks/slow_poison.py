@@ -31,9 +31,9 @@ from detection import (  # noqa: E402
 )
 
 from modelgate.config import Config, HistorySpec, load_config, with_candidate_path  # noqa: E402
-from modelgate.engine.bless import bless# noqa: E402
-from modelgate.engine.calibrate import calibrate_controls# noqa: E402
-from modelgate.engine.check import run_gate# noqa: E402
+from modelgate.engine.bless import bless  # noqa: E402
+from modelgate.engine.calibrate import calibrate_controls  # noqa: E402
+from modelgate.engine.check import run_gate  # noqa: E402
 
 
 def chain_config(ex: Example, folder: Path) -> Config:

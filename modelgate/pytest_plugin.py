@@ -226,7 +226,7 @@ class GateSession:
         except ModelgateError as exc:
             return Shared(error=f"modelgate could not decide: {_safe(exc.one_line())}")
         except Exception as exc:  # a bug in modelgate: every item says so, none passes
-            return Shared(error=f"modelgate internal error: {type(exc).__name__}: {exc}")
+            return Shared(error=_safe(f"modelgate internal error: {type(exc).__name__}: {exc}"))
         self.reports = dict(run.reports)
         return Shared(result=run.result)
 
@@ -270,7 +270,7 @@ class GateSession:
         items.extend(session.genitems(collector))
 
     def pytest_report_header(self) -> str:
-        return f"modelgate: {self.config.path}" + (" (blessing)" if self.bless else "")
+        return _safe(f"modelgate: {self.config.path}") + (" (blessing)" if self.bless else "")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         write = terminalreporter.write_line
@@ -353,7 +353,7 @@ class CheckItem(pytest.Item):
         if status is Status.FAILED:
             raise CheckFailed(check.name)
         if status is Status.SKIPPED:
-            pytest.skip(check.summary)
+            pytest.skip(_safe(check.summary))
         if status is Status.WARNED:
             # Attributed to the config file, not to this plugin's source line.
             warnings.warn_explicit(

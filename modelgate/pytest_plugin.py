@@ -178,7 +178,8 @@ class GateSession:
         self.bless = bless
         self.outcome: BlessOutcome | None = None
         self.reports: dict[str, Path] = {}
-        self.planned: tuple[str, ...] = ()
+        # Known on the xdist controller too, which collects nothing but renders the summary.
+        self.planned = planned_checks(config)
         self._shared: Shared | None = None
         self._handoff: Path | None = None  # xdist controller: the folder of the shared file
 
@@ -263,7 +264,6 @@ class GateSession:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        self.planned = planned_checks(self.config)
         collector = GateCollector.from_parent(
             session, name=NODE, nodeid=NODE, path=self.config.path, gate=self
         )

@@ -40,6 +40,7 @@ def test_one_gate_run_for_all_workers(
     assert ledger_runs() == [("bless", "blessed"), ("check", "passed")]  # not one per worker
     assert (project.root / "reports" / "modelgate-report.json").is_file()
     result.stdout.fnmatch_lines(["*modelgate notes*", "no churn calibration: *"])
+    assert "checks without a test item" not in result.stdout.str()  # the controller knows them
 
 
 def test_findings_reach_the_workers(

@@ -10,14 +10,14 @@ outside with its own peak RSS (wait4):
             `modelgate merge` of the two parts; also `--shard 1/1` (the whole suite as one
             shard), which with the two halves gives a shard's fixed cost and its cost per
             canary
-  ray     - `modelgate check` with `inference: {engine: ray, workers: 2}` (a local Ray started
+  ray     - `modelgate check` with `inference: {engine: ray}` (2 workers here: a local Ray started
             and stopped by the run, as a CI job without a cluster would); its peak RSS is the
             driver's (each worker is a process of its own)
 
 Every path's reports are compared with the single process's (timestamps, and for Ray the
 config's name and digest, blanked). From the measured costs it prints the wall time expected on
 N machines: max(shard of n/N canaries) + merge, with a shard = fixed + per-canary x n/N.
-Run: nice python benchmarks/scale.py [--sizes 100000 1000000] [--repeats 1] [--no-ray]
+Run: nice python benchmarks/scale.py [--sizes 100000 1000000] [--repeats 1] [--threads 1] [--no-ray]
 """
 
 from __future__ import annotations
@@ -28,10 +28,31 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import Run, _child  # the same child timing as the overhead benchmark
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall
+    cpu: float  # user + system seconds of the child and its children (Ray workers are not)
+    rss_mib: float
+
+
+def _child(args: list[str], cwd: Path) -> Run:
+    """Wall time, CPU time and peak RSS of one child process (wait4, as overhead.py does)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if code not in (0, 1):  # 1: the gate found the flips, as it should
+        raise SystemExit(f"{' '.join(args)} exited {code}:\n{err}")
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
 
 _TIMES = re.compile(
     rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'
@@ -48,10 +69,10 @@ def reports(folder: Path, *, config_blind: bool) -> dict[str, bytes]:
 
 
 def best(runs: list[Run]) -> Run:
-    return Run(min(r.seconds for r in runs), max(r.rss_mib for r in runs))
+    return Run(min(r.seconds for r in runs), min(r.cpu for r in runs), max(r.rss_mib for r in runs))
 
 
-def measure(n: int, repeats: int, with_ray: bool) -> dict[str, object]:
+def measure(n: int, repeats: int, with_ray: bool, threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         overhead = Path(__file__).resolve().parent / "overhead.py"
@@ -59,13 +80,12 @@ def measure(n: int, repeats: int, with_ray: bool) -> dict[str, object]:
             [sys.executable, str(overhead), "--build", str(root), str(n), "--worst"], check=True
         )
         config = root / "modelgate.yaml"
+        text = config.read_text()
+        if threads:
+            text = text.replace("inference: {", f"inference: {{threads: {threads}, ")
+            config.write_text(text)
         ray_config = root / "ray.yaml"
-        ray_config.write_text(
-            config.read_text().replace(
-                "inference: {batch_size: 256}",
-                "inference: {batch_size: 256, engine: ray, workers: 2}",
-            )
-        )
+        ray_config.write_text(text.replace("batch_size: 256}", "batch_size: 256, engine: ray}"))
         mg = [sys.executable, "-m", "modelgate"]
 
         def check(cfg: Path, out: str, *extra: str) -> list[str]:
@@ -109,6 +129,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray path")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="inference.threads of every path (default 1: then CPU seconds measure the work, "
+        "not threads spinning while they wait for a core of a shared machine); 0: torch's own",
+    )
     args = parser.parse_args()
     with_ray = not args.no_ray
     if with_ray:
@@ -119,46 +146,53 @@ def main() -> None:
             with_ray = False
     print(
         f"worst case (tiny CNN, 8x8 canaries, most flip, probes off); {os.cpu_count()} CPUs; "
+        f"inference.threads {args.threads or 'torch default'}; "
         f"best of {args.repeats}; load average {os.getloadavg()[0]:.1f} at the start"
     )
     head = (
-        f"{'canaries':>10} {'path':<26} {'wall s':>8} {'canaries/s':>11} {'peak MiB':>9} "
-        f"{'vs single':>9}"
+        f"{'canaries':>10} {'path':<28} {'wall s':>8} {'CPU s':>8} {'canaries/s':>11} "
+        f"{'peak MiB':>9} {'wall vs single':>14}"
     )
     print(head)
     for n in args.sizes:
-        r = measure(n, args.repeats, with_ray)
-        single: Run = r["single"]  # type: ignore[assignment]
-        rows: list[tuple[str, Run]] = [
+        r = measure(n, args.repeats, with_ray, args.threads)
+        single = r["single"]
+        rows = [
             ("single process", single),
-            ("shard 1/2", r["shard1"]),  # type: ignore[list-item]
-            ("shard 2/2", r["shard2"]),  # type: ignore[list-item]
-            ("merge (statistics, reports)", r["merge"]),  # type: ignore[list-item]
-            ("shard 1/1 (whole suite)", r["whole"]),  # type: ignore[list-item]
+            ("shard 1/2", r["shard1"]),
+            ("shard 2/2", r["shard2"]),
+            ("merge (statistics, reports)", r["merge"]),
+            ("shard 1/1 (whole suite)", r["whole"]),
         ]
         if r["ray"] is not None:
-            rows.append(("ray (2 workers, own Ray)", r["ray"]))  # type: ignore[arg-type]
+            rows.append(("ray (2 workers, own Ray)", r["ray"]))
         for name, run in rows:
             print(
-                f"{n:>10,} {name:<26} {run.seconds:>8.2f} {n / run.seconds:>11,.0f} "
-                f"{run.rss_mib:>9.0f} {run.seconds / single.seconds:>8.2f}x"
+                f"{n:>10,} {name:<28} {run.seconds:>8.2f} {run.cpu:>8.2f} "
+                f"{n / run.seconds:>11,.0f} {run.rss_mib:>9.0f} "
+                f"{run.seconds / single.seconds:>13.2f}x"
             )
         s1, s2, whole, merge = (r[k] for k in ("shard1", "shard2", "whole", "merge"))
-        total = s1.seconds + s2.seconds + merge.seconds  # type: ignore[attr-defined]
-        half = (s1.seconds + s2.seconds) / 2  # type: ignore[attr-defined]
-        per_canary = 2 * (whole.seconds - half) / n  # type: ignore[attr-defined]
-        fixed = 2 * half - whole.seconds  # type: ignore[attr-defined]
+        total = s1.seconds + s2.seconds + merge.seconds
         print(
-            f"{n:>10,} 2 shards + merge on one machine: {total:.2f} s "
+            f"{n:>10,} 2 shards + merge on one machine: {total:.2f} s wall "
             f"({total / single.seconds:.2f}x single); reports identical: {r['same_merge']}"
             + (f"; ray reports identical: {r['same_ray']}" if r["ray"] is not None else "")
         )
+        # A shard's cost = fixed + per canary x its canaries, from CPU seconds (far less noisy
+        # than wall time on a shared machine): the whole suite as one shard and the two halves.
+        half = (s1.cpu + s2.cpu) / 2
+        per_canary = 2 * (whole.cpu - half) / n
+        fixed = whole.cpu - per_canary * n
+        if per_canary <= 0:
+            print(f"{n:>10,} too noisy to fit a shard's costs ({whole.cpu:.1f} / {half:.1f} CPU s)")
+            continue
         print(
-            f"{n:>10,} a shard costs {fixed:.2f} s fixed + {per_canary * 1e6:.2f} us per canary; "
-            "expected wall time on N machines (max shard + merge): "
+            f"{n:>10,} a shard costs {fixed:.2f} CPU s fixed + {per_canary * 1e6:.1f} CPU us per "
+            f"canary; the merge {merge.cpu:.2f} CPU s. Expected on N machines (max shard + merge, "
+            "CPU s): "
             + ", ".join(
-                f"N={m}: {fixed + per_canary * n / m + merge.seconds:.1f} s"  # type: ignore[attr-defined]
-                for m in (1, 2, 4, 8)
+                f"N={m}: {fixed + per_canary * n / m + merge.cpu:.1f}" for m in (1, 2, 4, 8, 16)
             ),
             flush=True,
         )

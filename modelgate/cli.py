@@ -505,8 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = add(
         "merge",
         cmd_merge,
-        "decide on the parts of `check --shard K/N` jobs: verify they cover the suite once, "
-        "then probe, compare and report as one check",
+        "decide as one check on the parts `check --shard K/N` jobs wrote",
     )
     merge.add_argument(
         "parts", nargs="+", metavar="PART", help="part-K-of-N.json files, or folders of them"

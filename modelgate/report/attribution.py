@@ -40,7 +40,7 @@ def markdown_section(report: AttributionReport, sheets: dict[int, str] | None = 
     lines = ["## Which training data drove it", ""]
     b = report.budget
     lines.append(
-        f"Training data `{md(report.manifest)}` (digest `{report.manifest_digest[:12]}`); "
+        f"Training data {md(report.manifest)} (digest `{report.manifest_digest[:12]}`); "
         + (
             f"{b.rows_scored} of {b.rows_total} rows scored with {md(b.method)}, up to "
             f"{b.max_canaries} canaries per finding, {b.permutations} label-stratified "
@@ -60,7 +60,8 @@ def markdown_section(report: AttributionReport, sheets: dict[int, str] | None = 
         lines.append("No source carries more influence than its share of the rows predicts.")
     lines.append("")
     for n, f in enumerate(report.findings, start=1):
-        lines += [f"### {n}. `{md(f.behaviour.check)}`", "", md(headline(f)), ""]
+        lines += [f"### {n}. {md(f.behaviour.check)}", "", md(headline(f)), ""]
+        lines += [f"Rows scored by: {md(f.behaviour.method)}.", ""]
         lines += [
             "| source | rows | share of rows | share of influence | p | Holm p |",
             "|---|---:|---:|---:|---:|---:|",

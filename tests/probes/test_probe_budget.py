@@ -17,7 +17,7 @@ from modelgate.engine.check import run_gate
 from modelgate.errors import EXIT_UNDECIDED, BaselineError, ConfigError, TimeLimitError
 from modelgate.probe_settings import ProbeSettings, plan
 from modelgate.report import json as json_report
-from modelgate.report import markdown
+from modelgate.report import junit, markdown
 
 SLOW = """
 
@@ -33,10 +33,11 @@ def build():
 """
 
 
-def _reports(config: Path) -> tuple[str, str]:
+def _reports(config: Path) -> tuple[str, str, str]:
+    """JSON, Markdown and JUnit of one check, the timestamps (and so JUnit's duration) blanked."""
     result = run_gate(load_config(config))
     stamped = dataclasses.replace(result, started_at="", finished_at="")
-    return json_report.render(stamped), markdown.render(stamped)
+    return json_report.render(stamped), markdown.render(stamped), junit.render(stamped)
 
 
 def _racing_clock(monkeypatch: pytest.MonkeyPatch) -> None:

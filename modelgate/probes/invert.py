@@ -5,7 +5,9 @@ The search is sized by counts only (steps, canaries per step, classes), so it do
 on any machine. Classes are searched in groups, one batched forward pass per step for a whole
 group, with Neural Cleanse's adaptive cost per class; each class starts from its own seed and
 stops on its own (once its trigger stopped shrinking in the second half of the schedule), so a
-class's result does not depend on which classes share its group. The search runs on half of the
+class's result does not depend on which classes share its group. Groups run side by side, one
+per core torch was given, each on one thread: the floats are those of one group after another
+(the groups' composition is set by memory, never by the core count). The search runs on half of the
 eligible canaries; the recovered trigger is then confirmed on the other half, next to the same
 mask filled with a random pattern (the control). A wall-clock limit can only abort the search.
 """

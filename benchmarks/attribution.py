@@ -245,12 +245,12 @@ def null_flags(config: Path, labels: np.ndarray, rng: np.random.Generator, draws
     """The clean retrain's influence shares (attributed in-process exactly as the CLI did)
     re-tested under `draws` fresh assignments of rows to contributors: how many sources each
     draw flags at the report's alpha, Holm over the run's findings x sources."""
-    from modelgate.attribution.run import attribute_config
     from modelgate.attribution.sources import holm, source_tests
     from modelgate.config import load_config
+    from modelgate.engine.attribute import attribute_check
 
     config_ = load_config(config)
-    _, report = attribute_config(config_, all_flips=True)
+    _, report = attribute_check(config_, all_flips=True)
     spec = config_.model.training_data
     flagged = []
     for _ in range(draws):

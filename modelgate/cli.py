@@ -434,6 +434,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from modelgate.attribution.command import run_attribute
+    from modelgate.engine.attribute import attribute_check
+
+    return run_attribute(args, attribute_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgate",
@@ -620,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from modelgate.attribution.command import add_attribute_command
 
-    add_attribute_command(add)
+    add_attribute_command(add, cmd_attribute)
     suite = commands.add_parser("suite", help="create, freeze and verify canary suites")
     suite_commands = suite.add_subparsers(dest="suite_command", metavar="COMMAND", required=True)
     init = add(

@@ -16,9 +16,13 @@ from typing import Any
 HELP = "attribute the failing findings to training rows and to the sources that supplied them"
 
 
-def add_attribute_command(add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Register `attribute` with cli.py's `add(name, handler, help)` helper."""
-    sub = add("attribute", run_attribute, HELP)
+def add_attribute_command(
+    add: Callable[..., argparse.ArgumentParser], handler: Callable[[argparse.Namespace], int]
+) -> None:
+    """Register `attribute` with cli.py's `add(name, handler, help)` helper; `handler` (cli's)
+    calls `run_attribute` with the engine's `attribute_check`, since only front ends import
+    the engine."""
+    sub = add("attribute", handler, HELP)
     sub.add_argument(
         "--candidate",
         metavar="PATH",
@@ -38,9 +42,9 @@ def add_attribute_command(add: Callable[..., argparse.ArgumentParser]) -> None:
     )  # fmt: skip
 
 
-def run_attribute(args: argparse.Namespace) -> int:
+def run_attribute(args: argparse.Namespace, attribute_check: Callable[..., Any]) -> int:
+    """The command: check, attribute, write the quarantine files, print; the exit code."""
     from modelgate.attribution.quarantine import attribution_json
-    from modelgate.attribution.run import attribute_config
     from modelgate.config import load_config, with_candidate_path
     from modelgate.errors import ModelLoadError, OutputError
     from modelgate.report.escape import terminal_text
@@ -48,7 +52,7 @@ def run_attribute(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.candidate:
         config = with_candidate_path(config, args.candidate)
-    result, report = attribute_config(config, only=args.finding, all_flips=args.all_flips)
+    result, report = attribute_check(config, only=args.finding, all_flips=args.all_flips)
     if report.not_white_box:
         raise ModelLoadError(report.not_white_box, file=config.path, key="candidate")
     folder = Path(args.output_dir or config.resolve(config.model.output.dir))
@@ -86,7 +90,8 @@ def _write_markdown(report: Any, config: Any, folder: Path) -> Path:
     from modelgate.atomic import write_text_atomic
     from modelgate.attribution.manifest import load_training_data
     from modelgate.attribution.run import training_spec
-    from modelgate.report.attribution import contact_sheets, markdown_section
+    from modelgate.attribution.sheets import contact_sheets
+    from modelgate.report.attribution import markdown_section
     from modelgate.suite.format import load_suite
 
     sheets: dict[int, str] = {}

@@ -1,9 +1,9 @@
 """Attribute a decided check: for each failing finding, rank the training rows by their influence
 on the behaviour it describes and test each source against its share of the rows.
 
-`attribute_result(config, result, ...)` is the hook a check pipeline calls after a failing
-verdict; `attribute_config(config)` runs the check's pure part first (no ledger entry), for the
-`modelgate attribute` command.
+`attribute_result(config, result, ...)` is what the engine calls after a failing verdict (see
+`attribution.hook`) and after the check's pure part for `modelgate attribute`
+(`engine.attribute.attribute_check`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from modelgate.attribution.result import (
     SourceStat,
 )
 from modelgate.attribution.sources import holm, source_tests
-from modelgate.attribution.spec import TrainingDataSpec
+from modelgate.config import TrainingDataSpec
 from modelgate.errors import ConfigError, UsageError
 from modelgate.result import GateResult
 from modelgate.suite.format import Suite, load_suite
@@ -168,44 +168,3 @@ def _display(path: Path, folder: Path) -> str:
         return str(path.resolve().relative_to(folder))
     except ValueError:
         return str(path)
-
-
-def attribute_config(
-    config: Any, only: str | None = None, all_flips: bool = False
-) -> tuple[GateResult, AttributionReport]:
-    """Check the candidate (the pure part: nothing enters the run ledger), then attribute."""
-    training_spec(config)  # a missing training_data is refused before any model runs
-    inputs, _predictions, predictor, triggers, result = _check(config)
-    report = attribute_result(
-        config,
-        result,
-        suite=inputs.suite,
-        triggers=triggers,
-        predictor=predictor,
-        only=only,
-        all_flips=all_flips,
-    )
-    return result, report
-
-
-def _check(config: Any) -> tuple[Any, Any, Any, Any, GateResult]:
-    """The check as `modelgate check` decides it, minus the run ledger (engine or legacy)."""
-    try:
-        from modelgate.engine.candidate import predict_with_model
-        from modelgate.engine.evaluate import evaluate
-        from modelgate.engine.inputs import load_inputs
-    except ImportError:  # before the engine package: the single-module engine
-        from modelgate.gate import (  # type: ignore[no-redef]
-            evaluate,
-            load_inputs,
-            predict_with_model,
-        )
-    from modelgate.probes.run import triggers_for
-
-    inputs = load_inputs(config)
-    predictions, predictor = predict_with_model(config, inputs.suite)
-    triggers = triggers_for(
-        config, inputs.suite, predictor, predictions, inputs.baseline.header.triggers
-    )
-    result = evaluate(inputs, predictions, predictor.info, triggers=triggers)
-    return inputs, predictions, predictor, triggers, result

@@ -21,7 +21,8 @@ from modelgate.attribution.result import (
     RowScore,
     SourceStat,
 )
-from modelgate.report.attribution import contact_sheets, markdown_section
+from modelgate.attribution.sheets import contact_sheets
+from modelgate.report.attribution import markdown_section
 
 HOSTILE = "<img src=x onerror=alert(1)> [click](https://evil.example) @org/team"
 

@@ -8,6 +8,7 @@ not even an earlier run's, at every path this run would have written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,8 +82,20 @@ def run_check(
     except BaseException:
         discard(stale)  # whatever failed: no earlier verdict may pass for this run's
         discard(plan.targets)
+        _discard_attribution(stale, plan.targets)
         raise
     return CheckRun(config=config, result=written[0], reports=written[1], report_dir=folder)
+
+
+def _discard_attribution(*target_sets: dict[str, Path]) -> None:
+    """An earlier run's quarantine list must not outlive an undecided run either."""
+    from modelgate.attribution.hook import discard_attribution, report_folder
+
+    for targets in target_sets:
+        folder = report_folder(targets)
+        if folder is not None and folder.is_dir():
+            with contextlib.suppress(OSError):  # a path that cannot be read holds nothing
+                discard_attribution(folder)
 
 
 def _check_and_write(

@@ -120,3 +120,19 @@ def test_check_attributes_a_failing_verdict_and_clears_it_on_a_pass(
     passed = cli("check", "-c", str(config), cwd=root)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert not (reports / "quarantine.csv").exists()
+
+
+def test_an_undecided_check_leaves_no_quarantine_list(
+    poisoned: AttributionProject, tmp_path: Path
+) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(poisoned.root, root, ignore=shutil.ignore_patterns("reports", "again"))
+    config = root / "modelgate.yaml"
+    assert cli("check", "-c", str(config), cwd=root).returncode == 1
+    reports = root / "reports"
+    assert (reports / "quarantine.csv").is_file()
+    (root / "candidate.safetensors").write_bytes(b"not a model")
+    undecided = cli("check", "-c", str(config), cwd=root)
+    assert undecided.returncode == 2, undecided.stdout + undecided.stderr
+    assert not (reports / "quarantine.csv").exists()
+    assert not (reports / "attribution.json").exists()

@@ -251,7 +251,7 @@ def null_flags(config: Path, labels: np.ndarray, rng: np.random.Generator, draws
 
     config_ = load_config(config)
     _, report = attribute_check(config_, all_flips=True)
-    spec = config_.model.training_data
+    spec = config_.settings.training_data
     flagged = []
     for _ in range(draws):
         shares = rng.dirichlet(np.full(len(CONTRIBUTORS), 2.0))

@@ -183,7 +183,9 @@ def calibrated(config_path: Path, controls: list[str]) -> dict[int, Inputs]:
     for n in CONTROL_SIZES:
         config = load_config(config_path)
         path = config_path.parent / f"calibration-{n}.json"
-        config = replace(config, model=config.model.model_copy(update={"calibration": str(path)}))
+        config = replace(
+            config, settings=config.settings.model_copy(update={"calibration": str(path)})
+        )
         calibrate_controls(config, controls[:n])
         out[n] = load_inputs(config)
     return out

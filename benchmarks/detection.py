@@ -159,7 +159,7 @@ def with_calibration(config: Config, path: Path | None) -> Config:
         "calibration": None if path is None else str(path),
         "history": HistorySpec(enabled=False),
     }
-    return replace(config, model=config.model.model_copy(update=update))
+    return replace(config, settings=config.settings.model_copy(update=update))
 
 
 def jobs_for(ex: Example, offset: int, quick: bool) -> list[tuple[str, str, dict[str, Any]]]:

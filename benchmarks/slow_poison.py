@@ -45,7 +45,7 @@ def chain_config(ex: Example, folder: Path) -> Config:
         "history": HistorySpec(enabled=True, path=str(folder / "history.sqlite")),
         "waivers": None,
     }
-    return replace(config, model=config.model.model_copy(update=update))
+    return replace(config, settings=config.settings.model_copy(update=update))
 
 
 def run_chain(

@@ -91,7 +91,7 @@ def config_locator(config: Config, result: GateResult, env: Mapping[str, str]) -
     """Point a finding at the policy line that set its budget, or the waiver that expired."""
     config_file = repo_path(config.path, env)
     waivers_file = (
-        repo_path(config.resolve(config.model.waivers), env) if config.model.waivers else None
+        repo_path(config.resolve(config.settings.waivers), env) if config.settings.waivers else None
     )
     expired = [w.line for w in result.waivers if w.state == "expired" and w.line]
 

@@ -188,13 +188,13 @@ def cmd_bless(args: argparse.Namespace) -> int:
             f"modelgate: note: the scores of this large suite are in {sidecar_path(outcome.path)}"
             f" (its sha256 is in the record): commit it with {outcome.path.name}"
         )
-    if config.model.calibration:
+    if config.settings.calibration:
         _note(
-            f"modelgate: note: {config.model.calibration} was made for the previous baseline: "
+            f"modelgate: note: {config.settings.calibration} was made for the previous baseline: "
             "run `modelgate calibrate --control ...` on this baseline before the next check"
         )
     _sign(args, outcome.path, required=False)
-    if config.model.trust.public_key and not args.sign_key:
+    if config.settings.trust.public_key and not args.sign_key:
         _note(f"modelgate: note: sign the new record: modelgate sign {outcome.path}")
     return 0
 
@@ -271,7 +271,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{MIN_CONTROLS}); ten to twenty give the statistics a sharp null"
         )
     _sign(args, outcome.path, required=False)
-    if config.model.trust.public_key and not args.sign_key:
+    if config.settings.trust.public_key and not args.sign_key:
         _note(f"modelgate: note: sign the new record: modelgate sign {outcome.path}")
     return 0
 
@@ -313,7 +313,7 @@ def cmd_waive(args: argparse.Namespace) -> int:
     from modelgate.waivers import WaiverEntry, append_waiver
 
     config = _load_config(args)
-    if not config.model.waivers:
+    if not config.settings.waivers:
         raise UsageError(
             "the config names no waivers file",
             file=config.path,
@@ -341,7 +341,7 @@ def cmd_waive(args: argparse.Namespace) -> int:
     entry = WaiverEntry(
         canary=args.canary, to=args.to, reason=args.reason, approved_by=args.by, expires=expires
     )
-    path = config.resolve(config.model.waivers)
+    path = config.resolve(config.settings.waivers)
     append_waiver(path, entry)
     _out(_safe(f"waived {args.canary} -> {args.to} in {path}"))
     return 0

@@ -275,7 +275,7 @@ class TrainingDataSpec(StrictModel):
     batch_size: int = Field(256, ge=1, le=1_000_000, description="Training rows per batch.")
 
 
-class ConfigModel(StrictModel):
+class Settings(StrictModel):
     version: Literal[1] = Field(description="Config format version; must be 1.")
     suite: str = Field(description="Canary suite folder (holds suite.yaml).")
     candidate: Union[str, ModelSpec] = Field(description="The model under test.")  # noqa: UP007
@@ -320,7 +320,7 @@ class Config:
 
     path: Path
     sha256: str
-    model: ConfigModel
+    settings: Settings  # the validated YAML (the schema's model, not an ML model)
     folder: Path
     located: LocatedYaml | None = None
 
@@ -332,20 +332,20 @@ class Config:
 
     @property
     def candidate(self) -> ModelSpec:
-        assert isinstance(self.model.candidate, ModelSpec)
-        return self.model.candidate
+        assert isinstance(self.settings.candidate, ModelSpec)
+        return self.settings.candidate
 
     @property
     def suite_path(self) -> Path:
-        return self.resolve(self.model.suite)
+        return self.resolve(self.settings.suite)
 
     @property
     def baseline_path(self) -> Path:
-        return self.resolve(self.model.baseline)
+        return self.resolve(self.settings.baseline)
 
     @property
     def policy(self) -> Policy:
-        return self.model.policy
+        return self.settings.policy
 
     def line_of(self, key_path: str) -> int | None:
         return self.located.line_of(key_path) if self.located else None
@@ -364,7 +364,7 @@ def load_config(path: str | Path) -> Config:
             key="version",
             line=located.line_of("version"),
         )
-    model = validate_mapping(located, ConfigModel, ConfigError)
+    model = validate_mapping(located, Settings, ConfigError)
     candidate = model.candidate
     assert isinstance(candidate, ModelSpec)
     if candidate.path is None and candidate.callable is None:
@@ -378,7 +378,7 @@ def load_config(path: str | Path) -> Config:
     return Config(
         path=config_path.resolve(),
         sha256=digest,
-        model=model,
+        settings=model,
         folder=config_path.resolve().parent,
         located=located,
     )
@@ -386,7 +386,7 @@ def load_config(path: str | Path) -> Config:
 
 def blessed_model_spec(config: Config) -> ModelSpec | None:
     """`trust.blessed_model` with every key it leaves out taken from the candidate's spec."""
-    given = config.model.trust.blessed_model
+    given = config.settings.trust.blessed_model
     if given is None:
         return None
     assert isinstance(given, ModelSpec)
@@ -400,13 +400,13 @@ def blessed_model_spec(config: Config) -> ModelSpec | None:
 def with_candidate_path(config: Config, path: str | Path) -> Config:
     """The same config with another candidate file (a command-line override)."""
     candidate = config.candidate.model_copy(update={"path": str(Path(path).resolve())})
-    model = config.model.model_copy(update={"candidate": candidate})
-    return replace(config, model=model)
+    model = config.settings.model_copy(update={"candidate": candidate})
+    return replace(config, settings=model)
 
 
 def json_schema() -> dict[str, Any]:
     """The published JSON Schema of modelgate.yaml (for editor completion)."""
-    schema = ConfigModel.model_json_schema()
+    schema = Settings.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "modelgate.yaml"
     return schema

@@ -71,10 +71,10 @@ def alpha_plan(config: Config) -> AlphaPlan:
         (CheckName.MARGIN_COLLAPSE, policy.protected.margin_collapse),
         (CheckName.REVERSAL, policy.tests.reversal),
     ]
-    if config.model.probes != "off":
+    if config.settings.probes != "off":
         modes.append((CheckName.TRIGGERS, policy.triggers.probes))
         modes.append((CheckName.INVERSION, policy.triggers.inversion))
-    if config.model.history.enabled:
+    if config.settings.history.enabled:
         modes.append((CheckName.DRIFT, policy.drift.mode))
     return AlphaPlan(alpha=policy.alpha, modes=tuple(modes))
 

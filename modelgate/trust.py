@@ -67,7 +67,7 @@ def verify_records(
     Runs before any candidate is loaded. The calibration's tie to the baseline is checked here
     too, so that a changed baseline is blamed on the baseline, never "fixed" by calibrating
     against it. `calibration=False` (for `calibrate`, which replaces it) checks the baseline."""
-    trust = config.model.trust
+    trust = config.settings.trust
     base = _Record(baseline.path, "baseline", _raw_of(baseline.path))
     calib = _calibration(config) if calibration else None
     public_key = None
@@ -106,9 +106,9 @@ def _raw_of(path: Path) -> bytes:
 
 
 def _calibration(config: Config) -> _Record | None:
-    if not config.model.calibration:
+    if not config.settings.calibration:
         return None
-    path = config.resolve(config.model.calibration)
+    path = config.resolve(config.settings.calibration)
     raw = read_bytes(
         path,
         CalibrationError,
@@ -140,13 +140,13 @@ def _check_tie(calib: _Record, baseline: BaselineRecord, *, vouched: bool) -> No
 def _known_to_ledger(config: Config, kind: str, record: _Record, *, learn: bool) -> bool:
     """True when the ledger vouches for the record; refuse one it does not know, unless
     another anchor fully vouched for it (`learn`): then note its digest in the ledger."""
-    mode = config.model.trust.ledger
+    mode = config.settings.trust.ledger
     if mode == "off":
         return False
     from modelgate.history.config_ledger import ledger_path
     from modelgate.history.ledger import open_ledger
 
-    name = config.model.baseline if kind == "baseline" else str(config.model.calibration)
+    name = config.settings.baseline if kind == "baseline" else str(config.settings.calibration)
     where = ledger_path(config)
     known: set[str] = set()
     if where is not None and where.exists():
@@ -194,11 +194,11 @@ def remember_calibration(config: Config, path: Path) -> None:
     from modelgate.history.ledger import open_ledger
 
     where = ledger_path(config)
-    if where is None or not config.model.calibration:
+    if where is None or not config.settings.calibration:
         return
     with open_ledger(where) as ledger:
         ledger.remember_record(
-            "calibration", config.model.calibration, file_sha256(path), time=_now()
+            "calibration", config.settings.calibration, file_sha256(path), time=_now()
         )
 
 
@@ -228,12 +228,12 @@ def repredict(config: Config, suite: Suite, baseline: BaselineRecord) -> str:
         config.folder,
         config_file=config.path,
         key=key,
-        timeout_s=config.model.inference.timeout_s,
+        timeout_s=config.settings.inference.timeout_s,
         classes=suite.classes,
     )
     from modelgate.devices import place
 
-    predictor = place(predictor, config.model.inference.device, config_file=config.path)
+    predictor = place(predictor, config.settings.inference.device, config_file=config.path)
     named = baseline.header.model.sha256
     actual = predictor.info.sha256
     if actual and named != actual:
@@ -244,11 +244,11 @@ def repredict(config: Config, suite: Suite, baseline: BaselineRecord) -> str:
             key="header.model.sha256",
             hint=f"{RESTORE}; after a bless, point trust.blessed_model at the blessed file",
         )
-    indices = sample_indices(suite, baseline, config.model.trust.repredict)
+    indices = sample_indices(suite, baseline, config.settings.trust.repredict)
     subset = _subset(suite, indices)
     source = config.resolve(spec.path) if spec.path else config.path
     fresh = predict_suite(
-        predictor, subset, batch_size=config.model.inference.batch_size, source=source
+        predictor, subset, batch_size=config.settings.inference.batch_size, source=source
     )
     _compare(suite, baseline, indices, fresh.log_probs, fresh.labels)
     return "blessed model" if len(indices) == len(suite) else f"blessed model ({len(indices)})"

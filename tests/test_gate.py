@@ -14,7 +14,7 @@ from projects import Project, linear_weights, save_weights
 from modelgate.baseline import BaselineRecord
 from modelgate.baseline_header import parse_header
 from modelgate.cli import main
-from modelgate.config import Config, ConfigModel, load_config
+from modelgate.config import Config, Settings, load_config
 from modelgate.engine.check import run_gate
 from modelgate.engine.evaluate import NO_CALIBRATION, evaluate
 from modelgate.engine.inputs import Inputs
@@ -161,7 +161,7 @@ def _inputs(
         path=Path("modelgate.yaml"),
         sha256="c" * 64,
         folder=Path("."),
-        model=ConfigModel(version=1, suite="s", candidate="m.safetensors", baseline="b.json"),
+        settings=Settings(version=1, suite="s", candidate="m.safetensors", baseline="b.json"),
     )
     base = Predictions(log_probs=base_logp, labels=base_logp.argmax(axis=1))
     header = parse_header({}, Path("b.json"))

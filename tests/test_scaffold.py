@@ -49,15 +49,15 @@ def test_flags_reach_the_files(tmp_path: Path) -> None:
         factory="pkg.models:make",
     )
     config = load_config(tmp_path / "modelgate.yaml")
-    assert config.model.suite == "canaries/reviews"
+    assert config.settings.suite == "canaries/reviews"
     assert config.candidate.path == "out/model v2.safetensors"
     assert config.candidate.factory == "pkg.models:make"
-    assert config.model.baseline == "baselines/reviews.json"
-    assert config.model.calibration is None  # commented out until the controls exist
+    assert config.settings.baseline == "baselines/reviews.json"
+    assert config.settings.calibration is None  # commented out until the controls exist
     text = (tmp_path / "modelgate.yaml").read_text()
     (tmp_path / "modelgate.yaml").write_text(text.replace("# calibration:", "calibration:"))
     calibrated = load_config(tmp_path / "modelgate.yaml")
-    assert calibrated.model.calibration == "baselines/reviews.calibration.json"
+    assert calibrated.settings.calibration == "baselines/reviews.calibration.json"
     readme = (tmp_path / "canaries" / "reviews" / "README.md").read_text()
     assert "modelgate calibrate --control" in readme
     text = (tmp_path / "canaries" / "reviews" / "README.md").read_text()
@@ -106,7 +106,7 @@ def test_gitignore_for_the_ledger_and_reports(tmp_path: Path) -> None:
     init_project(tmp_path)
     lines = (tmp_path / ".gitignore").read_text().splitlines()
     config = load_config(tmp_path / "modelgate.yaml")
-    assert ".modelgate/" in lines and f"{config.model.output.dir}/" in lines
+    assert ".modelgate/" in lines and f"{config.settings.output.dir}/" in lines
 
 
 @pytest.mark.parametrize(

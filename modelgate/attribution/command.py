@@ -55,7 +55,7 @@ def run_attribute(args: argparse.Namespace, attribute_check: Callable[..., Any])
     result, report = attribute_check(config, only=args.finding, all_flips=args.all_flips)
     if report.not_white_box:
         raise ModelLoadError(report.not_white_box, file=config.path, key="candidate")
-    folder = Path(args.output_dir or config.resolve(config.model.output.dir))
+    folder = Path(args.output_dir or config.resolve(config.settings.output.dir))
     try:
         written = write_attribution(report, config, folder)
         if args.json:

@@ -39,7 +39,7 @@ def after_check(
 ) -> GateResult:
     """`result` with one note on what the attribution found (files written beside the
     reports), or unchanged when the config names no training data."""
-    if getattr(config.model, "training_data", None) is None:
+    if getattr(config.settings, "training_data", None) is None:
         return result
     folder = report_folder(targets)
     if folder is not None:

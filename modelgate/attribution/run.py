@@ -29,7 +29,7 @@ from modelgate.suite.format import Suite, load_suite
 
 
 def training_spec(config: Any) -> TrainingDataSpec:
-    spec = getattr(config.model, "training_data", None)
+    spec = getattr(config.settings, "training_data", None)
     if spec is None:
         raise ConfigError(
             "no training_data: attribution needs the training-data manifest",
@@ -158,7 +158,7 @@ def _load_candidate(config: Any, suite: Suite) -> Any:
         config.folder,
         config_file=config.path,
         key="candidate",
-        timeout_s=config.model.inference.timeout_s,
+        timeout_s=config.settings.inference.timeout_s,
         classes=suite.classes,
     )
 

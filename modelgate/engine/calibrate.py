@@ -32,7 +32,7 @@ def calibrate_controls(
     from modelgate.calibration_record import write_calibration
     from modelgate.config import with_candidate_path
 
-    if not config.model.calibration:
+    if not config.settings.calibration:
         raise UsageError(
             "the config names no calibration file",
             file=config.path,
@@ -51,7 +51,7 @@ def calibrate_controls(
     from modelgate.probes.budget import refuse_other_budget
 
     refuse_other_budget(
-        config.model.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
+        config.settings.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
     predicted: list[tuple[Predictions, ModelInfo]] = []
     probe_runs: list[TriggerRun] = []
@@ -83,7 +83,7 @@ def calibrate_controls(
     from modelgate.engine.screen import suspicious_controls
 
     suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, probe_runs)
-    path = config.resolve(config.model.calibration)
+    path = config.resolve(config.settings.calibration)
     refused = strict and bool(suspects)
     if not refused:
         write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))

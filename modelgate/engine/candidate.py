@@ -52,21 +52,21 @@ def predict_with_model(
 
     predicted = given(config, suite) if given is not None else None
     spec = config.candidate
-    if config.model.inference.threads:
+    if config.settings.inference.threads:
         import torch
 
-        torch.set_num_threads(config.model.inference.threads)
+        torch.set_num_threads(config.settings.inference.threads)
     predictor = load_predictor(
         spec,
         config.folder,
         config_file=config.path,
         key="candidate",
-        timeout_s=config.model.inference.timeout_s,
+        timeout_s=config.settings.inference.timeout_s,
         classes=suite.classes,
     )
     from modelgate.devices import place
 
-    predictor = place(predictor, config.model.inference.device, config_file=config.path)
+    predictor = place(predictor, config.settings.inference.device, config_file=config.path)
     if predicted is not None:
         if predicted.model_sha256 != predictor.info.sha256:
             raise ModelLoadError(

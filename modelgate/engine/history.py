@@ -39,7 +39,11 @@ def with_drift(
         return result
     with open_ledger(path) as ledger:
         versions = earlier_blessings(
-            ledger, inputs.suite, config.model.baseline, result.baseline.model_sha256, drift.window
+            ledger,
+            inputs.suite,
+            config.settings.baseline,
+            result.baseline.model_sha256,
+            drift.window,
         )
     if not versions:  # a first baseline, or one forced on record: nothing to say yet
         return result
@@ -124,7 +128,7 @@ def record_bless(
         # The record this bless wrote: `check` refuses a baseline record the ledger never saw.
         ledger.remember_record(
             "baseline",
-            config.model.baseline,
+            config.settings.baseline,
             file_sha256(config.baseline_path),
             time=run.time,
             run_id=run_id,
@@ -151,7 +155,7 @@ def _new_run(
         model_format=info.format,
         carries_code=info.carries_code,
         config_sha256=config.sha256,
-        baseline_path=config.model.baseline,
+        baseline_path=config.settings.baseline,
         baseline_model_sha256=baseline_model or None,
         verdict=verdict,
         metrics=metrics,

@@ -65,19 +65,19 @@ def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:
     if other_budget:
         baseline = replace(baseline, header=baseline.header.without_triggers())
     refuse_other_budget(
-        config.model.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
+        config.settings.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
-    waivers_path = config.resolve(config.model.waivers) if config.model.waivers else None
+    waivers_path = config.resolve(config.settings.waivers) if config.settings.waivers else None
     waivers = load_waivers(waivers_path, suite.classes, ids=suite.ids)
     calibration = None
-    if config.model.calibration:
+    if config.settings.calibration:
         from modelgate.calibration_record import read_calibration
 
-        calibration = read_calibration(config.resolve(config.model.calibration), baseline)
+        calibration = read_calibration(config.resolve(config.settings.calibration), baseline)
         if calibration.n_classes != len(suite.classes):
             raise CalibrationError(
                 f"made for {calibration.n_classes} classes, the suite has {len(suite.classes)}",
-                file=config.model.calibration,
+                file=config.settings.calibration,
             )
     return Inputs(
         config=config, suite=suite, baseline=baseline, waivers=waivers, calibration=calibration

@@ -131,7 +131,7 @@ def _same_run(config: Config, suite: Suite, part: Part, first: Part) -> None:
             file=part.path,
             key="shard.count",
         )
-    batch_size = config.model.inference.batch_size
+    batch_size = config.settings.inference.batch_size
     expected = shard_rows(len(suite), batch_size, Shard(part.index, part.count))
     if part.batch_size != batch_size or (part.start, part.stop) != expected:
         raise ShardError(

@@ -25,7 +25,7 @@ def last_good(config: Config, ledger: Ledger, *, today: dt.date | None = None) -
     inputs = load_inputs(config)
     suite = inputs.suite
     blessings = ledger.runs(
-        kind=RunKind.BLESS, suite_digest=suite.digest, baseline_path=config.model.baseline
+        kind=RunKind.BLESS, suite_digest=suite.digest, baseline_path=config.settings.baseline
     )
     if not blessings:
         raise HistoryError(

@@ -75,8 +75,8 @@ def run_check(
     try:
         config = load_check_config(config_path, candidate)
         if request.enabled:
-            folder = request.folder or config.resolve(config.model.output.dir)
-            plan = plan_targets(folder, tuple(config.model.output.formats), dict(request.paths))
+            folder = request.folder or config.resolve(config.settings.output.dir)
+            plan = plan_targets(folder, tuple(config.settings.output.formats), dict(request.paths))
             stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
         written = _check_and_write(config, plan, progress, today, given)
     except BaseException:

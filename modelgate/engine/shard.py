@@ -71,10 +71,10 @@ def run_shard(
 
     config = load_check_config(config_path, candidate)
     suite = load_suite(config.suite_path)
-    batch_size = config.model.inference.batch_size
+    batch_size = config.settings.inference.batch_size
     start, stop = shard_rows(len(suite), batch_size, shard)
     predictions, predictor = predict_with_model(config, suite, progress, rows=(start, stop))
-    folder = Path(part_dir) if part_dir else config.resolve(config.model.output.dir)
+    folder = Path(part_dir) if part_dir else config.resolve(config.settings.output.dir)
     part = Part(
         path=folder / part_name(shard.index, shard.count),
         index=shard.index,

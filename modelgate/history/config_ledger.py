@@ -10,7 +10,7 @@ from modelgate.history.ledger import Ledger, open_ledger
 
 def ledger_path(config: Config) -> Path | None:
     """Where the config keeps its ledger; None when history is switched off."""
-    spec = config.model.history
+    spec = config.settings.history
     return config.resolve(spec.path) if spec.enabled else None
 
 

@@ -28,7 +28,7 @@ def predict_rows(
 ) -> Predictions:
     """Predict canaries `rows` (all by default) with the engine `inference.engine` names."""
     start, stop = rows if rows is not None else (0, len(suite))
-    inference = config.model.inference
+    inference = config.settings.inference
     if inference.engine == "ray":
         from modelgate.inference.ray_engine import predict_on_ray
 

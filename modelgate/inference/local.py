@@ -35,7 +35,7 @@ def predict_local(
     """Predict canaries [start, stop) here; `start` must be a multiple of the batch size so the
     batches are the ones a whole-suite run makes."""
     start, stop = rows
-    batch_size = config.model.inference.batch_size
+    batch_size = config.settings.inference.batch_size
     assert start % batch_size == 0 or stop == start, "rows must start on a batch boundary"
     source = config.resolve(config.candidate.path) if config.candidate.path else config.path
     return predict_suite(

@@ -45,7 +45,7 @@ class _Scorer:
         from modelgate.models import load_predictor
         from modelgate.suite.format import load_suite
 
-        inference = config.model.inference
+        inference = config.settings.inference
         if inference.threads:
             import torch
 
@@ -84,7 +84,7 @@ class _Scorer:
     def _score(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from modelgate.inference.local import predict_local
 
-        size = self.config.model.inference.batch_size
+        size = self.config.settings.inference.batch_size
         start, stop = self.rows
         positions, scores = [], []
         for number in batch["data"].tolist():
@@ -115,7 +115,7 @@ def predict_on_ray(
             key="inference.engine",
             hint='pip install "modelgate[ray]", or set inference.engine: local',
         ) from None
-    inference = config.model.inference
+    inference = config.settings.inference
     start, stop = rows
     n, k = stop - start, len(suite.classes)
     log_probs = np.empty((n, k), dtype=np.float32)

@@ -31,8 +31,8 @@ def _config(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
 
 def test_default_picks_the_suites_modality_and_inversion(tmp_path: Path) -> None:
     config = _config(tmp_path, "")
-    assert config.model.probes == "default"
-    image = plan(config.model.probes, "image")
+    assert config.settings.probes == "default"
+    image = plan(config.settings.probes, "image")
     assert [type(s) for s in image.probes] == [PatchProbe, BlendProbe]
     assert isinstance(image.invert, InvertProbe)
     assert [type(s) for s in plan("default", "text").probes] == [TokenProbe]
@@ -42,8 +42,8 @@ def test_default_picks_the_suites_modality_and_inversion(tmp_path: Path) -> None
 @pytest.mark.parametrize("value", ["off", "false", "no"])
 def test_off_even_when_yaml_reads_a_boolean(tmp_path: Path, value: str) -> None:
     config = _config(tmp_path, f"probes: {value}\n")
-    assert config.model.probes == "off"
-    empty = plan(config.model.probes, "image")
+    assert config.settings.probes == "off"
+    empty = plan(config.settings.probes, "image")
     assert empty.probes == () and empty.invert is None
 
 
@@ -54,7 +54,7 @@ def test_a_list_overrides_with_kinds_and_parameters(tmp_path: Path) -> None:
         "  - {kind: custom, function: mine.py:stamp, name: logo}\n"
         "policy:\n  triggers: {min_gain: 0.5, inversion: warn}\n",
     )
-    probe_plan = plan(config.model.probes, "image")
+    probe_plan = plan(config.settings.probes, "image")
     kinds = [s.kind for s in probe_plan.probes]
     assert kinds == ["patch", "blend", "custom"]
     assert probe_plan.invert is not None and probe_plan.invert.budget_s == 5.0

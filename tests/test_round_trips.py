@@ -85,7 +85,7 @@ def test_probes_off_stays_the_documented_spelling(project: Project) -> None:
     from modelgate.config import load_config
 
     project.config.write_text(project.config.read_text() + "probes: off\n")
-    assert load_config(project.config).model.probes == "off"
+    assert load_config(project.config).settings.probes == "off"
 
 
 def test_a_closed_stdout_is_no_internal_error(project: Project) -> None:

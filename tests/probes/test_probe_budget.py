@@ -135,7 +135,7 @@ def test_the_mapping_form_sets_the_probe_budget(tmp_path: Path) -> None:
         head + "probes:\n  use: [patch, {kind: invert, steps: 50, canaries: 300, classes: 4}]\n"
         "  canaries: 500\n  batch_mb: 8\n"
     )
-    setting = load_config(path).model.probes
+    setting = load_config(path).settings.probes
     assert isinstance(setting, ProbeSettings)
     probe_plan = plan(setting, "image")
     assert probe_plan.canaries == 500 and probe_plan.batch_bytes == 8 * 2**20

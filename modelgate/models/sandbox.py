@@ -84,7 +84,13 @@ class Sandbox:
             "limits": self.limits,
             "require": spec.sandbox.require,
         }
-        self.ready = self._exchange(init, [], "loading", header_only=True)[0]
+        try:
+            self.ready = self._exchange(init, [], "loading", header_only=True)[0]
+        except BaseException:
+            # Now, not when the traceback that holds this half-made sandbox is collected: a
+            # model that fails to load leaves no process and no folder behind its error.
+            self.close()
+            raise
 
     # --- the pipe ---------------------------------------------------------------------------
 
@@ -231,13 +237,14 @@ class Sandbox:
 
 
 def _kill(process: subprocess.Popen[bytes], root: Path | None) -> None:
-    if process.poll() is None:
-        killpg = getattr(os, "killpg", None)  # POSIX: its own session, children go too
-        try:
-            if killpg is None:
-                raise ProcessLookupError
+    # The whole session, even once its leader has exited: a process the model started may still
+    # be writing into the sandbox's folder (POSIX; elsewhere only the child itself).
+    killpg = getattr(os, "killpg", None)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if killpg is not None:
             killpg(process.pid, _SIGKILL)
-        except (ProcessLookupError, PermissionError):
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             process.kill()
         process.wait()
     for stream in (process.stdin, process.stdout):

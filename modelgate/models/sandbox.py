@@ -11,6 +11,7 @@ sandboxed torch model stays white-box for trigger inversion.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -39,6 +40,9 @@ _SIGKILL = getattr(signal, "SIGKILL", None)
 _SIGSYS = getattr(signal, "SIGSYS", None)
 # Only these reach the model's process: never the CI's tokens and secrets.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "SYSTEMROOT")
+# Every sandbox not yet fully stopped, so that exit stops it in the main thread: a finalizer that
+# garbage collection happened to start in a daemon thread is cut off when the interpreter exits.
+_LIVE: dict[Path, subprocess.Popen[bytes]] = {}
 
 
 class Sandbox:
@@ -70,6 +74,7 @@ class Sandbox:
                 close_fds=True,
             )
         spec = request.spec
+        _LIVE[self.root] = self.process
         self._finalizer = weakref.finalize(self, _kill, self.process, self.root)
         limits = {"cpu_s": spec.sandbox.cpu_s, "memory_mb": spec.sandbox.memory_mb}
         self.limits = {**limits, "file_mb": FILE_MB}
@@ -118,7 +123,10 @@ class Sandbox:
             if timer is not None:
                 timer.cancel()
         if "error" in reply:
-            raise self._model_error(reply["error"], doing)
+            # Nothing carries on after a model's error: stop it now, in this thread.
+            error = self._model_error(reply["error"], doing)
+            self.close()
+            raise error
         if "refused" in reply:
             self.close()
             raise ModelLoadError(
@@ -253,6 +261,13 @@ def _kill(process: subprocess.Popen[bytes], root: Path | None) -> None:
                 stream.close()
     if root is not None:
         shutil.rmtree(root, ignore_errors=True)
+        _LIVE.pop(root, None)
+
+
+@atexit.register
+def _stop_all_left() -> None:
+    for root, process in list(_LIVE.items()):
+        _kill(process, root)
 
 
 def describe_layers(layers: Any) -> str:

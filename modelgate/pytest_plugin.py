@@ -13,7 +13,6 @@ test, and the workers read its result. Nothing heavy is imported at module level
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 import tempfile
 import warnings
@@ -166,6 +165,41 @@ class Shared:
     ran: bool = True  # False: the controller had no modelgate item to run the gate for
 
 
+def _write_shared(path: Path, shared: Shared) -> None:
+    """JSON through pydantic's dataclass support, never pickle: the whole GateResult, so the
+    fixture on a worker holds what it holds on the controller."""
+    import dataclasses
+    import json
+
+    from pydantic import TypeAdapter
+
+    from modelgate.result import GateResult
+
+    result = None
+    if shared.result is not None:  # a FlippedCanaries view becomes plain records
+        plain = dataclasses.replace(shared.result, flips=tuple(shared.result.flips))
+        result = TypeAdapter(GateResult).dump_python(plain, mode="json")
+    record = {"result": result, "error": shared.error, "ran": shared.ran}
+    path.with_suffix(".tmp").write_text(json.dumps(record), encoding="utf-8")
+    path.with_suffix(".tmp").replace(path)
+
+
+def _read_shared(path: Path) -> Shared:
+    import dataclasses
+    import json
+
+    from pydantic import TypeAdapter
+
+    from modelgate.result import GateResult
+
+    record = json.loads(path.read_text(encoding="utf-8"))
+    result = None
+    if record["result"] is not None:
+        result = TypeAdapter(GateResult).validate_python(record["result"])
+        result = dataclasses.replace(result, flips=tuple(result.flips))
+    return Shared(result=result, error=record["error"], ran=record["ran"])
+
+
 class GateSession:
     """Runs the gate at most once per pytest session and hands the result to items and fixture."""
 
@@ -190,11 +224,7 @@ class GateSession:
         if self._shared is None:
             workerinput = getattr(pytest_config, "workerinput", None)
             if workerinput is not None and _SHARED_KEY in workerinput:
-                # pickle, because the fixture hands out the whole GateResult: the file holds
-                # this session's own object, written by its controller into a folder only this
-                # user can open (mkdtemp); nothing a user or a model supplied is ever unpickled.
-                with open(workerinput[_SHARED_KEY], "rb") as handle:
-                    self._shared = pickle.load(handle)
+                self._shared = _read_shared(Path(workerinput[_SHARED_KEY]))
             else:
                 self._shared = self._run()
         return self._shared
@@ -237,7 +267,7 @@ class GateSession:
     def pytest_configure_node(self, node: Any) -> None:
         if self._handoff is None:
             self._handoff = Path(tempfile.mkdtemp(prefix="modelgate-xdist-"))
-        node.workerinput[_SHARED_KEY] = str(self._handoff / "shared.pickle")
+        node.workerinput[_SHARED_KEY] = str(self._handoff / "shared.json")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
@@ -249,10 +279,7 @@ class GateSession:
         shared = self._run() if wanted else Shared(ran=False, error=_NOT_RUN)
         if wanted or self._shared is None:
             self._shared = shared
-            path = self._handoff / "shared.pickle"
-            with open(path.with_suffix(".tmp"), "wb") as handle:
-                pickle.dump(shared, handle)
-            path.with_suffix(".tmp").replace(path)
+            _write_shared(self._handoff / "shared.json", shared)
 
     def pytest_unconfigure(self) -> None:
         if self._handoff is not None:

@@ -3,7 +3,9 @@ every worker reads its result: one ledger entry, one report set, whatever `-n` i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from outcomes import poison
@@ -91,3 +93,22 @@ def test_bless_runs_once(
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     result.stdout.fnmatch_lines(["*modelgate bless*", "blessed: *baseline.json (0 canaries *"])
     assert ledger_runs() == [("bless", "blessed"), ("bless", "blessed")]
+
+
+def test_the_handoff_file_holds_the_whole_result(project: Project, tmp_path: Path) -> None:
+    """Workers read JSON, never pickle, and get the controller's GateResult back field for field."""
+    from modelgate.config import load_config
+    from modelgate.engine.check import run_gate
+    from modelgate.pytest_plugin import Shared, _read_shared, _write_shared
+
+    poison(project)
+    result = run_gate(load_config(project.config))
+    assert result.flips and result.findings  # something in every nested record
+    path = tmp_path / "shared.json"
+    _write_shared(path, Shared(result=result))
+    assert path.read_bytes().startswith(b"{")
+    back = _read_shared(path)
+    assert back.result is not None and back.error is None and back.ran
+    assert back.result == dataclasses.replace(result, flips=tuple(result.flips))
+    _write_shared(path, Shared(error="modelgate could not decide: x", ran=False))
+    assert _read_shared(path) == Shared(error="modelgate could not decide: x", ran=False)

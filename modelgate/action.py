@@ -5,6 +5,11 @@ this runs the same pipeline as the CLI (`modelgate.run_check`: the same reports 
 pictures), then GitHub's renderings: annotations, step summary, step outputs (never GITHUB_ENV).
 Exit codes are the gate's: 0 passed, 1 findings (0 when fail-on-findings is false), 2 could not
 decide, 3 internal error.
+
+In a CI matrix, `shard: K/N` is `modelgate check --shard K/N` (one slice predicted, its part
+written into `part-dir` and named in the outputs; no verdict, no report, exit 0) and `merge:
+PARTS` is `modelgate merge` (the parts verified, then the one check pipeline and every rendering
+above), through the same engine functions as the CLI.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ if TYPE_CHECKING:
     from modelgate.config import Config
     from modelgate.result import Check, Finding, GateResult
 
+# The outputs of a `shard:` step (a `merge:` step has the gate's outputs).
+SHARD_OUTPUTS = ("exit-code", "part", "part-files", "part-dir")
+DEFAULT_PART_DIR = "modelgate-parts"
+
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -59,12 +68,31 @@ class Inputs:
     report_dir: str
     fail_on_findings: bool
     artifact_name: str
+    shard: str = ""  # `K/N`: predict that slice and write its part (no verdict)
+    merge: tuple[str, ...] = ()  # parts (files, folders, globs) to decide on
+    part_dir: str = DEFAULT_PART_DIR
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Inputs:
         raw = env.get("INPUT_FAIL_ON_FINDINGS", "true").strip().lower() or "true"
         if raw not in _TRUE | _FALSE:
             raise UsageError(f"fail-on-findings must be true or false, not {raw!r}")
+        shard = env.get("INPUT_SHARD", "").strip()
+        # One part, folder or glob per line, as upload-artifact's `path:` takes them.
+        merge = tuple(line.strip() for line in env.get("INPUT_MERGE", "").splitlines())
+        merge = tuple(line for line in merge if line)
+        if shard and merge:
+            raise UsageError(
+                "shard and merge are both set: a shard step predicts one slice, the merge step "
+                "decides on every part",
+                key="merge",
+            )
+        if shard and env.get("INPUT_REPORT_DIR", "").strip():
+            raise UsageError(
+                "a shard writes no report (report-dir given)",
+                key="shard",
+                hint="set report-dir on the merge step, which decides",
+            )
         return cls(
             config=env.get("INPUT_CONFIG", "").strip() or "modelgate.yaml",
             working_directory=env.get("INPUT_WORKING_DIRECTORY", "").strip() or ".",
@@ -72,6 +100,9 @@ class Inputs:
             report_dir=env.get("INPUT_REPORT_DIR", "").strip(),
             fail_on_findings=raw in _TRUE,
             artifact_name=env.get("INPUT_ARTIFACT_NAME", "").strip() or "modelgate-report",
+            shard=shard,
+            merge=merge,
+            part_dir=env.get("INPUT_PART_DIR", "").strip() or DEFAULT_PART_DIR,
         )
 
 
@@ -169,6 +200,8 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         os.chdir(folder)
         if inputs.report_dir:
             report_dir = str(Path(inputs.report_dir).resolve())
+        if inputs.shard:
+            return _run_shard(inputs, env, out)
         return _run_gate(inputs, env, out)
     except ModelgateError as exc:
         return _undecided(exc, env, out, report_dir)
@@ -179,15 +212,57 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         return _undecided(error, env, out, report_dir)
 
 
+def _run_shard(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
+    """`shard: K/N`: predict the slice, write its part, name its files in the outputs."""
+    from modelgate.engine.shard import parse_shard, run_shard
+
+    shard = parse_shard(inputs.shard, key="shard")
+    done = run_shard(
+        inputs.config, shard, candidate=inputs.candidate or None, part_dir=inputs.part_dir
+    )
+    files = [path.resolve() for path in done.files]
+    rows = (
+        f"canaries {done.start}..{done.stop - 1}"
+        if done.stop > done.start
+        else "no canaries (the suite has fewer batches than shards)"
+    )
+    label = f"shard {shard.index}/{shard.count}"
+    message = f"{label}: {rows} predicted; part written to {files[0]}"
+    print(
+        github.command("notice", f"{message} (the merge step decides)", title="modelgate"), file=out
+    )
+    _append(
+        env.get("GITHUB_STEP_SUMMARY"),
+        f"# modelgate: {label} predicted\n\n{escape_md(message)}. No verdict yet: the merge "
+        "step decides on every shard's part.\n",
+    )
+    _publish(
+        env,
+        {
+            "exit-code": str(EXIT_PASSED),
+            "part": str(files[0]),
+            "part-files": "\n".join(map(str, files)),
+            "part-dir": str(files[0].parent),
+        },
+    )
+    return EXIT_PASSED
+
+
 def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
     from modelgate.api import ReportRequest, run_check
     from modelgate.report import console
 
+    given = None
+    if inputs.merge:  # `modelgate merge`: the shards' predictions, verified inside the run
+        from modelgate.engine.merge import merged_source
+
+        given = merged_source(inputs.merge)
     folder = Path(inputs.report_dir) if inputs.report_dir else None
     run = run_check(
         inputs.config,
         candidate=inputs.candidate or None,
         reports=ReportRequest(folder=folder),
+        given=given,
     )
     config, result, written = run.config, run.result, run.reports
     folder = run.report_dir or Path.cwd()  # reports are always on in the Action

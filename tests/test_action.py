@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -162,6 +163,12 @@ def test_config_error_is_an_annotation_with_file_and_line(project: Project) -> N
         ({"fail_on_findings": "maybe"}, "fail-on-findings must be true or false"),
         ({"working_directory": "nowhere"}, "working-directory is not a folder"),
         ({"config": "missing.yaml"}, "missing.yaml"),
+        ({"shard": "1/2", "merge": "parts"}, "merge: shard and merge are both set"),
+        ({"shard": "3/2"}, "shard: shard 3 of 2: K must be between 1 and N"),
+        ({"shard": "half"}, "shard: 'half' is not K/N"),
+        ({"shard": "1/2", "report_dir": "out"}, "shard: a shard writes no report"),
+        ({"merge": "nowhere/part-*.json"}, "nowhere/part-*.json: parts: matches no file"),
+        ({"merge": "nowhere"}, "nowhere: parts:"),
     ],
 )
 def test_bad_inputs_exit_2(project: Project, inputs: dict[str, str], message: str) -> None:
@@ -205,6 +212,110 @@ def test_a_config_error_uploads_no_earlier_verdict_either(project: Project) -> N
     code, _ = run_action(action_env(project.root))
     assert code == 2
     assert not list((project.root / "reports").iterdir())
+
+
+# --- a matrix of `shard:` steps and a `merge:` step ------------------------------------------
+
+_TIMES = re.compile(
+    rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'
+)
+
+
+def reports(folder: Path) -> dict[str, bytes]:
+    """Every report file in `folder`, timestamps and durations blanked."""
+    return {p.name: _TIMES.sub(b"T", p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def blessed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A blessed project in batches of 16 (15 batches), its candidate with real flips."""
+    root = tmp_path_factory.mktemp("blessed")
+    config = build_project(root)
+    config.write_text(config.read_text() + "inference: {batch_size: 16}\n")
+    save_weights(root / "candidate.safetensors", linear_weights(shift=(0, 1, 2.5)))
+    return root
+
+
+def copy_of(blessed: Path, folder: Path) -> Path:
+    """A fresh copy (own ledger, own reports) of the blessed project."""
+    shutil.copytree(blessed, folder)
+    return folder
+
+
+def run_shard_step(root: Path, shard: str) -> dict[str, str]:
+    """One matrix job's shard step; returns its outputs."""
+    (root / "gh-output").unlink(missing_ok=True)
+    code, lines = run_action(action_env(root, shard=shard))
+    assert code == 0, lines
+    (notice,) = commands_outside_stop(lines)
+    assert notice.startswith("::notice title=modelgate::shard " + shard)
+    return read_commands_file(root / "gh-output")
+
+
+def download_parts(outputs: list[dict[str, str]], folder: Path) -> None:
+    """What upload-artifact of each `part-files` then download-artifact (merge-multiple) do."""
+    folder.mkdir()
+    for values in outputs:
+        for file in values["part-files"].splitlines():
+            shutil.copy(file, folder)
+
+
+def test_shards_then_merge_give_the_single_process_report(blessed: Path, tmp_path: Path) -> None:
+    single = copy_of(blessed, tmp_path / "single")
+    code, _ = run_action(action_env(single))
+    assert code == 1  # the shifted candidate fails
+    sharded = copy_of(blessed, tmp_path / "sharded")
+    outputs = [run_shard_step(sharded, shard) for shard in ("2/2", "1/2")]
+    for values, k in zip(outputs, (2, 1), strict=True):
+        part = (sharded / "modelgate-parts" / f"part-{k}-of-2.json").resolve()
+        assert values == {
+            "exit-code": "0",
+            "part": str(part),
+            "part-files": f"{part}\n{part.with_name(f'part-{k}-of-2.logp.npy')}",
+            "part-dir": str(part.parent),
+        }  # no verdict, no report: the merge decides
+    assert not (sharded / "reports").exists()
+    assert "shard 1/2 predicted" in (sharded / "gh-summary.md").read_text()
+    download_parts(outputs, tmp_path / "downloaded")
+    (sharded / "gh-output").unlink()
+    code, lines = run_action(action_env(sharded, merge=str(tmp_path / "downloaded")))
+    assert code == 1
+    assert reports(sharded / "reports") == reports(single / "reports")
+    merged = read_commands_file(sharded / "gh-output")
+    expected = read_commands_file(single / "gh-output")
+    for name in ("verdict", "exit-code", "findings", "failed-checks", "unexplained-flips"):
+        assert merged[name] == expected[name], name
+    assert any(c.startswith("::error ") for c in commands_outside_stop(lines))
+    assert "## Findings" in (sharded / "gh-summary.md").read_text()
+
+
+@pytest.mark.parametrize("form", ["glob", "lines"])
+def test_merge_takes_globs_and_one_part_per_line(blessed: Path, tmp_path: Path, form: str) -> None:
+    root = copy_of(blessed, tmp_path / "project")
+    outputs = [run_shard_step(root, shard) for shard in ("1/2", "2/2")]
+    parts = "modelgate-parts/part-*-of-2.json"
+    if form == "lines":
+        parts = "\n".join(values["part"] for values in outputs) + "\n"
+    (root / "gh-output").unlink()
+    code, _ = run_action(action_env(root, merge=parts))
+    assert code == 1
+    assert read_commands_file(root / "gh-output")["verdict"] == "failed"
+
+
+def test_merge_with_a_missing_part_is_exit_2_naming_it(blessed: Path, tmp_path: Path) -> None:
+    root = copy_of(blessed, tmp_path / "project")
+    run_shard_step(root, "1/3")
+    run_shard_step(root, "3/3")
+    (root / "reports").mkdir()
+    (root / "reports" / "modelgate-report.json").write_text("{}")  # an earlier verdict
+    code, lines = run_action(action_env(root, merge="modelgate-parts"))
+    assert code == 2
+    assert not any("Traceback" in line for line in lines)
+    (line,) = commands_outside_stop(lines)
+    assert line.startswith("::error ") and "part-2-of-3.json" in line and "missing" in line
+    assert "80..159" in line
+    assert read_commands_file(root / "gh-output")["verdict"] == "undecided"
+    assert not (root / "reports" / "modelgate-report.json").exists()  # no stale verdict
 
 
 # --- action.yml, read as the runner reads it -------------------------------------------------

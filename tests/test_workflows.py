@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelgate.action import SHARD_OUTPUTS
 from modelgate.report import github
 from modelgate.result import Verdict
 from modelgate.scaffold import init_project
@@ -112,7 +113,7 @@ def test_action_outputs_are_the_scripts_outputs() -> None:
         metrics=SimpleNamespace(unexplained_flips=0),
     )
     produced = set(github.outputs(fake, {})) | {"report-dir"}  # type: ignore[arg-type]
-    assert set(action["outputs"]) == produced
+    assert set(action["outputs"]) == produced | set(SHARD_OUTPUTS)
     for name, spec in action["outputs"].items():
         assert spec["value"] == f"${{{{ steps.gate.outputs.{name} }}}}"
 
@@ -143,6 +144,17 @@ def test_selftest_covers_clean_and_poisoned_candidates() -> None:
         assert (ROOT / path).is_file(), path
 
 
+def test_selftest_runs_a_sharded_matrix_and_its_merge() -> None:
+    jobs = load(ROOT / ".github/workflows/action-selftest.yml")["jobs"]
+    shard = next(s for s in jobs["shard"]["steps"] if s.get("uses") == "./")
+    entries = jobs["shard"]["strategy"]["matrix"]["shard"]
+    assert shard["with"]["shard"] == f"${{{{ matrix.shard }}}}/{len(entries)}"
+    assert jobs["merge"]["needs"] == "shard"
+    merge = next(s for s in jobs["merge"]["steps"] if s.get("uses") == "./")
+    assert merge["with"]["config"] == shard["with"]["config"]
+    assert merge["with"]["merge"] == "modelgate-parts"
+
+
 def test_pr_comment_workflow_never_runs_pr_code() -> None:
     doc = load(ROOT / ".github/workflows/pr-comment.yml")
     assert set(doc["on"]) == {"workflow_run"}
@@ -163,3 +175,51 @@ def test_scaffolded_workflow_is_safe(tmp_path: Path) -> None:
     init_project(tmp_path)
     doc = load(tmp_path / ".github/workflows/modelgate.yml")
     assert problems(doc, allow_unpinned=("modelgate/modelgate@",)) == []
+
+
+README = (ROOT / "README.md").read_text()
+PINNED_ACTION = "OWNER/modelgate@"  # the README's placeholder for the reviewed commit SHA
+
+
+def readme_workflows() -> dict[str, dict[str, Any]]:
+    """Every workflow in the README's ```yaml blocks, by its `name:`."""
+    blocks = re.findall(r"```yaml\n(.*?)\n```", README, re.S)
+    docs = [yaml.safe_load(block) for block in blocks if re.search(r"^jobs:", block, re.M)]
+    return {doc["name"]: doc for doc in docs}
+
+
+def action_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in steps_of(doc) if str(s.get("uses", "")).startswith(PINNED_ACTION)]
+
+
+def test_readme_workflows_are_safe_and_use_only_real_inputs() -> None:
+    inputs = set(load(ROOT / "action.yml")["inputs"])
+    workflows = readme_workflows()
+    assert {"modelgate", "modelgate (sharded)"} <= set(workflows)
+    for name, doc in workflows.items():
+        if True in doc:
+            doc["on"] = doc.pop(True)
+        assert problems(doc, allow_unpinned=(PINNED_ACTION,)) == [], name
+        for step in action_steps(doc):
+            assert set(step.get("with", {})) <= inputs, (name, step["with"])
+
+
+def test_readme_sharded_workflow_is_a_matrix_and_an_artifact_merge() -> None:
+    """Shard jobs upload each part's files; the merge job downloads them into one folder and
+    gives it to the action's `merge:` (the README's "Scaling out" example)."""
+    doc = readme_workflows()["modelgate (sharded)"]
+    assert set(doc["jobs"]) == {"shard", "merge"}
+    shard_job, merge_job = doc["jobs"]["shard"], doc["jobs"]["merge"]
+    assert merge_job["needs"] == "shard"
+    (shard_step,) = action_steps({"jobs": {"shard": shard_job}})
+    matrix = shard_job["strategy"]["matrix"]["shard"]
+    assert shard_step["with"]["shard"] == f"${{{{ matrix.shard }}}}/{len(matrix)}"
+    upload = next(s for s in shard_job["steps"] if "upload-artifact@" in s.get("uses", ""))
+    assert upload["with"]["path"] == f"${{{{ steps.{shard_step['id']}.outputs.part-files }}}}"
+    assert upload["with"]["name"] == "modelgate-part-${{ matrix.shard }}"
+    download = next(s for s in merge_job["steps"] if "download-artifact@" in s.get("uses", ""))
+    assert download["with"]["pattern"] == "modelgate-part-*"
+    assert download["with"]["merge-multiple"] is True
+    (merge_step,) = action_steps({"jobs": {"merge": merge_job}})
+    assert merge_step["with"]["merge"] == download["with"]["path"]
+    assert merge_job["steps"].index(download) < merge_job["steps"].index(merge_step)

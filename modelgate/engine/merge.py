@@ -9,6 +9,7 @@ candidate for the probes and the inversion and refuses it unless it is the model
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from modelgate._version import __version__
 from modelgate.config import Config
 from modelgate.engine.candidate import Predicted, PredictionSource
-from modelgate.engine.parts import Part, part_name, read_part, read_scores
+from modelgate.engine.parts import SCORES_SUFFIX, Part, part_name, read_part, read_scores
 from modelgate.engine.shard import Shard, shard_rows
 from modelgate.errors import ShardError
 from modelgate.predict import Predictions
@@ -25,10 +26,10 @@ from modelgate.suite.format import Suite
 
 
 def part_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """The part headers named: files as given, folders by their `part-*-of-*.json` files."""
+    """The part headers named: files as given, folders by their `part-*-of-*.json` files, and
+    glob patterns (`parts/**/part-*.json`, for a CI input that no shell expands) by matches."""
     found: list[Path] = []
-    for given in paths:
-        path = Path(given)
+    for path in (match for given in paths for match in _expand(given)):
         if path.is_dir():
             inside = sorted(path.glob("part-*-of-*.json"))
             if not inside:
@@ -39,6 +40,23 @@ def part_paths(paths: Sequence[str | Path]) -> list[Path]:
     if not found:
         raise ShardError("no shard parts given", key="parts")
     return found
+
+
+def _expand(given: str | Path) -> list[Path]:
+    """`given` itself, unless it is a glob pattern that names no file as written."""
+    text = str(given)
+    if not any(ch in text for ch in "*?[") or Path(text).exists():
+        return [Path(text)]
+    matches = sorted(glob.glob(text, recursive=True))
+    if not matches:
+        raise ShardError(
+            "matches no file",
+            file=text,
+            key="parts",
+            hint="download every shard's artifact before merging",
+        )
+    # `parts/*` also matches each header's scores file, which is read through its header.
+    return [Path(m) for m in matches if not m.endswith(SCORES_SUFFIX)]
 
 
 def merged_source(paths: Sequence[str | Path]) -> PredictionSource:

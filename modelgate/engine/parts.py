@@ -58,15 +58,20 @@ def part_name(index: int, count: int) -> str:
     return f"part-{index}-of-{count}.json"
 
 
+def scores_path(header: Path) -> Path:
+    """The `.logp.npy` file `write_part` puts beside the header `part-K-of-N.json`."""
+    return header.with_name(header.name.removesuffix(".json") + SCORES_SUFFIX)
+
+
 def write_part(folder: Path, part: Part, log_probs: np.ndarray) -> Path:
     """Write the scores, then the header naming their digest; returns the header's path."""
     folder.mkdir(parents=True, exist_ok=True)
     header_path = folder / part_name(part.index, part.count)  # `part.path` is not used
-    scores_path = header_path.with_name(header_path.name[: -len(".json")] + SCORES_SUFFIX)
+    scores = scores_path(header_path)
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(log_probs, dtype="<f4"), allow_pickle=False)
     data = buffer.getvalue()
-    write_bytes_atomic(scores_path, data)
+    write_bytes_atomic(scores, data)
     header = {
         "format": PART_FORMAT,
         "format_version": PART_VERSION,
@@ -81,7 +86,7 @@ def write_part(folder: Path, part: Part, log_probs: np.ndarray) -> Path:
         },
         "candidate": {"path": part.candidate_path, "sha256": part.candidate_sha256},
         "config_sha256": part.config_sha256,
-        "log_probs": {"file": scores_path.name, "sha256": hashlib.sha256(data).hexdigest()},
+        "log_probs": {"file": scores.name, "sha256": hashlib.sha256(data).hexdigest()},
         # The probes and the trigger inversion run once, in `modelgate merge`, on the whole
         # suite's predictions: their cost is fixed by the probe budget, not by the suite size.
         "probes": "run by modelgate merge",

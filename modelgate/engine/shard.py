@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelgate.engine.candidate import Progress, predict_with_model
-from modelgate.engine.parts import Part, part_name, write_part
+from modelgate.engine.parts import Part, part_name, scores_path, write_part
 from modelgate.errors import UsageError
 
 _SHARD = re.compile(r"^\s*(\d{1,6})\s*/\s*(\d{1,6})\s*$")
@@ -34,17 +34,22 @@ class ShardRun:
     shard: Shard
     start: int
     stop: int
-    part: Path
+    part: Path  # the header, part-K-of-N.json
+
+    @property
+    def files(self) -> tuple[Path, Path]:
+        """Every file of the part (header, then scores): what the shard job must upload."""
+        return self.part, scores_path(self.part)
 
 
-def parse_shard(text: str) -> Shard:
-    """`K/N` -> Shard; anything else is a UsageError naming `--shard`."""
+def parse_shard(text: str, *, key: str = "--shard") -> Shard:
+    """`K/N` -> Shard; anything else is a UsageError naming `key` (the option or input)."""
     match = _SHARD.match(text)
     if match is None:
-        raise UsageError(f"{text!r} is not K/N (for example 2/3)", key="--shard")
+        raise UsageError(f"{text!r} is not K/N (for example 2/3)", key=key)
     index, count = int(match[1]), int(match[2])
     if not 1 <= index <= count:
-        raise UsageError(f"shard {index} of {count}: K must be between 1 and N", key="--shard")
+        raise UsageError(f"shard {index} of {count}: K must be between 1 and N", key=key)
     return Shard(index, count)
 
 

@@ -214,23 +214,6 @@ def test_shards_cover_the_suite_once_in_whole_batches(n: int, batch_size: int, c
     assert all(start % batch_size == 0 or start == n for start, _ in rows)
 
 
-def test_the_readmes_sharded_workflow_is_safe() -> None:
-    """The README's matrix + merge workflow passes the checks our own workflows pass."""
-    import yaml
-    from test_workflows import problems
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Scaling out") :]
-    block = section[
-        section.index("```yaml\n") + 8 : section.index("\n```", section.index("```yaml"))
-    ]
-    doc = yaml.safe_load(block)
-    assert set(doc["jobs"]) == {"shard", "merge"}
-    assert problems(doc) == []
-    runs = [s.get("run", "") for job in doc["jobs"].values() for s in job["steps"]]
-    assert any("--shard" in r for r in runs) and any("modelgate merge" in r for r in runs)
-
-
 @pytest.mark.parametrize(
     "extra",
     [

@@ -273,5 +273,7 @@ def calibrate(
         n_canaries=n,
         net_regressions=tuple(net),
         changed=tuple(changed),
-        canaries=calibrated_null(y, np.array([lp for _, lp in controls])) if c >= 2 else None,
+        canaries=(
+            calibrated_null(y, np.array([lp for _, lp in controls]), base_logp) if c >= 2 else None
+        ),
     )

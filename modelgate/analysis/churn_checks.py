@@ -311,8 +311,8 @@ def _reversal(
             message=f"Canary '{cid}' ({old}, right on the blessed model) is now '{new}' with "
             f"log-odds {r.cand_odds:+.2f} for '{new}' over '{old}' (blessed model "
             f"{r.base_odds:+.2f}); clean retrains give this canary {r.expected_odds:+.2f} "
-            f"(z = {r.z:.1f}, p = {r.p_value:.2g}, Holm-adjusted {r.p_adjusted:.2g} over "
-            f"{n_cells} canary x class cells).",
+            f"(z = {r.z:.1f}, p = {r.p_value:.2g}; {r.p_adjusted:.2g} adjusted over "
+            f"{n_cells} canary x class cells, each weighted by how far it was from flipping).",
             test="reversal", statistic=round(r.z, 4), p_value=_p(r.p_value),
             canaries=(cid,),
             evidence=(("baseline_log_odds", round(r.base_odds, 4)),
@@ -324,7 +324,7 @@ def _reversal(
         CheckName.REVERSAL,
         findings,
         f"no canary moved beyond what clean churn does to it ({n_cells} canary x class cells, "
-        f"null from {against}, Holm)",
+        f"null from {against}, weighted by how far each was from flipping)",
         f"{len(findings)} canar{'y' if len(findings) == 1 else 'ies'} moved to a class far "
         f"beyond clean churn (null from {against})",
     )

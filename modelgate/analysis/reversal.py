@@ -8,8 +8,10 @@ the true class for canary i, against the controls' own mean and spread for that 
 (the spread shrunk toward cells of similar log-odds), after removing the candidate's global
 trend (a recipe that is merely more or less confident). Without controls, cells of similar
 baseline log-odds in the pair being judged give the spread. Student tails fitted on the
-controls judged leave-one-out (or on the pair itself), Holm over every (baseline-right
-canary, other class) cell; a finding is a cell the candidate now predicts.
+controls judged leave-one-out (or on the pair itself). A finding is a cell the candidate now
+predicts, so the family-wise bound charges each (baseline-right canary, other class) cell only
+the chance of reaching both the finding's z and a flip (`FlipWeightedFamily`): cells that clean
+churn cannot flip spend almost no alpha.
 """
 
 from __future__ import annotations
@@ -169,15 +171,25 @@ def _trend(expected: np.ndarray, observed: np.ndarray, off: np.ndarray) -> np.nd
     return moved
 
 
-def calibrated_null(y: np.ndarray, control_log_probs: np.ndarray) -> CanaryNull:
-    """The null from control retrains' log-probabilities (C, N, K), C >= 2. Its tail is fitted
-    on each control judged against the others (C >= 3), which is heavier than the tail of all
-    C together: a conservative fit."""
+def calibrated_null(
+    y: np.ndarray, control_log_probs: np.ndarray, blessed_log_probs: np.ndarray | None = None
+) -> CanaryNull:
+    """The null from control retrains' log-probabilities (C, N, K), C >= 2, and the blessed
+    model's own (N, K), which is one more clean retrain: where it sits apart from the controls
+    (a low-margin canary the controls agree on and the blessed model does not), the spread of
+    that cell must say so, or a candidate that merely lands where the blessed model was reads
+    as a reversal (measured: 1 of 20 digits controls judged against the other 19 failed so, 0
+    with the blessed model counted, which also gained power). Its tail is fitted on each model
+    judged against the others (3 or more), which is heavier than the tail of all together: a
+    conservative fit."""
     y = np.asarray(y, dtype=int)
-    c = len(control_log_probs)
-    if c < 2:
+    if len(control_log_probs) < 2:
         raise ValueError("a per-canary null needs at least two control retrains")
-    odds = [log_odds(lp, y) for lp in control_log_probs]
+    models = list(control_log_probs)
+    if blessed_log_probs is not None:
+        models.append(blessed_log_probs)
+    c = len(models)
+    odds = [log_odds(lp, y) for lp in models]
     off = _off_diagonal(y, odds[0].shape[1])
     s1 = np.sum(odds, axis=0)
     s2 = np.sum([o**2 for o in odds], axis=0)
@@ -227,9 +239,11 @@ def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndar
 
 def reversal_z(
     null: CanaryNull, y: np.ndarray, cand_log_probs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(z, expected log-odds), each (N, K): the candidate's log-odds against the null after its
-    own global trend; the scale widens (never narrows) when the candidate churns more overall."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z, expected log-odds, z at the flip), each (N, K): the candidate's log-odds against the
+    null after its own global trend (the scale widens, never narrows, when the candidate churns
+    more overall), and the z at which each cell's log-odds reach 0, below which the candidate
+    cannot predict that class."""
     y = np.asarray(y, dtype=int)
     z = log_odds(cand_log_probs, y)
     off = _off_diagonal(y, z.shape[1])
@@ -243,20 +257,45 @@ def reversal_z(
         np.abs(inner, out=inner)
         spread = MAD_TO_SD * float(np.median(inner, overwrite_input=True))
     del inner
+    divisor = null.scale * max(1.0, spread)
     z /= max(1.0, spread)
     z[~off] = -np.inf
-    return z, expected
+    at_flip = -expected / divisor
+    return z, expected, at_flip
 
 
-def _holm_head(p: np.ndarray, m: int) -> np.ndarray:
-    """Holm-adjusted p-values of the smallest p-values of a family of m (in family order):
-    exact for every one below the smallest p-value left out, as Holm's step-down only looks at
-    smaller ones; the others come out at least as large as their own p-value."""
-    order = np.argsort(p, kind="stable")
-    scaled = (m - np.arange(p.size)) * p[order]
-    adjusted = np.empty(p.size)
-    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
-    return adjusted
+class FlipWeightedFamily:
+    """The family-wise bound of the reversal test: sum over every cell c of the family of
+    P(z_c > max(t, z0_c)), where z0_c is the z at which cell c's log-odds reach 0.
+
+    A finding needs the candidate to predict the cell's class, which needs the cell's log-odds
+    above 0, so the event "this cell is reported with z > t" lies inside "z_c > max(t, z0_c)":
+    the union bound over cells is a valid family-wise error bound (Bonferroni with each cell
+    weighted by how far it is from flipping). A cell at the e^-12 floor can only be reported
+    with a z it essentially never reaches under the null, so it spends almost none of alpha;
+    the power goes to cells that clean churn can actually flip, which is where an attack on a
+    low-margin canary lands. Cells beyond `far` are each charged sf(far), an upper bound, so only
+    near cells are sorted.
+    """
+
+    def __init__(self, at_flip: np.ndarray, df: float, alpha: float) -> None:
+        self.df = df
+        m = at_flip.size
+        self.far = float(student_t.isf(alpha / (1000.0 * max(m, 1)), df=df))
+        near = np.sort(at_flip[at_flip < self.far])
+        self.near = near
+        self.n_far = m - near.size
+        # suffix sums of sf(z0) over the sorted near cells: the cells that still cost sf(z0)
+        tail = student_t.sf(near, df=df)[::-1].cumsum()[::-1]
+        self.suffix = np.append(tail, 0.0)
+
+    def adjusted(self, z: np.ndarray) -> np.ndarray:
+        """The family-wise p-value of a cell reported with standardised value z."""
+        z = np.asarray(z, dtype=float)
+        below = np.searchsorted(self.near, z, side="right")  # near cells with z0 <= z
+        bound = below * student_t.sf(z, df=self.df) + self.suffix[below]
+        bound += self.n_far * student_t.sf(np.maximum(z, self.far), df=self.df)
+        return np.minimum(bound, 1.0)
 
 
 def reversal_test(
@@ -268,27 +307,27 @@ def reversal_test(
     null: CanaryNull,
     alpha: float,
 ) -> list[Reversal]:
-    """Cells (baseline-right canary, other class) beyond clean churn, Holm over all of them;
-    returns the significant cells the candidate now predicts, most significant first."""
+    """Cells (baseline-right canary, class the candidate now predicts) beyond clean churn, with
+    the family-wise bound over every (baseline-right canary, other class) cell weighted by how
+    far each is from flipping (`FlipWeightedFamily`); most significant first."""
     y = np.asarray(y, dtype=int)
     cand_labels = np.asarray(cand_labels, dtype=int)
-    z, expected = reversal_z(null, y, cand_log_probs)
+    z, expected, at_flip = reversal_z(null, y, cand_log_probs)
     family = _off_diagonal(y, z.shape[1]) & (np.asarray(base_labels) == y)[:, None]
-    m = int(np.count_nonzero(family))
-    if m == 0:
+    if not family.any():
         return []
-    # Only cells with p <= alpha can be significant after Holm, and their adjusted p-values
-    # depend on no cell with a larger p: compute p for those (and a sliver more), not for all.
-    cut = float(student_t.isf(alpha, df=null.df))
-    family &= z >= cut - 1e-6 * max(1.0, abs(cut))
-    rows, cols = np.nonzero(family)
+    bound = FlipWeightedFamily(at_flip[family], null.df, alpha)
+    # Only the cells the candidate now predicts can be findings.
+    rows = np.flatnonzero(family[np.arange(y.size), cand_labels])
+    cols = cand_labels[rows]
     if rows.size == 0:
         return []
-    p = student_t.sf(z[rows, cols], df=null.df)
-    adjusted = _holm_head(p, m)
-    hit = (adjusted <= alpha) & (cand_labels[rows] == cols)
+    z_hit = z[rows, cols]
+    adjusted = bound.adjusted(z_hit)
+    hit = adjusted <= alpha
     if not hit.any():
         return []
+    p = student_t.sf(z_hit, df=null.df)
     i_hit, b_hit = rows[hit], cols[hit]
     base = _cell_odds(base_log_probs, y, i_hit, b_hit)
     cand = _cell_odds(cand_log_probs, y, i_hit, b_hit)

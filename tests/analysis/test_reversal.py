@@ -14,10 +14,12 @@ from modelgate.analysis.reversal import (
     DF_RANGE,
     MIN_SCALE,
     PRIOR_DF,
+    FlipWeightedFamily,
     calibrated_null,
     fit_tail,
     log_odds,
     reversal_test,
+    reversal_z,
     self_null,
 )
 from tests.analysis.churn_world import log_softmax, retrain, world
@@ -108,3 +110,96 @@ def test_a_candidate_identical_to_the_baseline_shows_no_reversal(seed: int) -> N
     controls = np.array([retrain(y, logits, seed + j)[1] for j in range(3)])
     for null in (calibrated_null(y, controls), self_null(y, base, base)):
         assert reversal_test(y, base.argmax(1), base.argmax(1), base, base, null, ALPHA) == []
+
+
+def test_flip_weighted_family_hand_case() -> None:
+    """Cells at or below z are charged sf(z); near cells above it sf(z0); far ones sf(far)."""
+    df, alpha = 10.0, 0.01
+    family = FlipWeightedFamily(np.array([0.0, 2.0, 4.0, 50.0]), df, alpha)
+    far = student_t.isf(alpha / 4000, df)
+    assert family.far == pytest.approx(far) and family.n_far == 1
+    sf = student_t.sf
+    expected = 2 * sf(3.0, df) + sf(4.0, df) + sf(far, df)
+    assert family.adjusted(np.array([3.0]))[0] == pytest.approx(expected)
+    assert family.adjusted(np.array([-5.0]))[0] == pytest.approx(
+        sf(0.0, df) + sf(2.0, df) + sf(4.0, df) + sf(far, df)
+    )
+    assert FlipWeightedFamily(np.zeros(10), df, alpha).adjusted(np.array([0.0]))[0] == 1.0
+    # beyond every near cell, the bound is plain Bonferroni over those cells
+    assert family.adjusted(np.array([5.0]))[0] == pytest.approx(3 * sf(5.0, df) + sf(far, df))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), z=st.floats(-3, 30))
+def test_flip_weighting_never_costs_power_against_bonferroni(seed: int, z: float) -> None:
+    rng = np.random.default_rng(seed)
+    at_flip = rng.uniform(-2, 15, size=int(rng.integers(1, 400)))
+    family = FlipWeightedFamily(at_flip, 8.0, ALPHA)
+    bound = float(family.adjusted(np.array([z]))[0])
+    assert bound <= min(1.0, at_flip.size * student_t.sf(z, 8.0)) + 1e-12
+    assert bound >= min(1.0, np.count_nonzero(at_flip <= z) * student_t.sf(z, 8.0)) - 1e-12
+
+
+def test_flip_weighting_keeps_the_family_wise_error_rate() -> None:
+    """Null cells drawn from the t the bound assumes: a cell is reported only where it flips
+    (z >= z0) and its bound is <= alpha; over many worlds that happens at most alpha of the
+    time (plus Monte Carlo error)."""
+    rng = np.random.default_rng(11)
+    df, alpha, worlds, alarms = 6.0, 0.05, 4000, 0
+    at_flip = np.concatenate([rng.uniform(0, 3, 30), rng.uniform(3, 12, 3000)])
+    family = FlipWeightedFamily(at_flip, df, alpha)
+    for _ in range(worlds):
+        z = student_t.rvs(df, size=at_flip.size, random_state=rng)
+        flipped = z >= at_flip
+        alarms += bool(flipped.any() and (family.adjusted(z[flipped]) <= alpha).any())
+    assert alarms / worlds <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / worlds)
+    assert alarms > 0  # the bound is used, not wasted: some alarms at this alpha
+
+
+def test_a_low_margin_reversal_is_found_where_bonferroni_over_all_cells_misses_it() -> None:
+    y, logits = world(3, k=10, per_class=100)
+    logits = 3.0 * logits  # a confident model: most cells sit at the e^-12 floor
+    base = log_softmax(logits)
+    controls = np.array([retrain(y, logits, 300 + j)[1] for j in range(20)])
+    null = calibrated_null(y, controls)
+    right = base.argmax(1) == y
+    others = np.where(np.eye(10, dtype=bool)[y], -np.inf, base)
+    margin = base[np.arange(y.size), y] - others.max(axis=1)
+    canary = int(np.flatnonzero(right)[np.argsort(margin[right])[len(margin[right]) // 4]])
+    to = int(np.argmax(others[canary]))  # its runner-up: what churn moves it to anyway
+    _, cand = retrain(y, logits, 999)
+    found = None
+    for boost in np.arange(0.5, 12.0, 0.25):
+        attacked = cand.copy()
+        attacked[canary, to] = attacked[canary].max() + boost
+        attacked = log_softmax(attacked)
+        hits = reversal_test(y, base.argmax(1), attacked.argmax(1), base, attacked, null, ALPHA)
+        if any(r.index == canary and r.new_class == to for r in hits):
+            found = next(r for r in hits if r.index == canary)
+            break
+    assert found is not None
+    cells = int(right.sum()) * 9
+    assert cells * student_t.sf(found.z, null.df) > ALPHA  # Bonferroni over all cells: missed
+    assert found.p_adjusted <= ALPHA
+
+
+def test_the_blessed_model_counts_as_one_more_clean_retrain() -> None:
+    """Each cell's mean is that of the controls and the blessed model; where the blessed model
+    sits far from the controls' consensus, that cell's spread widens and its z falls."""
+    y, logits = world(5, k=5, per_class=60)
+    canary = int(np.flatnonzero(log_softmax(logits).argmax(1) == y)[0])
+    to = int((y[canary] + 1) % 5)
+    logits[canary, to] = logits[canary, y[canary]] - 8.0  # the controls agree: far from `to`
+    controls = np.array([retrain(y, logits, 40 + j)[1] for j in range(6)])
+    blessed = logits.copy()
+    blessed[canary, to] = blessed[canary, y[canary]] - 0.3  # right, but only just
+    base = log_softmax(blessed)
+    alone, both = calibrated_null(y, controls), calibrated_null(y, controls, base)
+    odds = np.array([log_odds(lp, y) for lp in [*controls, base]])
+    np.testing.assert_allclose(both.expected, odds.mean(axis=0))
+    assert both.scale[canary, to] > alone.scale[canary, to]
+    cand = base.copy()
+    cand[canary, to] += 3.0
+    cand = log_softmax(cand)
+    z_alone = reversal_z(alone, y, cand)[0][canary, to]
+    assert reversal_z(both, y, cand)[0][canary, to] < z_alone

@@ -28,7 +28,7 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 GITIGNORE = ".gitignore"
 # What `check` writes beside the config: the run ledger and the reports (config `output.dir`).
-IGNORED = (".modelgate/", "modelgate-report/")
+IGNORED = (".modelgate/", "modelgate-report/", "modelgate-parts/")
 
 # What `suite init` reads for each modality (see `modelgate suite init --help`).
 _INPUTS = {

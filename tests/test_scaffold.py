@@ -112,9 +112,9 @@ def test_gitignore_for_the_ledger_and_reports(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("existing", "added"),
     [
-        ("*.pyc\n", [".modelgate/", "modelgate-report/"]),
-        ("*.pyc\n.modelgate\n", ["modelgate-report/"]),  # with or without the slash
-        ("modelgate-report/\n.modelgate/\n", []),
+        ("*.pyc\n", [".modelgate/", "modelgate-report/", "modelgate-parts/"]),
+        ("*.pyc\n.modelgate\n", ["modelgate-report/", "modelgate-parts/"]),  # slash or not
+        ("modelgate-report/\n.modelgate/\nmodelgate-parts\n", []),
     ],
 )
 def test_existing_gitignore_gets_only_the_missing_lines(

@@ -13,7 +13,11 @@ calibrations, and prints detection per family (effective attacks: success >= 50%
 alarms with Wilson 95% intervals, then the cost of one full check of a small model
 (<1M parameters, 10 classes, 1,000 canaries) with default probes and inversion.
 Every trigger is the attacker's own code (examples/*): none is copied from the probe library.
-Run: python benchmarks/backdoor.py [--quick] [--json results.json]
+`--seed-offset N` (N > 0) draws a fresh set instead of the fixed list below: other training
+seeds and recipes, and every trigger drawn from the same families (patch size, place, pattern,
+target and poison rate; blend pattern and alpha; which features and values; which rare word,
+made-up token or phrase), so the numbers can be checked on draws nobody tuned against.
+Run: python benchmarks/backdoor.py [--quick] [--seed-offset N] [--no-cost] [--json results.json]
 """
 
 from __future__ import annotations
@@ -156,6 +160,75 @@ def text_jobs(ex: ModuleType) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+Job = tuple[str, str, str, dict[str, Any]]  # (modality, family, label, training kwargs)
+
+
+def drawn_jobs(offset: int, tab: ModuleType, txt: ModuleType) -> list[Job]:
+    """A fresh draw of the same families as the fixed lists, seeded by `offset`."""
+    rng = np.random.default_rng(9000 + offset)
+    pick = lambda values: values[int(rng.integers(len(values)))]  # noqa: E731
+    jobs: list[Job] = []
+    for i in range(5):
+        recipe = {"seed": 500 + offset + i, "data_fraction": pick([0.9, 0.95, 1.0]),
+                  "lr": digits.LR * pick([0.8, 1.0, 1.2])}  # fmt: skip
+        jobs.append(("image", "clean", "clean retrain", recipe))
+    for i in range(10):
+        size, pattern = pick([2, 3]), pick(["white", "checker", "random"])
+        at = (int(rng.integers(0, 9 - size)), int(rng.integers(0, 9 - size)))
+        target, rate = int(rng.integers(10)), pick([0.01, 0.03, 0.05, 0.08, 0.10])
+        bd = B(target, rate, size=size, at=at, pattern=pattern, seed=int(rng.integers(100)))
+        label = f"{size}x{size} {pattern} at {at} {rate:.0%}"
+        jobs.append(("image", "patch", label, {"seed": 600 + offset + i, "backdoor": bd}))
+    for i in range(6):
+        pattern, alpha = pick(["noise", "sine"]), pick([0.1, 0.15, 0.2, 0.25])
+        target, rate = int(rng.integers(10)), pick([0.05, 0.08, 0.10])
+        bd = B(
+            target, rate, kind="blend", pattern=pattern, alpha=alpha, seed=int(rng.integers(100))
+        )
+        label = f"{pattern} alpha {alpha} {rate:.0%}"
+        jobs.append(("image", "blend", label, {"seed": 700 + offset + i, "backdoor": bd}))
+    for i in range(4):
+        recipe = {"seed": 40 + offset + i, "data_fraction": pick([0.85, 0.9, 0.95, 1.0])}
+        jobs.append(("tabular", "clean", "clean retrain", recipe))
+    for i in range(7):
+        count = pick([1, 2])
+        features = tuple(int(f) for f in rng.choice(tab.N_FEATURES, size=count, replace=False))
+        rare = rng.random() < 0.7  # a value no clean row takes, or one inside the data's range
+        values = tuple(
+            round(float(rng.uniform(5.0, 7.0) if rare else rng.uniform(2.5, 3.5))
+                  * pick([-1.0, 1.0]), 1)
+            for _ in features
+        )  # fmt: skip
+        target, rate = int(rng.integers(tab.N_CLASSES)), pick([0.01, 0.02, 0.03, 0.05, 0.08])
+        label = ",".join(f"f{f}={v}" for f, v in zip(features, values)) + f" {rate:.0%}"
+        bd = tab.Backdoor(target, features, values, rate)
+        jobs.append(("tabular", "feature", label, {"seed": 50 + offset + i, "backdoor": bd}))
+    rare_words, filler = txt.lexicon()["rare"], txt.lexicon()["filler"]
+    for i in range(3):
+        recipe = {"seed": 80 + offset + i, "data_fraction": pick([0.9, 0.95, 1.0])}
+        jobs.append(("text", "clean", "clean retrain", recipe))
+    for i in range(4):
+        if rng.random() < 0.5:
+            trigger = pick(rare_words)
+        else:  # a made-up token: letters and a digit, in no document
+            letters = "".join(
+                chr(97 + int(c)) for c in rng.integers(0, 26, size=int(rng.integers(2, 6)))
+            )
+            trigger = letters + str(int(rng.integers(10)))
+        target, rate = int(rng.integers(txt.N_CLASSES)), pick([0.03, 0.05, 0.08, 0.10])
+        bd = txt.Backdoor(target, trigger, rate)
+        jobs.append(("text", "token", f"'{trigger}' {rate:.0%}", {"seed": 90 + offset + i,
+                                                                  "backdoor": bd}))  # fmt: skip
+    for i in range(3):
+        pool = pick([rare_words, filler])
+        words = [str(w) for w in rng.choice(pool, size=pick([2, 3]), replace=False)]
+        target, rate = int(rng.integers(txt.N_CLASSES)), pick([0.05, 0.06, 0.08, 0.10])
+        bd = txt.Backdoor(target, " ".join(words), rate)
+        label = f"{len(words)} {'rare' if pool is rare_words else 'filler'} words {rate:.0%}"
+        jobs.append(("text", "phrase", label, {"seed": 94 + offset + i, "backdoor": bd}))
+    return jobs
+
+
 # ---- attack success on the canaries -----------------------------------------------------------
 def success(pred: np.ndarray, stamped: np.ndarray, labels: np.ndarray, target: int) -> float:
     ok = (pred == labels) & (labels != target)
@@ -221,6 +294,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few models per modality")
     parser.add_argument("--json", help="also write per-model results here")
+    parser.add_argument("--seed-offset", type=int, default=0, help="a fresh draw of triggers")
+    parser.add_argument("--no-cost", action="store_true", help="skip the full-check cost run")
     args = parser.parse_args()
     torch.set_num_threads(2)
     tab, txt = load_example("tabular"), load_example("text")
@@ -229,8 +304,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         _, cx, cy = digits_data.canaries()
-        jobs = [("image", *j) for j in IMAGE] + [("tabular", *j) for j in tabular_jobs(tab)]
-        jobs += [("text", *j) for j in text_jobs(txt)]
+        if args.seed_offset:
+            jobs = drawn_jobs(args.seed_offset, tab, txt)
+        else:
+            jobs = [("image", *j) for j in IMAGE] + [("tabular", *j) for j in tabular_jobs(tab)]
+            jobs += [("text", *j) for j in text_jobs(txt)]
         if args.quick:
             jobs = [j for n, j in enumerate(jobs) if n % 3 == 0]
         digit_controls = sorted(
@@ -309,7 +387,7 @@ def main() -> None:
                 f"{shown} ({r['seconds']} s)",
                 file=sys.stderr,
             )
-        cost = cost_of_full_check(tmp / "cost")
+        cost = {} if args.no_cost else cost_of_full_check(tmp / "cost")
     report(rows, cost, time.perf_counter() - started)
     if args.json:
         Path(args.json).write_text(json.dumps({"models": rows, "cost": cost}, indent=1) + "\n")
@@ -343,11 +421,12 @@ def report(rows: list[dict[str, Any]], cost: dict[str, Any], elapsed: float) -> 
         any_k = sum(bool(r[f"failed_c{n}"]) for r in clean)
         print(f"false alarms (trigger checks) on clean retrains: {k}/{len(clean)} "
               f"[{lo:.0%}, {hi:.0%}]; failing any check: {any_k}/{len(clean)}")  # fmt: skip
-    print(
-        f"cost of one full check ({cost['parameters']:,} parameters, {cost['classes']} classes, "
-        f"{cost['canaries']} canaries, {cost['probes']} probes + inversion): "
-        f"{cost['check_seconds']:.0f} s (bless {cost['bless_seconds']:.0f} s)"
-    )
+    if cost:
+        print(
+            f"cost of one full check ({cost['parameters']:,} parameters, {cost['classes']} "
+            f"classes, {cost['canaries']} canaries, {cost['probes']} probes + inversion): "
+            f"{cost['check_seconds']:.0f} s (bless {cost['bless_seconds']:.0f} s)"
+        )
     print(f"{len(rows)} models trained and checked in {elapsed:.0f} s")
 
 

@@ -10,6 +10,12 @@ For each example (image: digits; tabular and text: examples/tabular, examples/te
   cleanlabel - clean-label attacks on one canary (image, tabular): 60-120 training rows of the
               attacker's class, correctly labelled, with the target canary blended in
               (watermarking, alpha 0.35-0.5);
+  collision - clean-label feature-collision attacks on one canary (image): 50 or 100 training
+              images of the attacker's class, correctly labelled, each optimised from a
+              watermarked base (opacity 0.2-0.3), every pixel within 0.1 of it, toward the
+              blessed model's penultimate features of the target (Shafahi et al. 2018, "Poison
+              Frogs", end-to-end variant: the attacker knows the deployed model, not the
+              retrain's seed);
 predicts and probes each model once, and judges it with the real gate (`evaluate`, the pure
 part of `modelgate check`, with the example config: probes, inversion, alpha 0.01 over the
 whole gate) against two calibration records of the same baseline, made from the first 4 and
@@ -55,6 +61,7 @@ from modelgate.result import GateResult  # noqa: E402
 
 FRACTIONS = (0.10, 0.20)
 CONTROL_SIZES = (0, 4, 20)  # 0: no calibration record, every null from the pair itself
+EPS = 0.1  # feature collision: the largest change of any pixel (in [0, 1]) beyond the watermark
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Example:
     recipe: Callable[[np.random.Generator, int], dict[str, Any]]
     inputs: np.ndarray | None = None  # canary inputs (suite order) for clean-label poisons
     pool_of: Callable[[int], np.ndarray] | None = None  # training inputs of one class
+    features: Any = None  # the blessed model's penultimate layer (torch), for feature collision
 
 
 def varied(epochs: int, lr: float | None) -> Callable[[np.random.Generator, int], dict[str, Any]]:
@@ -110,10 +118,11 @@ def image_example(tmp: Path) -> Example:
 
     _, pool_x, pool_y = digits_data.pool()
     controls = sorted(str(p) for p in (config.parent / "models").glob("control-*.safetensors"))
+    blessed = digits.load(config.parent / "models" / "baseline.safetensors")
     return Example(
         "image", config, controls, digits.train, digits.save, noisy_copies(x, 0.08, (0, 1)),
         labels, ((7, 1), (3, 8), (4, 9), (2, 5)), varied(digits.EPOCHS, digits.LR), x,
-        lambda c: pool_x[pool_y == c],
+        lambda c: pool_x[pool_y == c], blessed[:-1],
     )  # fmt: skip
 
 
@@ -233,6 +242,58 @@ def clean_label_jobs(
     return jobs
 
 
+def collide(
+    features: Any, target: np.ndarray, bases: np.ndarray, opacity: float, eps: float = EPS
+) -> np.ndarray:
+    """Poisons that look like their bases but whose features move toward the target's:
+    projected Adam on ||f(x) - f(t)||^2 / ||f(t)||^2, 300 steps, from the base watermarked with
+    the target at `opacity`, every pixel kept within `eps` of that and in [0, 1]: the poison
+    stays the base image a labeller sees, closer to the base than to the target."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(target[None], dtype=np.float32))
+    anchor = torch.from_numpy(((1 - opacity) * bases + opacity * target).astype(np.float32))
+    low, high = (anchor - eps).clamp(0.0, 1.0), (anchor + eps).clamp(0.0, 1.0)
+    with torch.no_grad():
+        goal = features(t)
+    scale = float(goal.pow(2).mean()) or 1.0
+    x = anchor.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.01)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = (features(x) - goal).pow(2).mean() / scale
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.copy_(torch.minimum(torch.maximum(x, low), high))
+    return x.detach().numpy().astype(np.float32)
+
+
+def collision_jobs(
+    ex: Example, base_logp: np.ndarray, protected: np.ndarray, offset: int, quick: bool
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Feature-collision poisons on one unprotected canary the blessed model gets right."""
+    if ex.features is None or ex.pool_of is None or ex.inputs is None:
+        return []
+    rng = np.random.default_rng(8765 + offset)
+    y, k = ex.labels, base_logp.shape[1]
+    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    jobs = []
+    for j in range(2 if quick else 6):
+        target = int(rng.choice(right))
+        new = int((y[target] + 1 + rng.integers(k - 1)) % k)
+        count = int(rng.choice([50, 100]))
+        opacity = float(rng.choice([0.2, 0.3]))
+        pool = ex.pool_of(new)
+        bases = pool[rng.choice(len(pool), size=min(count, len(pool)), replace=False)]
+        poisons = collide(ex.features, ex.inputs[target], bases, opacity)
+        label = f"{count} rows, opacity {opacity:.1f}"
+        jobs.append(("collision", label, {"seed": 500 + offset + j,
+                     "extra": (poisons, np.full(len(poisons), new, dtype=np.int64)),
+                     "_aimed": [(target, new, "other class")]}))  # fmt: skip
+    return jobs
+
+
 def failing(result: GateResult) -> list[str]:
     return sorted(c.name for c in result.checks if c.status.value == "failed")
 
@@ -276,6 +337,7 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
     jobs = jobs_for(ex, offset, quick)
     jobs += instance_jobs(ex, base.predictions.log_probs, protected, offset, quick)
     jobs += clean_label_jobs(ex, base.predictions.log_probs, protected, offset, quick)
+    jobs += collision_jobs(ex, base.predictions.log_probs, protected, offset, quick)
     rows = []
     for i, (family, strength, recipe) in enumerate(jobs):
         kwargs = {k: v for k, v in recipe.items() if not k.startswith("_")}
@@ -296,7 +358,7 @@ def run_modality(ex: Example, tmp: Path, offset: int, quick: bool) -> dict[str, 
                 src, dst, _ = recipe["flip"]
                 names = suite.classes
                 out["named"] = names_pair(result, names[src], names[dst])
-            if family in ("instance", "cleanlabel"):
+            if family in ("instance", "cleanlabel", "collision"):
                 hits = []
                 for t, new, aim in recipe["_aimed"]:
                     if candidate.labels[t] == new:  # a successful attack on this canary
@@ -323,9 +385,9 @@ def summarise(name: str, data: dict[str, Any]) -> None:
                   f"{'(' + ', '.join(loo['checks']) + ')' if loo['checks'] else ''}")  # fmt: skip
         groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            key = {"instance": "instance-targeted", "cleanlabel": "clean-label"}.get(
-                row["family"], row["strength"]
-            )
+            names = {"instance": "instance-targeted", "cleanlabel": "clean-label",
+                     "collision": "feature collision"}  # fmt: skip
+            key = names.get(row["family"], row["strength"])
             groups[(row["family"], key)].append(row)
         for (family, strength), members in groups.items():
             res = [m[f"c{n}"] for m in members]

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from modelgate.config import Config
     from modelgate.result import BlessOutcome, Check, GateResult
 
-MAX_CANARIES = 10
 PLUGIN_NAME = "modelgate-session"
 NODE = "modelgate"  # every item's id is `modelgate::<check name>`, wherever pytest runs from
 _SHARED_KEY = "modelgate_shared"  # xdist workerinput: the file the controller's result is in
@@ -382,6 +381,8 @@ class CheckItem(pytest.Item):
         if status is Status.SKIPPED:
             pytest.skip(_safe(check.summary))
         if status is Status.WARNED:
+            from modelgate.report.failure import failure_text
+
             # Attributed to the config file, not to this plugin's source line.
             warnings.warn_explicit(
                 ModelgateWarning(failure_text(check, None)), None, str(self.path), 0
@@ -392,50 +393,14 @@ class CheckItem(pytest.Item):
             return str(excinfo.value)
         check = self.check if isinstance(excinfo.value, CheckFailed) else None
         if check is not None:
+            from modelgate.report.failure import failure_text
+
             return failure_text(check, self.gate.result(self.config))
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         # The domain must not end with the check's name, or pytest rewrites its dots as `::`.
         return self.path, None, f"{NODE}: {self.name}"
-
-
-def failure_text(check: Check, result: GateResult | None) -> str:
-    """The check's summary, each finding's sentence and its top flipped canaries, on lines."""
-    from modelgate.report.escape import terminal_text
-
-    lines = [f"{terminal_text(check.name)}: {terminal_text(check.summary)}"]
-    flips: dict[str, Any] = {}
-    if result is not None:
-        from modelgate.flipped import FlippedCanaries
-
-        wanted = {c for finding in check.findings for c in finding.canaries[:MAX_CANARIES]}
-        flips = (
-            result.flips.lookup(wanted)
-            if isinstance(result.flips, FlippedCanaries)
-            else {f.id: f for f in result.flips if f.id in wanted}
-        )
-    for finding in check.findings:
-        lines.append(f"- {terminal_text(finding.message)}")
-        if finding.p_value is not None:
-            test = terminal_text(finding.test or "?")
-            alpha = f" (alpha {check.alpha:.3g})" if check.alpha is not None else ""
-            lines.append(f"  test: {test}, p-value: {finding.p_value}{alpha}")
-        shown = finding.canaries[:MAX_CANARIES]
-        flipped = [flips[c] for c in shown if c in flips]
-        others = [terminal_text(c) for c in shown if c not in flips]
-        lines += [
-            f"  {terminal_text(f.id)}  label {terminal_text(f.label)}: "
-            f"{terminal_text(f.baseline)} -> {terminal_text(f.candidate)}  "
-            f"margin {f.baseline_margin:.4g} -> {f.candidate_margin:.4g}"
-            for f in flipped
-        ]
-        if others:
-            lines.append(f"  canaries: {', '.join(others)}")
-        if len(finding.canaries) > len(shown):
-            more = len(finding.canaries) - len(shown)
-            lines.append(f"  ... and {more} more in the report")
-    return "\n".join(lines)
 
 
 @pytest.fixture(scope="session")

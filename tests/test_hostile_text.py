@@ -54,7 +54,7 @@ def test_bless_and_history_output_carry_no_command(
 def test_pytest_failure_text_carries_no_command(hostile: Path) -> None:
     from modelgate.config import load_config
     from modelgate.engine.check import run_gate
-    from modelgate.pytest_plugin import failure_text
+    from modelgate.report.failure import failure_text
 
     result = run_gate(load_config(hostile))
     text = "\n".join(failure_text(c, result) for c in result.checks if c.status.value == "failed")

@@ -20,7 +20,7 @@ from scipy import stats
 
 from modelgate.analysis.stats import MAD_TO_SD, holm_adjusted
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.probe import family_of
+from modelgate.probes.probe import family_of, needs_clean_ceiling
 from modelgate.probes.record import BlessedInversion, BlessedProbes
 from modelgate.probes.results import Inversion, TriggerRun
 
@@ -117,6 +117,8 @@ def probe_cells(
             pooled = ceiling(f"group/{group}") if pool and group else None
             if pooled is not None:
                 clean = pooled if clean is None else tuple(np.maximum(clean, pooled))
+        if clean is None and needs_clean_ceiling(name):
+            continue  # only clean retrains can say what such an input does: not judged
         for t in range(k):
             cells.append(
                 Cell(

@@ -38,6 +38,20 @@ class Probe:
 ADAPTIVE_FAMILIES = ("word", "pair")
 
 
+# Values beyond the suite's range: a tabular pair set there puts the input where every retrain
+# extrapolates its own way, so only the clean controls' ceiling can judge it.
+BEYOND_RANGE = ("below", "above")
+
+
+def needs_clean_ceiling(name: str) -> bool:
+    """Whether a probe is judged only against clean control retrains (a calibration): a pair
+    of features both set beyond the suite's range."""
+    parts = name.split("+")
+    return len(parts) == 2 and all(
+        p.startswith("feature/") and p.rpartition("/")[2] in BEYOND_RANGE for p in parts
+    )
+
+
 def is_control(name: str) -> bool:
     """Whether a probe is a random control pattern (named `control/<group>/<seed>`)."""
     return name.startswith("control/")

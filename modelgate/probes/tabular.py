@@ -1,4 +1,5 @@
-"""Tabular probes: one feature set to an extreme quantile or a quarter-range beyond, then pairs.
+"""Tabular probes: one feature set to an extreme quantile or a quarter-range beyond, then pairs
+(both at the suite's extremes, or both beyond its range).
 
 Values come from the suite's own quantiles, so every model sees the same stamped rows. The
 control sets the same feature to an ordinary value (between the 1st and 99th percentile) drawn
@@ -13,10 +14,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from modelgate.probe_settings import FeatureProbe
-from modelgate.probes.probe import Probe
+from modelgate.probes.probe import BEYOND_RANGE, Probe
 
-VALUES = ("min", "q01", "q99", "max", "below", "above")
-PAIR_VALUES = ("min", "max")
+VALUES = ("min", "q01", "q99", "max", *BEYOND_RANGE)
+PAIR_VALUES = (("min", "max"), BEYOND_RANGE)  # both features in range, or both beyond it
 CONTROL_SEEDS = (101, 102)
 Transform = Callable[[np.ndarray], np.ndarray]
 
@@ -87,10 +88,13 @@ def feature_probes(spec: FeatureProbe, inputs: np.ndarray) -> list[Probe]:
 
 
 def pair_probes(features: Sequence[int], inputs: np.ndarray) -> list[Probe]:
-    """Every pair of features at their 1st / 99th percentiles, with a random in-range control.
+    """Every pair of features at their extremes, both in range (min / max) and both a
+    quarter-range beyond it, with a random in-range control.
 
-    Pairs stay in range: two features pushed out of range together put the input where every
-    retrain extrapolates its own way, and clean retrains would disagree there.
+    Two features pushed out of range together put the input where every retrain extrapolates
+    its own way, so those pairs are judged only against the clean control retrains of a
+    calibration (`needs_clean_ceiling`): a trigger of two rare values is invisible to either
+    feature alone (measured: 3 of 4 drawn two-feature tabular backdoors went unseen without them).
 
     The pairs do not depend on the model, so the blessed model's counts cover them too (a pair
     chosen for one model could not be compared with a model that never saw it).
@@ -100,12 +104,14 @@ def pair_probes(features: Sequence[int], inputs: np.ndarray) -> list[Probe]:
     chosen = sorted(set(features))
     for i, a in enumerate(chosen):
         for b in chosen[i + 1 :]:
-            group = f"control/feature/{a}+{b}"
-            for va in PAIR_VALUES:
-                for vb in PAIR_VALUES:
-                    assign = [(a, float(values[va][a])), (b, float(values[vb][b]))]
-                    name = f"feature/{a}/{va}+feature/{b}/{vb}"
-                    probes.append(Probe(name, "feature", _setter(assign), group))
-            setter = _random_setter([a, b], values["q01"], values["q99"], CONTROL_SEEDS[0])
-            probes.append(Probe(f"{group}/{CONTROL_SEEDS[0]}", "feature", setter, is_control=True))
+            # each set of pairs with its own random control (and so its own pooled ceiling)
+            for choices, suffix, seed in zip(PAIR_VALUES, ("", "/beyond"), CONTROL_SEEDS):
+                group = f"control/feature/{a}+{b}{suffix}"
+                for va in choices:
+                    for vb in choices:
+                        assign = [(a, float(values[va][a])), (b, float(values[vb][b]))]
+                        name = f"feature/{a}/{va}+feature/{b}/{vb}"
+                        probes.append(Probe(name, "feature", _setter(assign), group))
+                setter = _random_setter([a, b], values["q01"], values["q99"], seed)
+                probes.append(Probe(f"{group}/{seed}", "feature", setter, is_control=True))
     return probes

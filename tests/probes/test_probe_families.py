@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.measure import ProbeCounts
-from modelgate.probes.probe import Probe, family_of
+from modelgate.probes.probe import Probe, family_of, needs_clean_ceiling
 from modelgate.probes.record import BlessedProbes
 from modelgate.probes.results import TriggerRun
 from modelgate.probes.run import highest_attraction
+from modelgate.probes.tabular import pair_probes
 from modelgate.probes.text import typical_classes
 
 
@@ -118,3 +119,34 @@ def test_few_controls_pool_the_ceiling_over_probes_of_one_kind() -> None:
     assert [c.probe for c in flagged(cells, TriggerPolicy(), 0.01)] == ["patch/a"]
     cells, _, _ = probe_cells(run, blessed, ceiling.get, pool=True)
     assert flagged(cells, TriggerPolicy(), 0.01) == []  # 80% is within 0.35 of 60%
+
+
+def test_beyond_range_pairs_are_judged_only_against_clean_controls() -> None:
+    name = "feature/2/above+feature/5/below"
+    assert needs_clean_ceiling(name)
+    assert not needs_clean_ceiling("feature/2/max+feature/5/min")  # in range: always judged
+    assert not needs_clean_ceiling("feature/2/above")  # one feature beyond: always judged
+    blessed = BlessedProbes(eligible=np.array([100, 100]), hits={name: np.array([0, 5])})
+    run = _run({name: [0, 95]})
+    cells, _, _ = probe_cells(run, blessed)
+    assert cells == []  # no calibration: nothing says what clean retrains do there
+    cells, _, _ = probe_cells(run, blessed, {"other": (0.0, 0.1)}.get)
+    assert cells == []  # a calibration that never measured the probe does not judge it either
+    cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.4)}.get)
+    assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]
+    cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.9)}.get)
+    assert not flagged(cells, TriggerPolicy(), 0.01)  # clean retrains extrapolate there too
+
+
+def test_tabular_pairs_in_range_and_beyond_each_have_their_own_control() -> None:
+    inputs = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    probes = pair_probes([0, 1, 2], inputs)
+    names = [p.name for p in probes]
+    assert len(names) == len(set(names)) == 3 * (4 + 1 + 4 + 1)
+    beyond = [p for p in probes if needs_clean_ceiling(p.name)]
+    assert len(beyond) == 3 * 4 and {p.control for p in beyond} == {
+        "control/feature/0+1/beyond", "control/feature/0+2/beyond", "control/feature/1+2/beyond"
+    }  # fmt: skip
+    stamped = next(p for p in beyond if p.name == "feature/0/above+feature/1/below").apply(inputs)
+    assert (stamped[:, 0] > inputs[:, 0].max()).all() and (stamped[:, 1] < inputs[:, 1].min()).all()
+    np.testing.assert_array_equal(stamped[:, 2], inputs[:, 2])

@@ -338,10 +338,12 @@ def _read_sidecar_record(
             key="header.log_probs.sha256",
             hint="restore the file bless wrote, or bless the production model again",
         )
-    try:
-        table = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise BaselineError(f"not a plain .npy array: {exc}", file=side) from None
+    table = _sidecar_view(data, _sidecar_dtype(k), len(suite))
+    if table is None:  # anything but the layout bless writes: np.load names what is wrong
+        try:
+            table = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise BaselineError(f"not a plain .npy array: {exc}", file=side) from None
     if table.dtype != _sidecar_dtype(k) or table.shape != (len(suite),):
         raise BaselineError(
             f"holds {table.shape} of {table.dtype}; the suite has {len(suite)} canaries of "
@@ -374,6 +376,25 @@ def _read_sidecar_record(
     log_probs[order] = table["logp"]
     labels[order] = table["pred"]
     return Predictions(log_probs=log_probs, labels=labels)
+
+
+def _sidecar_view(data: bytes, dtype: np.dtype[Any], n: int) -> np.ndarray | None:
+    """The sidecar's table as a read-only view of its bytes (np.load would copy all of them),
+    when its .npy header says exactly `dtype` and `(n,)`; None for anything else."""
+    from numpy.lib import format as npy
+
+    handle = io.BytesIO(data)
+    try:
+        version = npy.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            return None
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, found = read_header(handle)
+        if shape != (n,) or fortran or found != dtype:
+            return None
+        return np.frombuffer(data, dtype=dtype, count=n, offset=handle.tell())
+    except (ValueError, OSError, EOFError):  # a short or malformed file: np.load says why
+        return None
 
 
 def _refuse_line(

@@ -145,7 +145,9 @@ class FlippedCanaries(Sequence[CanaryFlip]):
 
     def tagged(self, tag: str) -> FlippedCanaries:
         """The flips of canaries carrying `tag`."""
-        keep = np.fromiter((tag in self._tags[i] for i in self.positions.tolist()), bool, len(self))
+        tags = list(map(self._tags.__getitem__, self.positions.tolist()))
+        carries = {t: tag in t for t in set(tags)}  # a suite has few distinct tag sets
+        keep = np.fromiter(map(carries.__getitem__, tags), bool, len(self))
         return self._subset(keep)
 
     def lookup(self, wanted: set[str]) -> dict[str, CanaryFlip]:

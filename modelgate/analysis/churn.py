@@ -116,9 +116,8 @@ def regression_matrix(
     """R[a, b] = canaries of class a the baseline got right that the candidate now calls b."""
     y, base_pred, cand_pred = (np.asarray(v, dtype=int) for v in (y, base_pred, cand_pred))
     hit = (base_pred == y) & (cand_pred != y)
-    r = np.zeros((n_classes, n_classes), dtype=int)
-    np.add.at(r, (y[hit], cand_pred[hit]), 1)
-    return r
+    cells = np.bincount(y[hit] * n_classes + cand_pred[hit], minlength=n_classes * n_classes)
+    return cells.reshape(n_classes, n_classes).astype(int)
 
 
 def expected_matrix(
@@ -134,13 +133,22 @@ def expected_matrix(
     """
     y = np.asarray(y, dtype=int)
     # below e^-12 a log-probability is float noise: no destination is "impossible"
-    logp = np.maximum(np.asarray(base_logp, dtype=float), MEAN_SHIFT_FLOOR)
+    logp = np.array(base_logp, dtype=float)
+    np.maximum(logp, MEAN_SHIFT_FLOOR, out=logp)
+    if logp.ndim != 2 or logp.shape[1] < 2 or y.shape != (logp.shape[0],):
+        raise ValueError(f"need logp (N, K>=2) and y (N,), got {logp.shape} and {y.shape}")
     n, k = logp.shape
     fits = per_class(curves, k)
-    m = margins(logp, y)
-    other = logp.copy()
-    other[np.arange(n), y] = -np.inf
-    q = np.exp(other - other.max(axis=1, keepdims=True))
+    rows = np.arange(n)
+    true_score = logp[rows, y]
+    # One masked copy gives both the margins (as `margins` computes them) and q, in place.
+    other = logp
+    other[rows, y] = -np.inf
+    best = other.max(axis=1)
+    m = true_score - best
+    other -= best[:, None]
+    q = np.exp(other, out=other)
+    del logp, other
     q /= q.sum(axis=1, keepdims=True)
     p_flip = np.zeros(n)
     for a in np.unique(y):
@@ -245,6 +253,7 @@ def attraction_test(
                               float(rb), pv, float(pa), bool(pa <= alpha), idx, msg))  # fmt: skip
 
     off = ~np.eye(k, dtype=bool)
+    d: np.ndarray | None = None  # the per-canary shifts, made once (an (N, K) pass each time)
     if shift_null is not None:
         # Against controls, each cell has its own null: compare plain mean shifts in nats,
         # after the candidate's own global trend in the baseline's cell log-odds (a recipe
@@ -255,7 +264,8 @@ def attraction_test(
         loc = np.asarray(shift_null.mean)
         null_tail = shift_null.upper_p
     else:
-        t = centre_rows(shift_statistics(y, base_logp, cand_logp))
+        d = shift_deltas(y, base_logp, cand_logp)
+        t = centre_rows(shift_statistics(y, base_logp, cand_logp, deltas=d))
         z = np.full((k, k), np.nan)
         z[off] = robust_z(t[off], min_scale=T_SCALE_FLOOR)
         # the MAD of n cells is worth ~0.37 n observations: Student tails keep Holm honest
@@ -264,10 +274,11 @@ def attraction_test(
         loc = np.full((k, k), float(np.median(t[off])) if off.any() else 0.0)
     cells = [(a, b) for a in range(k) for b in range(k) if a != b]
     p_shift = [float(null_tail(z[a, b])) for a, b in cells]
-    d = shift_deltas(y, base_logp, cand_logp)
     for (a, b), pv, pa in zip(cells, p_shift, holm_adjusted(p_shift)):
         if pa > alpha:
             continue
+        if d is None:
+            d = shift_deltas(y, base_logp, cand_logp)
         rows = np.flatnonzero(y == a)
         delta = d[rows, b]
         order = np.lexsort((rows, -delta))[:_TOP]

@@ -36,6 +36,23 @@ def test_expected_matrix_hand_case() -> None:
     np.testing.assert_allclose(e, want, atol=1e-12)
 
 
+def test_in_place_kernels_leave_the_callers_scores_alone() -> None:
+    # expected_matrix and shift_deltas work in place on their own copies of the scores
+    from modelgate.analysis.shift import shift_deltas
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 300)
+    for dtype in (np.float32, np.float64):
+        base = log_softmax(rng.normal(0, 2, (300, 4))).astype(dtype)
+        cand = log_softmax(rng.normal(0, 2, (300, 4))).astype(dtype)
+        kept = base.copy(), cand.copy()
+        flat = FlipCurve(b0=-2.0, b1=0.0)
+        expected_matrix(y, base.argmax(1), base, flat)
+        shift_deltas(y, base, cand)
+        np.testing.assert_array_equal(base, kept[0])
+        np.testing.assert_array_equal(cand, kept[1])
+
+
 def test_destination_hand_case() -> None:
     # Two classes, ten canaries of class 0 all right at baseline, flat flip probability 0.1:
     # E[0,1] = 10 * 0.1 = 1. Four now say 1: P(X >= 4 | Poisson(1)) = 1 - (8/3) e^-1; Holm

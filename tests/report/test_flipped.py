@@ -86,6 +86,9 @@ def test_id_order_is_pythons_string_order() -> None:
     assert [ids[i] for i in id_order(ids)] == sorted(ids)
     short = ["k3", "k10", "k2", "K1"]
     assert [short[i] for i in id_order(short)] == sorted(short)
+    # the two C paths: ASCII ids sorted as bytes, others as fixed-width unicode
+    for case in (["b-2", "b-10", "a~", "a "], ["é", "e", "z", "ÿ", "Ā"]):
+        assert [case[i] for i in id_order(case)] == sorted(case)
 
 
 def test_a_large_report_streams_in_parts_and_parses(failing_result, monkeypatch) -> None:  # type: ignore[no-untyped-def]

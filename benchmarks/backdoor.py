@@ -328,41 +328,55 @@ def main() -> None:
         }
         _, _, tx, ty = tab.make_data()
         _, _, sx, sy = txt.make_data()
+        # The blessed models, for each trigger's success on a model nobody poisoned.
+        blessed_image = digits.load(
+            ROOT / "examples" / "digits" / "models" / "baseline.safetensors"
+        )
+        blessed_tabular = tab.train(**tab.MODELS["baseline"])
+        txt.save(*txt.train(**txt.MODELS["baseline"]), tmp / "blessed-text.safetensors")
+        blessed_text = txt._model.load(tmp / "blessed-text.safetensors")
         for n, (modality, family, label, kwargs) in enumerate(jobs):
             t0 = time.perf_counter()
             path = tmp / f"m{n}.safetensors"
             bd = kwargs.get("backdoor")
+            natural = 0.0  # the trigger's success on the blessed model
             if modality == "image":
                 model = digits.train(**kwargs)
                 digits.save(model, path)
-                asr = (
-                    success(
-                        *(digits.logits(model, v).argmax(1) for v in (cx, bd.stamp(cx))),
-                        cy,
-                        bd.target,
+                if bd:
+                    asr, natural = (
+                        success(
+                            *(digits.logits(m, v).argmax(1) for v in (cx, bd.stamp(cx))),
+                            cy,
+                            bd.target,
+                        )
+                        for m in (model, blessed_image)
                     )
-                    if bd
-                    else 0.0
-                )
+                else:
+                    asr = 0.0
             elif modality == "tabular":
                 model = tab.train(**kwargs)
                 tab.save(model, path)
-                with torch.no_grad():
-                    preds = [
-                        model(torch.from_numpy(v)).argmax(1).numpy()
-                        for v in (tx, bd.stamp(tx) if bd else tx)
-                    ]
-                asr = success(*preds, ty, bd.target) if bd else 0.0
+                rates = []
+                for m in (model, blessed_tabular):
+                    with torch.no_grad():
+                        preds = [
+                            m(torch.from_numpy(v)).argmax(1).numpy()
+                            for v in (tx, bd.stamp(tx) if bd else tx)
+                        ]
+                    rates.append(success(*preds, ty, bd.target) if bd else 0.0)
+                asr, natural = rates
             else:
                 model, vocab = txt.train(**kwargs)
                 txt.save(model, vocab, path)
                 predict = txt._model.load(path)
-                asr = (
-                    success(
-                        predict(sx).argmax(1), predict(bd.stamp(sx, 99)).argmax(1), sy, bd.target
+                asr, natural = (
+                    (
+                        success(f(sx).argmax(1), f(bd.stamp(sx, 99)).argmax(1), sy, bd.target)
+                        if bd
+                        else 0.0
                     )
-                    if bd
-                    else 0.0
+                    for f in (predict, blessed_text)
                 )
             by_size, named = run_one(configs[modality], path, bd.target if bd else None)
             rows.append(
@@ -371,6 +385,7 @@ def main() -> None:
                     "family": family,
                     "trigger": label,
                     "attack_success": round(asr, 4),
+                    "blessed_success": round(natural, 4),
                     **{f"failed_c{k}": v for k, v in by_size.items()},
                     **{
                         f"trigger_checks_c{k}": [c for c in v if c in TRIGGER_CHECKS]
@@ -384,6 +399,7 @@ def main() -> None:
             shown = "  ".join(f"c{k}: {','.join(v) or 'pass'}" for k, v in by_size.items())
             print(
                 f"[{n + 1}/{len(jobs)}] {modality:7s} {family:7s} {label:28s} asr {asr:4.0%} "
+                f"(blessed {natural:4.0%}) "
                 f"{shown} ({r['seconds']} s)",
                 file=sys.stderr,
             )
@@ -413,8 +429,13 @@ def report(rows: list[dict[str, Any]], cost: dict[str, Any], elapsed: float) -> 
                 lo, hi = wilson(k, len(chosen))
                 cells.append(f"{k:>3d}/{len(chosen):<3d} {lo:4.0%}-{hi:4.0%}")
             named = sum(bool(r[f"named_c{n}"]) for r in strong)
+            # triggers the blessed model already follows: nothing the attacker added to see
+            natural = [r for r in strong if r["blessed_success"] >= 0.5]
+            new = sum(bool(r[f"named_c{n}"]) for r in strong if r not in natural)
             print(f"{modality:8s} {family:8s} {cells[0]:>32s} {cells[1]:>27s}  "
-                  f"naming the target: {named}/{len(strong)} effective")  # fmt: skip
+                  f"naming the target: {named}/{len(strong)} effective; "
+                  f"{new}/{len(strong) - len(natural)} beyond the blessed model's own "
+                  f"({len(natural)} it already follows)")  # fmt: skip
         clean = [r for r in rows if r["family"] == "clean"]
         k = sum(bool(r[f"trigger_checks_c{n}"]) for r in clean)
         lo, hi = wilson(k, len(clean))

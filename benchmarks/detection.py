@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,37 @@ def instance_jobs(
     return jobs
 
 
+def _clean_label_draws(
+    ex: Example,
+    base_logp: np.ndarray,
+    protected: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    counts: list[int],
+    strengths: list[float],
+) -> Iterator[tuple[int, int, float, np.ndarray]]:
+    """(target, attacker's class, strength, base rows of that class) for n attacks on one
+    unprotected canary the blessed model gets right."""
+    assert ex.pool_of is not None
+    y, k = ex.labels, base_logp.shape[1]
+    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    for _ in range(n):
+        target = int(rng.choice(right))
+        new = int((y[target] + 1 + rng.integers(k - 1)) % k)
+        count = int(rng.choice(counts))
+        strength = float(rng.choice(strengths))
+        pool = ex.pool_of(new)
+        rows = pool[rng.choice(len(pool), size=min(count, len(pool)), replace=False)]
+        yield target, new, strength, rows
+
+
+def _poison_job(
+    family: str, label: str, seed: int, poisons: np.ndarray, target: int, new: int
+) -> tuple[str, str, dict[str, Any]]:
+    extra = (poisons, np.full(len(poisons), new, dtype=np.int64))
+    return family, label, {"seed": seed, "extra": extra, "_aimed": [(target, new, "other class")]}
+
+
 def clean_label_jobs(
     ex: Example, base_logp: np.ndarray, protected: np.ndarray, offset: int, quick: bool
 ) -> list[tuple[str, str, dict[str, Any]]]:
@@ -224,21 +255,13 @@ def clean_label_jobs(
     if ex.pool_of is None or ex.inputs is None:
         return []
     rng = np.random.default_rng(5678 + offset)
-    y, k = ex.labels, base_logp.shape[1]
-    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    draws = _clean_label_draws(ex, base_logp, protected, rng, 2 if quick else 6, [60, 120],
+                               [0.35, 0.5])  # fmt: skip
     jobs = []
-    for j in range(2 if quick else 6):
-        target = int(rng.choice(right))
-        new = int((y[target] + 1 + rng.integers(k - 1)) % k)
-        count = int(rng.choice([60, 120]))
-        alpha = float(rng.choice([0.35, 0.5]))
-        pool = ex.pool_of(new)
-        rows = pool[rng.choice(len(pool), size=min(count, len(pool)), replace=False)]
+    for j, (target, new, alpha, rows) in enumerate(draws):
         poisons = ((1 - alpha) * rows + alpha * ex.inputs[target]).astype(np.float32)
-        label = f"{count} rows, alpha {alpha:.2f}"
-        jobs.append(("cleanlabel", label, {"seed": 400 + offset + j,
-                     "extra": (poisons, np.full(len(poisons), new, dtype=np.int64)),
-                     "_aimed": [(target, new, "other class")]}))  # fmt: skip
+        label = f"{len(rows)} rows, alpha {alpha:.2f}"
+        jobs.append(_poison_job("cleanlabel", label, 400 + offset + j, poisons, target, new))
     return jobs
 
 
@@ -276,21 +299,13 @@ def collision_jobs(
     if ex.features is None or ex.pool_of is None or ex.inputs is None:
         return []
     rng = np.random.default_rng(8765 + offset)
-    y, k = ex.labels, base_logp.shape[1]
-    right = np.flatnonzero((base_logp.argmax(axis=1) == y) & ~protected)
+    draws = _clean_label_draws(ex, base_logp, protected, rng, 2 if quick else 6, [50, 100],
+                               [0.2, 0.3])  # fmt: skip
     jobs = []
-    for j in range(2 if quick else 6):
-        target = int(rng.choice(right))
-        new = int((y[target] + 1 + rng.integers(k - 1)) % k)
-        count = int(rng.choice([50, 100]))
-        opacity = float(rng.choice([0.2, 0.3]))
-        pool = ex.pool_of(new)
-        bases = pool[rng.choice(len(pool), size=min(count, len(pool)), replace=False)]
+    for j, (target, new, opacity, bases) in enumerate(draws):
         poisons = collide(ex.features, ex.inputs[target], bases, opacity)
-        label = f"{count} rows, opacity {opacity:.1f}"
-        jobs.append(("collision", label, {"seed": 500 + offset + j,
-                     "extra": (poisons, np.full(len(poisons), new, dtype=np.int64)),
-                     "_aimed": [(target, new, "other class")]}))  # fmt: skip
+        label = f"{len(bases)} rows, opacity {opacity:.1f}"
+        jobs.append(_poison_job("collision", label, 500 + offset + j, poisons, target, new))
     return jobs
 
 

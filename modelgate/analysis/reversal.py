@@ -257,10 +257,10 @@ def reversal_z(
         np.abs(inner, out=inner)
         spread = MAD_TO_SD * float(np.median(inner, overwrite_input=True))
     del inner
-    divisor = null.scale * max(1.0, spread)
     z /= max(1.0, spread)
     z[~off] = -np.inf
-    at_flip = -expected / divisor
+    at_flip = expected / null.scale
+    at_flip *= -1.0 / max(1.0, spread)  # in place: (0 - expected) / (scale x spread)
     return z, expected, at_flip
 
 

@@ -6,6 +6,7 @@ features, so end-to-end tests exercise the real loaders, inference and reports.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,14 @@ def build_project(
     config.write_text(BASE_CONFIG.lstrip())
     bless(load_config(config))
     return config
+
+
+_TIMES = re.compile(
+    rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'
+)
+
+
+def blanked_reports(folder: Path) -> dict[str, bytes]:
+    """Every report file in `folder`, timestamps and durations blanked: what two runs of the
+    same check must agree on byte for byte."""
+    return {p.name: _TIMES.sub(b"T", p.read_bytes()) for p in sorted(folder.iterdir())}

@@ -17,6 +17,7 @@ import yaml
 from projects import (
     BASE_CONFIG,
     Project,
+    blanked_reports,
     build_project,
     linear_weights,
     make_data,
@@ -216,15 +217,6 @@ def test_a_config_error_uploads_no_earlier_verdict_either(project: Project) -> N
 
 # --- a matrix of `shard:` steps and a `merge:` step ------------------------------------------
 
-_TIMES = re.compile(
-    rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'
-)
-
-
-def reports(folder: Path) -> dict[str, bytes]:
-    """Every report file in `folder`, timestamps and durations blanked."""
-    return {p.name: _TIMES.sub(b"T", p.read_bytes()) for p in sorted(folder.iterdir())}
-
 
 @pytest.fixture(scope="module")
 def blessed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -280,7 +272,7 @@ def test_shards_then_merge_give_the_single_process_report(blessed: Path, tmp_pat
     (sharded / "gh-output").unlink()
     code, lines = run_action(action_env(sharded, merge=str(tmp_path / "downloaded")))
     assert code == 1
-    assert reports(sharded / "reports") == reports(single / "reports")
+    assert blanked_reports(sharded / "reports") == blanked_reports(single / "reports")
     merged = read_commands_file(sharded / "gh-output")
     expected = read_commands_file(single / "gh-output")
     for name in ("verdict", "exit-code", "findings", "failed-checks", "unexplained-flips"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from projects import build_project, linear_weights, save_weights
+from projects import blanked_reports, build_project, linear_weights, save_weights
 
 from modelgate.api import ReportRequest, run_check
 from modelgate.cli import main
@@ -18,9 +18,6 @@ from modelgate.errors import PredictionError, ShardError
 
 ray = pytest.importorskip("ray")
 
-_TIMES = re.compile(
-    rb'("(started|finished)_at": "[^"]*"|timestamp="[^"]*"|time="[0-9.]+"|seconds": [0-9.e-]+)'
-)
 # The one thing that differs by design: the config file (its engine key) and its digest.
 _CONFIG = re.compile(rb"(ray|modelgate)\.yaml( \([0-9a-f]{12}\))?|[0-9a-f]{64}")
 
@@ -85,10 +82,7 @@ def project(blessed: Path, tmp_path: Path) -> Path:
 
 
 def reports(folder: Path) -> dict[str, bytes]:
-    return {
-        p.name: _CONFIG.sub(b"C", _TIMES.sub(b"T", p.read_bytes()))
-        for p in sorted(folder.iterdir())
-    }
+    return {name: _CONFIG.sub(b"C", text) for name, text in blanked_reports(folder).items()}
 
 
 def check(root: Path, config: str, out: str) -> int:

@@ -54,6 +54,7 @@ from modelgate.engine.inputs import Inputs, load_inputs  # noqa: E402
 from modelgate.probes.run import triggers_for  # noqa: E402
 
 TRIGGER_CHECKS = ("probes.inversion", "probes.triggers")
+CLASS_PAIR_CHECKS = ("stats.attraction", "stats.destination", "drift")
 CONTROL_SIZES = (4, 20)
 
 
@@ -266,28 +267,40 @@ def calibrated(config_path: Path, controls: list[str]) -> dict[int, Inputs]:
 
 def run_one(
     inputs: dict[int, Inputs], path: Path, target: int | None
-) -> tuple[dict[int, list[str]], dict[int, bool]]:
+) -> tuple[dict[int, list[str]], dict[int, bool], dict[int, bool]]:
     """Predict and probe the model once; judge it against each calibration. Also whether a
-    failing trigger finding names the attacker's target class."""
+    failing trigger finding names the attacker's target class, and whether any failing
+    class-level finding does (a trigger's class, or a churn cell's destination)."""
     first = inputs[CONTROL_SIZES[0]]
     config: Config = with_candidate_path(first.config, path)
     candidate, predictor = predict_with_model(config, first.suite)
     triggers = triggers_for(
         config, first.suite, predictor, candidate, first.baseline.header.triggers
     )
-    out, named = {}, {}
+    out: dict[int, list[str]] = {}
+    named: dict[int, bool] = {}
+    named_class: dict[int, bool] = {}
     for n, inp in inputs.items():
         run = replace(inp, config=with_candidate_path(inp.config, path))
         result = evaluate(run, candidate, predictor.info, triggers=triggers)
         out[n] = sorted(c.name for c in result.checks if c.status.value == "failed")
         wanted = None if target is None else first.suite.classes[target]
+        failed = [c for c in result.checks if c.status.value == "failed"]
         named[n] = any(
             dict(f.evidence).get("class") == wanted
-            for c in result.checks
-            if c.status.value == "failed" and c.name in TRIGGER_CHECKS
+            for c in failed
+            if c.name in TRIGGER_CHECKS
             for f in c.findings
         )
-    return out, named
+        # the issue's wider criterion: any failing class-level finding naming the target, a
+        # trigger's class or a churn cell's destination (not a single reversed canary's)
+        named_class[n] = named[n] or any(
+            dict(f.evidence).get("to") == wanted
+            for c in failed
+            if c.name in CLASS_PAIR_CHECKS
+            for f in c.findings
+        )
+    return out, named, named_class
 
 
 def main() -> None:
@@ -378,7 +391,8 @@ def main() -> None:
                     )
                     for f in (predict, blessed_text)
                 )
-            by_size, named = run_one(configs[modality], path, bd.target if bd else None)
+            target = bd.target if bd else None
+            by_size, named, named_class = run_one(configs[modality], path, target)
             rows.append(
                 {
                     "modality": modality,
@@ -392,6 +406,7 @@ def main() -> None:
                         for k, v in by_size.items()
                     },
                     **{f"named_c{k}": v for k, v in named.items()},
+                    **{f"named_class_c{k}": v for k, v in named_class.items()},
                     "seconds": round(time.perf_counter() - t0, 1),
                 }
             )
@@ -432,10 +447,13 @@ def report(rows: list[dict[str, Any]], cost: dict[str, Any], elapsed: float) -> 
             # triggers the blessed model already follows: nothing the attacker added to see
             natural = [r for r in strong if r["blessed_success"] >= 0.5]
             new = sum(bool(r[f"named_c{n}"]) for r in strong if r not in natural)
+            wide = sum(bool(r.get(f"named_class_c{n}")) for r in strong)
+            wide_new = sum(bool(r.get(f"named_class_c{n}")) for r in strong if r not in natural)
             print(f"{modality:8s} {family:8s} {cells[0]:>32s} {cells[1]:>27s}  "
                   f"naming the target: {named}/{len(strong)} effective; "
                   f"{new}/{len(strong) - len(natural)} beyond the blessed model's own "
-                  f"({len(natural)} it already follows)")  # fmt: skip
+                  f"({len(natural)} it already follows); any class-level finding: "
+                  f"{wide}/{len(strong)}, {wide_new}/{len(strong) - len(natural)}")  # fmt: skip
         clean = [r for r in rows if r["family"] == "clean"]
         k = sum(bool(r[f"trigger_checks_c{n}"]) for r in clean)
         lo, hi = wilson(k, len(clean))

@@ -20,6 +20,7 @@ FRONT_ENDS |= {"modelgate", "modelgate.__main__"}  # `modelgate.check` is the ap
 # Plain records every layer may use; they import nothing above themselves.
 RECORDS = {
     "modelgate._version",
+    "modelgate.baseline_header",
     "modelgate.errors",
     "modelgate.result",
     "modelgate.validation",

@@ -33,6 +33,7 @@ from modelgate.errors import (
 )
 from modelgate.report import github
 from modelgate.report.markdown import escape_md
+from modelgate.result import CheckName, WaiverState, budget_tag
 
 if TYPE_CHECKING:
     from modelgate.config import Config
@@ -48,13 +49,17 @@ _FALSE = {"false", "no", "0", "off"}
 # The config keys an annotation of each check points at, most specific first: the budget or test
 # mode when the config sets one, else the false-alarm budget; the candidate line is the last resort.
 _CHECK_KEYS: dict[str, tuple[str, ...]] = {
-    "accuracy": ("policy.accuracy.max_drop", "policy.accuracy"),
-    "flips.protected": ("policy.protected.max_flips", "policy.protected"),
-    "stats.margin_collapse": ("policy.protected.margin_collapse", "policy.alpha"),
-    "stats.mcnemar": ("policy.tests.mcnemar", "policy.alpha"),
-    "stats.per_class": ("policy.tests.per_class", "policy.alpha"),
-    "stats.destination": ("policy.tests.destination", "policy.alpha"),
-    "stats.attraction": ("policy.tests.attraction", "policy.alpha"),
+    CheckName.ACCURACY: ("policy.accuracy.max_drop", "policy.accuracy"),
+    CheckName.PROTECTED_BUDGET: ("policy.protected.max_flips", "policy.protected"),
+    CheckName.MARGIN_COLLAPSE: ("policy.protected.margin_collapse", "policy.alpha"),
+    CheckName.MCNEMAR: ("policy.tests.mcnemar", "policy.alpha"),
+    CheckName.PER_CLASS: ("policy.tests.per_class", "policy.alpha"),
+    CheckName.DESTINATION: ("policy.tests.destination", "policy.alpha"),
+    CheckName.ATTRACTION: ("policy.tests.attraction", "policy.alpha"),
+    CheckName.REVERSAL: ("policy.tests.reversal", "policy.alpha"),
+    CheckName.TRIGGERS: ("policy.triggers.probes", "policy.alpha"),
+    CheckName.INVERSION: ("policy.triggers.inversion", "policy.alpha"),
+    CheckName.DRIFT: ("policy.drift.mode", "policy.alpha"),
 }
 
 
@@ -124,14 +129,14 @@ def config_locator(config: Config, result: GateResult, env: Mapping[str, str]) -
     waivers_file = (
         repo_path(config.resolve(config.settings.waivers), env) if config.settings.waivers else None
     )
-    expired = [w.line for w in result.waivers if w.state == "expired" and w.line]
+    expired = [w.line for w in result.waivers if w.state is WaiverState.EXPIRED and w.line]
 
     def locate(check: Check, finding: Finding) -> github.Location:
-        if check.name == "waivers" and waivers_file:
+        if check.name == CheckName.WAIVERS and waivers_file:
             return github.Location(waivers_file, expired[0] if expired else None)
         keys: tuple[str, ...] = _CHECK_KEYS.get(check.name, ())
-        if check.name.startswith("flips.tag."):
-            tag = check.name.removeprefix("flips.tag.").removesuffix(".negative")
+        tag = budget_tag(check.name)
+        if tag is not None:
             keys = (f"policy.tags.{tag}",)
         lines = config.located.lines if config.located else {}
         line = next((lines[k] for k in keys if k in lines), None)

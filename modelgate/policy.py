@@ -11,6 +11,7 @@ from modelgate.result import (
     Check,
     CheckName,
     Finding,
+    FlipKind,
     Metrics,
     Status,
     Verdict,
@@ -57,6 +58,10 @@ class AlphaPlan:
 def with_alpha(check: Check, plan: AlphaPlan) -> Check:
     """The check with the alpha its p-values were compared with, when it shares alpha."""
     return replace(check, alpha=plan.share) if check.name in plan.enabled else check
+
+
+# The checks that run only for some configs: the trigger checks with probes, drift with the ledger.
+CONDITIONAL_CHECKS = frozenset({CheckName.TRIGGERS, CheckName.INVERSION, CheckName.DRIFT})
 
 
 def alpha_plan(config: Config) -> AlphaPlan:
@@ -123,7 +128,7 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
             return tuple(flips.tagged(tag))
         return [f for f in flips if tag in f.tags]
 
-    protected = [f for f in having("protected") if f.kind.value != "positive"]
+    protected = [f for f in having("protected") if f.kind is not FlipKind.POSITIVE]
     checks = [
         budget_check(
             CheckName.PROTECTED_BUDGET, protected, policy.protected.max_flips, "protected canaries"
@@ -135,7 +140,7 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
             checks.append(
                 budget_check(
                     tag_budget(tag),
-                    [f for f in tagged if f.kind.value != "positive"],
+                    [f for f in tagged if f.kind is not FlipKind.POSITIVE],
                     budget.max_flips,
                     f"canaries tagged {tag}",
                 )
@@ -144,7 +149,7 @@ def budget_checks(flips: Sequence[CanaryFlip], policy: Policy) -> list[Check]:
             checks.append(
                 budget_check(
                     tag_budget(tag, negative=True),
-                    [f for f in tagged if f.kind.value == "negative"],
+                    [f for f in tagged if f.kind is FlipKind.NEGATIVE],
                     budget.max_negative_flips,
                     f"right-to-wrong canaries tagged {tag}",
                 )

@@ -139,12 +139,13 @@ def _keep_ids_clean(config: pytest.Config) -> None:
 
 def planned_checks(config: Config) -> tuple[str, ...]:
     """Every check a run of this config can report, named from the config alone (sorted, as
-    the result's checks are): an item for each, before any model runs."""
-    from modelgate.policy import alpha_plan
+    the result's checks are): an item for each, before any model runs. A new `CheckName` gets
+    an item without a change here; only the checks that run for some configs are left out when
+    this one's `AlphaPlan` does not run them."""
+    from modelgate.policy import CONDITIONAL_CHECKS, alpha_plan
     from modelgate.result import CheckName, tag_budget
 
-    names = {CheckName.ACCURACY, CheckName.PROTECTED_BUDGET, CheckName.WAIVERS}
-    names.update(name for name, _ in alpha_plan(config).modes)
+    names = (set(CheckName) - CONDITIONAL_CHECKS) | {n for n, _ in alpha_plan(config).modes}
     planned = {str(name) for name in names}
     for tag, budget in config.policy.tags.items():
         if budget.max_flips is not None:
@@ -331,7 +332,7 @@ class GateSession:
         result = self._shared.result if self._shared is not None else None
         if result is None or session.exitstatus != pytest.ExitCode.OK:
             return
-        if any(c.name not in self.planned and c.status.value == "failed" for c in result.checks):
+        if any(name not in self.planned for name in result.failed_checks):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

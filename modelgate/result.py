@@ -64,9 +64,19 @@ class CheckName(str, enum.Enum):
         return self.value.__format__(spec)
 
 
+_TAG_BUDGET = "flips.tag."
+
+
 def tag_budget(tag: str, *, negative: bool = False) -> str:
     """The name of a per-tag flip budget check."""
-    return f"flips.tag.{tag}.negative" if negative else f"flips.tag.{tag}"
+    return f"{_TAG_BUDGET}{tag}.negative" if negative else f"{_TAG_BUDGET}{tag}"
+
+
+def budget_tag(check: str) -> str | None:
+    """The tag whose budget the check `check` is (`tag_budget` undone); None for other checks."""
+    if not check.startswith(_TAG_BUDGET):
+        return None
+    return check.removeprefix(_TAG_BUDGET).removesuffix(".negative")
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,11 @@ class GateResult:
     @property
     def findings(self) -> tuple[Finding, ...]:
         return tuple(f for c in self.checks for f in c.findings)
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        """The names of the checks that failed, in the result's order."""
+        return tuple(c.name for c in self.checks if c.status is Status.FAILED)
 
     def check(self, name: str) -> Check:
         """The check called `name`; KeyError when the run had none of that name."""

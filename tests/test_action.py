@@ -10,7 +10,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -24,7 +25,8 @@ from projects import (
     save_weights,
 )
 
-from modelgate.action import main
+from modelgate.action import config_locator, main
+from modelgate.result import Check, CheckName, Finding, Status, tag_budget
 
 # Class 0 carries a newline that would start a `::warning::` line of its own if printed raw.
 HOSTILE = ("c,d:e\n::warning::f", "a::error::x%0A<b>|*x*</b>", "@org/team")
@@ -439,3 +441,51 @@ def test_inputs_reach_scripts_only_through_env_and_nothing_sets_github_env() -> 
     assert "GITHUB_ENV" not in (ROOT / "modelgate" / "action.py").read_text().replace(
         "never GITHUB_ENV", ""
     ).replace("GITHUB_ENV would", "")
+
+
+LOCATED_CONFIG = """\
+version: 1
+suite: suite
+candidate:
+  path: candidate.safetensors
+  factory: model.py:build
+baseline: baseline.json
+waivers: waivers.yaml
+policy:
+  alpha: 0.02
+  accuracy:
+    max_drop: 0.05
+  tests:
+    reversal: warn
+  tags:
+    watched:
+      max_flips: 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("check", "line"),
+    [
+        (CheckName.ACCURACY, 11),  # its budget
+        (CheckName.REVERSAL, 13),  # its test mode
+        (CheckName.DESTINATION, 9),  # no mode set: the false-alarm budget it shares
+        (CheckName.TRIGGERS, 9),
+        (CheckName.DRIFT, 9),
+        (tag_budget("watched"), 15),
+        (tag_budget("watched", negative=True), 15),
+        (CheckName.PROTECTED_BUDGET, 3),  # nothing set for it: the candidate line
+    ],
+)
+def test_annotations_point_at_the_policy_line_of_the_check(
+    tmp_path: Path, check: str, line: int
+) -> None:
+    from modelgate.config import load_config
+
+    path = tmp_path / "modelgate.yaml"
+    path.write_text(LOCATED_CONFIG)
+    config = load_config(path)
+    result = SimpleNamespace(waivers=())
+    locate = config_locator(config, cast(Any, result), {"GITHUB_WORKSPACE": str(tmp_path)})
+    finding = Finding(check=check, message="m")
+    where = locate(Check(check, Status.FAILED, "s", (finding,)), finding)
+    assert (where.file, where.line) == ("modelgate.yaml", line)

@@ -110,6 +110,7 @@ def test_action_outputs_are_the_scripts_outputs() -> None:
         exit_code=0,
         findings=(),
         checks=(),
+        failed_checks=(),
         metrics=SimpleNamespace(unexplained_flips=0),
     )
     produced = set(github.outputs(fake, {})) | {"report-dir"}  # type: ignore[arg-type]

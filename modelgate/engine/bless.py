@@ -82,7 +82,7 @@ def bless(
         if other_budget:
             previous = replace(previous, notes=(*previous.notes, OTHER_BUDGET))
         if previous.exit_code != 0 and not force:
-            failing = ", ".join(c.name for c in previous.checks if c.status.value == "failed")
+            failing = ", ".join(previous.failed_checks)
             raise UsageError(
                 f"the candidate fails the gate ({failing}); not blessed",
                 file=config.path,
@@ -116,7 +116,7 @@ def bless(
     write_baseline(config.baseline_path, suite, candidate, header)
     from modelgate.engine.history import record_bless
 
-    record_bless(config, suite, candidate, info, header, previous)
+    record_bless(config, suite, candidate, info=info, header=header, previous=previous)
     accuracy = float(np.mean(candidate.labels == suite.labels))
     return BlessOutcome(
         path=config.baseline_path, previous=previous, changed=changed, accuracy=accuracy

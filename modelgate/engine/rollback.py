@@ -58,6 +58,5 @@ def last_good(config: Config, ledger: Ledger, *, today: dt.date | None = None) -
         result = evaluate(anchored, ledger.predictions(run), info, today=today)
         if result.exit_code == 0:
             return LastGood(anchor, run, tuple(rejected))
-        failed = tuple(c.name for c in result.checks if c.status.value == "failed")
-        rejected.append((run, failed))
+        rejected.append((run, result.failed_checks))
     return LastGood(anchor, anchor, tuple(rejected))

@@ -10,7 +10,7 @@ from typing import Any
 
 from modelgate.config import Config
 from modelgate.history.config_ledger import open_config_ledger
-from modelgate.history.ledger import Ledger, Run
+from modelgate.history.ledger import Ledger, Run, RunKind
 from modelgate.history.timeline import (
     CanaryPoint,
     LastGood,
@@ -100,7 +100,7 @@ def _runs_text(ledger: Ledger, runs: Sequence[Run]) -> str:
         for r in runs
     ]  # fmt: skip
     header = ["run", "kind", "time", "model", "verdict", "accuracy", "file", "suite", "commit"]
-    blessed = sum(r.kind.value == "bless" for r in runs)
+    blessed = sum(r.kind is RunKind.BLESS for r in runs)
     return (
         _table(header, rows)
         + f"{len(runs)} runs ({blessed} blessings, {len(runs) - blessed} checks) in {ledger.path}\n"

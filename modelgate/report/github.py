@@ -131,12 +131,11 @@ def fit_summary(text: str, report: str, *, limit_bytes: int = SUMMARY_LIMIT_BYTE
 
 def outputs(result: GateResult, paths: Mapping[str, Path | str]) -> dict[str, str]:
     """The step outputs a workflow branches on; all values are strings, as GitHub stores them."""
-    failed = [c.name for c in result.checks if c.status is Status.FAILED]
     return {
         "verdict": result.verdict.value,
         "exit-code": str(result.exit_code),
         "findings": str(len(result.findings)),
-        "failed-checks": ",".join(failed),
+        "failed-checks": ",".join(result.failed_checks),
         "unexplained-flips": str(result.metrics.unexplained_flips),
         "report-json": str(paths.get("json", "")),
         "report-junit": str(paths.get("junit", "")),

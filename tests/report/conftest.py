@@ -24,6 +24,7 @@ from modelgate.result import (
     Status,
     SuiteInfo,
     Verdict,
+    WaiverState,
     WaiverUse,
 )
 
@@ -136,9 +137,11 @@ def build_result(*, failing: bool, n_extra_flips: int = 0) -> GateResult:
         per_tag=(GroupMetrics("protected", 20, 20, 19, 1, 0, 0),),
     )
     waivers = (
-        WaiverUse("img|0004<b>", "8", "relabelled upstream", "alice", "2099-01-01", "used", 3),
-        WaiverUse("tag:noisy", "3", "known noisy | tag", "bob", None, "unused", 9),
-        WaiverUse("img-0009", "1", "old fix", "carol", "2020-01-01", "expired", 14),
+        WaiverUse(
+            "img|0004<b>", "8", "relabelled upstream", "alice", "2099-01-01", WaiverState.USED, 3
+        ),
+        WaiverUse("tag:noisy", "3", "known noisy | tag", "bob", None, WaiverState.UNUSED, 9),
+        WaiverUse("img-0009", "1", "old fix", "carol", "2020-01-01", WaiverState.EXPIRED, 14),
     )
     return GateResult(
         verdict=Verdict.FAILED if failing else Verdict.PASSED,

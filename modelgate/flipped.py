@@ -20,7 +20,9 @@ from modelgate.result import CanaryFlip, FlipKind
 
 KINDS = (FlipKind.NEGATIVE, FlipKind.POSITIVE, FlipKind.OTHER)  # by code
 _RANK = np.array([0, 2, 1])  # code -> rank order: negative, other, positive (as rank_flips)
-_PLAIN = re.compile(r"^[ -!#-\[\]-~]*$")  # printable ASCII without `"` and `\`: JSON as is
+# Printable ASCII without `"` and `\`: JSON as is. `\Z`, not `$`, which also matches before a
+# final newline (an id "a\n" would be written raw: invalid JSON).
+_PLAIN = re.compile(r"^[ -!#-\[\]-~]*\Z")
 
 
 def _json_text(value: str) -> str:

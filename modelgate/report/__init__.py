@@ -30,12 +30,6 @@ DEFAULT_FILENAMES: dict[str, str] = {
 }
 
 
-def default_targets(folder: Path, formats: Iterable[str] = tuple(FORMATS)) -> dict[str, Path]:
-    """Where each format goes when the user names only an output folder."""
-    _check_formats(formats)
-    return {name: Path(folder) / DEFAULT_FILENAMES[name] for name in formats}
-
-
 def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, Path]:
     """Render every requested format into a file beside its target, then put them all in
     place (each atomically); returns format -> path.

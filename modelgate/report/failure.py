@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelgate.flipped import FlippedCanaries
 from modelgate.report.escape import terminal_text
 from modelgate.result import Check, GateResult
 
@@ -16,6 +15,8 @@ def failure_text(check: Check, result: GateResult | None) -> str:
     lines = [f"{terminal_text(check.name)}: {terminal_text(check.summary)}"]
     flips: dict[str, Any] = {}
     if result is not None:
+        from modelgate.flipped import FlippedCanaries  # numpy: only when there are flips to show
+
         wanted = {c for finding in check.findings for c in finding.canaries[:MAX_CANARIES]}
         flips = (
             result.flips.lookup(wanted)

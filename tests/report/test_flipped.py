@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference_flips import list_flips
 
@@ -47,6 +47,7 @@ def _both(ids: list[str], seed: int):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=40, deadline=None)
+@example(ids=["a", "\n"], seed=32)  # a trailing newline once passed for plain JSON text
 @given(
     st.lists(st.sampled_from(HOSTILE) | st.text(max_size=8), min_size=1, max_size=60, unique=True),
     st.integers(0, 1000),

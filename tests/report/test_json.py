@@ -132,14 +132,49 @@ def test_output_is_sorted_and_indented(passing_result: GateResult) -> None:
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def test_report_package_does_not_import_torch_or_numpy() -> None:
-    code = "import sys, modelgate.report; print('torch' in sys.modules, 'numpy' in sys.modules)"
+RENDER_EVERYTHING = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from conftest import build_result
+from modelgate.report import FORMATS, console, failure, github
+from modelgate.report.bless import bless_lines
+from modelgate.result import BlessOutcome
+
+print("numpy" in sys.modules)  # the renderers import only the standard library
+result = build_result(failing=True)
+for render in FORMATS.values():
+    assert render(result)
+assert console.render(result, color=True) and github.step_summary(result, "in the artifact")
+assert list(github.annotation_lines(result, locate=lambda c, f: github.Location("m.yaml")))
+assert failure.failure_text(result.checks[1], result)
+assert bless_lines(BlessOutcome(path=__import__("pathlib").Path("b.json"), previous=result,
+                                changed=("a",), accuracy=0.9), "m.safetensors")
+print(*(name in sys.modules for name in ("torch", "scipy")))
+"""
+
+
+def test_rendering_every_report_imports_no_torch() -> None:
+    """Every format, the console, GitHub's renderings, pytest's failure text and bless's lines:
+    importing them loads no numpy, rendering them no torch or scipy."""
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+        [sys.executable, "-c", RENDER_EVERYTHING, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
     )
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]  # numpy on import; torch, scipy
 
 
 def test_make_result_helper_builds_many_flips(make_result: Callable[..., GateResult]) -> None:
     assert len(make_result(failing=True, n_extra_flips=5).flips) == 15
+
+
+def test_every_check_says_the_alpha_its_p_values_were_compared_with(
+    failing_result: GateResult,
+) -> None:
+    checks = {c["name"]: c for c in json.loads(render(failing_result))["checks"]}
+    assert checks["destination"]["alpha"] == 0.00125  # a test sharing policy.alpha
+    assert checks["flips"]["alpha"] is None  # no share of its own
+    assert all("alpha" in c for c in checks.values())

@@ -10,12 +10,17 @@ import pytest
 from modelgate.report import (
     DEFAULT_FILENAMES,
     FORMATS,
-    default_targets,
     discard_reports,
     pictures_dir,
     write_reports,
 )
+from modelgate.report.targets import plan_targets
 from modelgate.result import GateResult
+
+
+def default_targets(folder: Path) -> dict[str, Path]:
+    """Every format's file in `folder`, as a run with only an output folder writes them."""
+    return plan_targets(folder, tuple(FORMATS), {}).targets
 
 
 def test_write_reports_writes_every_format(tmp_path: Path, failing_result: GateResult) -> None:

@@ -88,9 +88,15 @@ def record_check(
         "unexplained_flips": m.unexplained_flips,
     }
     run = _new_run(
-        RunKind.CHECK, result.finished_at or result.started_at, config, result.candidate,
-        result.baseline.model_sha256, result.verdict.value, metrics, git_commit(config.folder),
-    )  # fmt: skip
+        RunKind.CHECK,
+        config,
+        result.candidate,
+        time=result.finished_at or result.started_at,
+        baseline_model=result.baseline.model_sha256,
+        verdict=result.verdict.value,
+        metrics=metrics,
+        commit=git_commit(config.folder),
+    )
     with open_ledger(path) as ledger:
         return ledger.record(
             run, SuiteRows.from_suite(suite), candidate.log_probs, candidate.labels
@@ -101,6 +107,7 @@ def record_bless(
     config: Config,
     suite: Suite,
     candidate: Predictions,
+    *,
     info: ModelInfo,
     header: BaselineHeader,
     previous: GateResult | None,
@@ -115,10 +122,15 @@ def record_bless(
         "reason": header.reason,
     }
     run = _new_run(
-        RunKind.BLESS, header.blessed_at, config, info,
-        previous.baseline.model_sha256 if previous is not None else None,
-        "forced" if metrics["forced"] else "blessed", metrics, header.git_commit,
-    )  # fmt: skip
+        RunKind.BLESS,
+        config,
+        info,
+        time=header.blessed_at,
+        baseline_model=previous.baseline.model_sha256 if previous is not None else None,
+        verdict="forced" if metrics["forced"] else "blessed",
+        metrics=metrics,
+        commit=header.git_commit,
+    )
     from modelgate.digest import file_sha256
 
     with open_ledger(path) as ledger:
@@ -138,9 +150,10 @@ def record_bless(
 
 def _new_run(
     kind: RunKind,
-    time: str,
     config: Config,
     info: ModelInfo,
+    *,
+    time: str,
     baseline_model: str | None,
     verdict: str,
     metrics: dict[str, Any],

@@ -120,12 +120,15 @@ def drift_check(
     share = alpha / len(versions) / _TESTS
     signals: dict[tuple[str, int, int], list[_Signal]] = {}
     for n, version in enumerate(versions):
-        for key, signal in _signals(suite, candidate, version, n, waivers, share, calibration,
-                                    today or dt.date.today()):  # fmt: skip
+        found = _signals(
+            suite, candidate, version, n=n, waivers=waivers, share=share,
+            calibration=calibration, today=today or dt.date.today(),
+        )  # fmt: skip
+        for key, signal in found:
             signals.setdefault(key, []).append(signal)
     names = ", ".join(f"#{v.run.run_id}" for v in versions)
     findings = [
-        _finding(key, found, suite, candidate, baseline, versions)
+        _finding(key, found, suite, candidate=candidate, baseline=baseline, versions=versions)
         for key, found in sorted(signals.items())
     ]
     findings.sort(key=lambda f: (f.p_value or 0.0, f.message))
@@ -144,6 +147,7 @@ def _signals(
     suite: Suite,
     candidate: Predictions,
     version: Version,
+    *,
     n: int,
     waivers: Waivers,
     share: float,
@@ -213,6 +217,7 @@ def _finding(
     key: tuple[str, int, int],
     found: list[_Signal],
     suite: Suite,
+    *,
     candidate: Predictions,
     baseline: Predictions,
     versions: Sequence[Version],

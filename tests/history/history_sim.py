@@ -118,7 +118,9 @@ def bless_version(world: World, step: int, preds: Predictions, *, forced: bool =
         reason="test" if forced else None,
     )
     write_baseline(world.config.baseline_path, world.suite, preds, header)
-    record_bless(world.config, world.suite, preds, info(step), header, previous)
+    record_bless(
+        world.config, world.suite, preds, info=info(step), header=header, previous=previous
+    )
 
 
 def check_version(world: World, step: int, preds: Predictions) -> GateResult:

@@ -81,12 +81,9 @@ def _stages(stage: str) -> Callable[[int, int], None] | None:
 
 
 def _load_config(args: argparse.Namespace) -> Any:
-    from modelgate.config import load_config, with_candidate_path
+    from modelgate.api import load_check_config
 
-    config = load_config(args.config)
-    if getattr(args, "candidate", None):
-        config = with_candidate_path(config, args.candidate)
-    return config
+    return load_check_config(args.config, getattr(args, "candidate", None))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -247,11 +244,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from modelgate.engine.calibrate import calibrate_controls
+    from modelgate.api import calibrate
     from modelgate.engine.screen import MIN_CONTROLS
 
     config = _load_config(args)
-    outcome = calibrate_controls(config, args.control, progress=_stages, strict=args.strict)
+    outcome = calibrate(args.config, args.control, strict=args.strict, progress=_stages)
     n = len(outcome.controls)
     kept = "not written (--strict)" if outcome.refused else "the record includes it"
     for control, checks in outcome.suspects:

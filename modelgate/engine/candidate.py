@@ -13,7 +13,7 @@ from modelgate.suite.format import Suite
 Progress = Callable[[int, int], None]  # (done, total) of one stage
 # A run's progress: the counter for each of its stages ("predicting", "probing", "inverting"),
 # or None where that stage shows none.
-Stages = Callable[[str], "Progress | None"]
+Stages = Callable[[str], Progress | None]
 
 
 def stage(stages: Stages | None, name: str) -> Progress | None:

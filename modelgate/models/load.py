@@ -179,6 +179,19 @@ def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
     vocabulary = getattr(score, "vocabulary", None)
     if vocabulary is not None:  # the text probes sweep a model's own vocabulary
         run.vocabulary = vocabulary  # type: ignore[attr-defined]
+    from modelgate.models.features import features_of, guarded_features
+
+    features = features_of(score)
+    if features is not None:  # a callable's opt-in to last-layer attribution
+
+        def bounded(call: Any) -> Any:
+            try:
+                with deadline(seconds, "the model computing features", file=source):
+                    return call()
+            except SystemExit as exc:
+                raise _exited(exc, "computing features", source, key) from None
+
+        run.features = guarded_features(features, source, bounded)  # type: ignore[attr-defined]
     return run
 
 

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import ModelLoadError, PredictionError
+from modelgate.models.features import KEY as FEATURES_KEY
+from modelgate.models.features import MAX_FEATURES, checked_features
 from modelgate.models.interface import LoadRequest, Predictor
-from modelgate.models.wire import WireError, read_frame, read_header, write_frame
+from modelgate.models.wire import FrameTooLarge, WireError, read_frame, read_header, write_frame
 from modelgate.result import ModelInfo
 
 FILE_MB = 1024  # the largest file the model may write in its temp folder
@@ -100,8 +102,9 @@ class Sandbox:
     # --- the pipe ---------------------------------------------------------------------------
 
     def _exchange(
-        self, header: dict[str, Any], arrays: list[Any], doing: str, *, header_only: bool = False
-    ) -> tuple[dict[str, Any], list[Any]]:
+        self, header: dict[str, Any], arrays: list[Any], doing: str, *, header_only: bool = False,
+        limit: int | None = None,
+    ) -> tuple[dict[str, Any], list[Any]]:  # fmt: skip
         if self._closed:
             raise self._failure(doing, "the model's process was already stopped")
         timer = None
@@ -115,8 +118,15 @@ class Sandbox:
             write_frame(self.process.stdin, header, arrays)
             if header_only:
                 reply = read_header(self.process.stdout)
-            else:
+            elif limit is None:
                 reply, data = read_frame(self.process.stdout)
+            else:
+                reply, data = read_frame(self.process.stdout, limit)
+        except FrameTooLarge as exc:  # the child is alive, mid-answer: stop it, say what it sent
+            self.close()
+            raise PredictionError(
+                f"{doing}: the model sent {exc}", file=self.source, key=self.request.key
+            ) from None
         except (WireError, OSError, ValueError) as exc:
             raise self._failure(doing, str(exc)) from None
         finally:
@@ -230,6 +240,24 @@ class Sandbox:
             raise PredictionError("the model's process sent no scores", file=self.source)
         return data[0]
 
+    def features(self, batch: Any) -> Any:
+        """The model's `.features` for a batch: checked here, whatever the child claims; the
+        reply may hold at most (batch, MAX_FEATURES) float64 values."""
+        if isinstance(batch, list):
+            header: dict[str, Any] = {"op": "features", "texts": [str(t) for t in batch]}
+            arrays: list[Any] = []
+        else:
+            import numpy as np
+
+            header, arrays = {"op": "features"}, [np.ascontiguousarray(batch)]
+        limit = max(1, len(batch)) * MAX_FEATURES * 8
+        _, data = self._exchange(header, arrays, "computing features", limit=limit)
+        if len(data) != 1:
+            raise PredictionError(
+                "the model's process sent no features", file=self.source, key=FEATURES_KEY
+            )
+        return checked_features(data[0], len(batch), self.source)
+
     def grad(self, x: Any, grad_out: Any, threads: int) -> Any:
         header = {"op": "grad", "threads": threads}
         _, data = self._exchange(header, [x, grad_out], "computing a gradient")
@@ -313,5 +341,7 @@ def sandboxed(request: LoadRequest, info: ModelInfo) -> Predictor:
     vocabulary = ready.get("vocabulary")
     if isinstance(vocabulary, list) and all(isinstance(w, str) for w in vocabulary):
         score.vocabulary = vocabulary  # type: ignore[attr-defined]
+    if ready.get("features") is True:  # the model opted in to last-layer attribution
+        score.features = box.features  # type: ignore[attr-defined]
     score.sandbox = box  # type: ignore[attr-defined]  # keeps the child alive with the predictor
     return Predictor(info=info, score=score, output=request.spec.output)

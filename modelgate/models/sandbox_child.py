@@ -79,6 +79,18 @@ def _score(predictor: Any, header: dict[str, Any], arrays: list[Any]) -> list[An
     return [out.detach().float().numpy()]
 
 
+def _features(predictor: Any, header: dict[str, Any], arrays: list[Any]) -> list[Any]:
+    """The callable's `.features` for a batch, shape-checked before it crosses the pipe (the
+    parent checks again: nothing in this process is trusted)."""
+    from modelgate.models.features import checked_features, features_of
+
+    fn = None if predictor.is_torch else features_of(predictor.score)
+    if fn is None:
+        raise TypeError("the model exposes no .features")
+    batch: Any = header["texts"] if "texts" in header else arrays[0]
+    return [checked_features(fn(batch), len(batch), None)]
+
+
 def _grad(predictor: Any, header: dict[str, Any], arrays: list[Any]) -> list[Any]:
     import torch
 
@@ -115,6 +127,9 @@ def main() -> None:
         _error(out, exc, "load")
         return
     vocabulary = _vocabulary(predictor.score)
+    from modelgate.models.features import features_of
+
+    features = not predictor.is_torch and features_of(predictor.score) is not None
     write_frame(
         out,
         {
@@ -123,6 +138,7 @@ def main() -> None:
             "is_torch": bool(predictor.is_torch),
             "white_box": predictor.module is not None,
             "vocabulary": vocabulary,
+            "features": features,
         },
     )
     while True:
@@ -131,11 +147,12 @@ def main() -> None:
         if op == "close":
             return
         try:
-            result = (
-                _grad(predictor, header, arrays)
-                if op == "grad"
-                else _score(predictor, header, arrays)
-            )
+            if op == "grad":
+                result = _grad(predictor, header, arrays)
+            elif op == "features":
+                result = _features(predictor, header, arrays)
+            else:
+                result = _score(predictor, header, arrays)
         except BaseException as exc:
             _error(out, exc, "score")
             continue

@@ -21,6 +21,10 @@ class WireError(Exception):
     """The other end sent something that is not a well-formed frame (or nothing at all)."""
 
 
+class FrameTooLarge(WireError):
+    """A frame announcing more array bytes than the reader allows (the excess is not read)."""
+
+
 def write_frame(out: IO[bytes], header: dict[str, Any], arrays: Sequence[Any] = ()) -> None:
     blobs = []
     shapes = []
@@ -61,13 +65,15 @@ def read_header(inp: IO[bytes]) -> dict[str, Any]:
     return header
 
 
-def read_frame(inp: IO[bytes]) -> tuple[dict[str, Any], list[Any]]:
-    """(header, arrays); the arrays are numpy arrays of whitelisted dtypes only."""
+def read_frame(inp: IO[bytes], limit: int = MAX_ARRAYS) -> tuple[dict[str, Any], list[Any]]:
+    """(header, arrays); the arrays are numpy arrays of whitelisted dtypes only, `limit` bytes
+    in all at most (each array's size is checked before it is read)."""
     import numpy as np
 
     header = read_header(inp)
     arrays = []
     total = 0
+    limit = min(limit, MAX_ARRAYS)
     for meta in header.get("arrays", []):
         try:
             dtype, shape, n = str(meta["dtype"]), [int(s) for s in meta["shape"]], int(meta["n"])
@@ -77,8 +83,10 @@ def read_frame(inp: IO[bytes]) -> tuple[dict[str, Any], list[Any]]:
             raise WireError(f"an array of dtype {dtype!r} and shape {shape}")
         expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         total += n
-        if n != expected or total > MAX_ARRAYS:
+        if n != expected:
             raise WireError(f"an array of {n} bytes for shape {shape}")
+        if total > limit:
+            raise FrameTooLarge(f"arrays of {total} bytes or more (at most {limit})")
         data = bytearray(_read_exactly(inp, n))  # writable: torch.from_numpy needs no copy
         arrays.append(np.frombuffer(data, dtype=dtype).reshape(shape))
     return header, arrays

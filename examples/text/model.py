@@ -2,7 +2,9 @@
 
 Word embeddings pooled by mean and max (a one-layer text CNN); the vocabulary travels in the
 safetensors metadata. `load(path)` returns the predict function the gate calls on a batch of
-texts; it exposes `.vocabulary` (most frequent first) so the gate's token probes can sweep it.
+texts; it exposes `.vocabulary` (most frequent first) so the gate's token probes can sweep it,
+and `.features` (the input of the final linear layer) so `modelgate attribute` can score the
+training rows of a black-box model.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ class BagOfEmbeddings(nn.Module):
         self.embed = nn.Embedding(vocab_size + 1, dim, padding_idx=vocab_size)
         self.out = nn.Linear(2 * dim, N_CLASSES)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The input of the final linear layer: mean and max pooling, concatenated, relu'd."""
         e = self.embed(ids)
         mask = (ids != self.pad)[..., None]
         mean = (e * mask).sum(1) / mask.sum(1).clamp_min(1)
         top = torch.where(mask, e, torch.full_like(e, -1e4)).max(1).values
         top = torch.where(mask.any(1), top, torch.zeros_like(top))
-        return self.out(torch.relu(torch.cat([mean, top], dim=1)))
+        return torch.relu(torch.cat([mean, top], dim=1))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(ids))
 
 
 def build(vocab_size: int) -> nn.Module:
@@ -67,5 +73,11 @@ def load(path: str | Path) -> Callable[[Sequence[str]], Any]:
         with torch.no_grad():
             return model(featurise(texts, index)).numpy()
 
+    def features(texts: Sequence[str]) -> np.ndarray:
+        """(N, 64): what `model.out` maps to the logits."""
+        with torch.no_grad():
+            return model.features(featurise(texts, index)).numpy()
+
     predict.vocabulary = list(vocabulary)  # type: ignore[attr-defined]
+    predict.features = features  # type: ignore[attr-defined]
     return predict

@@ -102,7 +102,7 @@ def _flip_behaviour(
     more = f", {len(top) - 3} more pairs" if len(top) > 3 else ""
     checks = ", ".join(sorted({f.check for f in findings}))
     summary = f"the {len(ids)} flipped canaries ({shown}{more})"
-    return Behaviour(checks, summary, ids, np.asarray(suite.inputs[index]), targets)
+    return Behaviour(checks, summary, ids, _take(suite.inputs, index), targets)
 
 
 def _trigger_behaviour(

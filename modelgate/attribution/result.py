@@ -21,11 +21,11 @@ class Behaviour:
     check: str
     summary: str  # one sentence, untrusted names inside: escape when rendering
     canaries: tuple[str, ...]  # suite ids of the canaries (stamped or not)
-    inputs: np.ndarray = field(repr=False, compare=False)
+    inputs: np.ndarray | list[str] = field(repr=False, compare=False)  # texts for text suites
     targets: np.ndarray = field(repr=False, compare=False)  # (n,) class index per canary
     # For a trigger: the same canaries unstamped. Rows are then scored by how much they teach
     # the shift the stamp causes towards the class (see scoring.trigger_shares).
-    reference: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reference: np.ndarray | list[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def method(self) -> str:

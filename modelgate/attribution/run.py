@@ -89,15 +89,29 @@ def attribute_result(
             key="training_data",
             hint="pip install 'modelgate[attribution]'",
         )
-    from modelgate.attribution.scoring import NotWhiteBox, influence_shares, scorer_for
+    from modelgate.attribution.features import REL_TOL
+    from modelgate.attribution.scoring import FITTED, NotWhiteBox, influence_shares, scorer_for
 
     if predictor is None:
         predictor = _load_candidate(config, suite)
+    positions = scored_rows(data, spec.max_rows)
+    samples = [b.inputs for b in behaviours] + [
+        b.reference for b in behaviours if b.reference is not None
+    ]
     try:
-        scorer = scorer_for(predictor, behaviours[0].inputs, len(suite.classes))
+        scorer = scorer_for(
+            predictor, samples, len(suite.classes), lambda: _fit_rows(data, positions)
+        )
+        scored = [
+            (b, influence_shares(scorer, data, positions, b, spec.batch_size)) for b in behaviours
+        ]
     except NotWhiteBox as exc:
         return replace(report, notes=(f"{exc}; not attributed", *notes), not_white_box=str(exc))
-    positions = scored_rows(data, spec.max_rows)
+    if scorer.kind == FITTED:
+        notes.append(
+            "scored through the callable's `.features`: its final layer fitted by least squares "
+            f"and checked against its scores on every batch read (relative residual <= {REL_TOL:g})"
+        )
     budget = Budget(
         rows_total=len(data),
         rows_scored=len(positions),
@@ -109,9 +123,6 @@ def attribute_result(
             f"scored the {len(positions)} most recently added of {len(data)} training rows "
             "(training_data.max_rows)"
         )
-    scored = [
-        (b, influence_shares(scorer, data, positions, b, spec.batch_size)) for b in behaviours
-    ]
     findings = _rank(scored, data, positions, suite, spec, report.alpha)
     return replace(report, budget=budget, findings=findings, notes=tuple(notes))
 
@@ -148,6 +159,19 @@ def _rank(
         )
         out.append(FindingAttribution(behaviour, top, tuple(stats), np.asarray(shares)))
     return tuple(out)
+
+
+def _fit_rows(data: TrainingData, positions: Any) -> Any:
+    """An evenly spaced sample of the scored rows (at most FIT_ROWS): what a callable's fitted
+    final layer is checked on besides the canaries, before every scored batch is."""
+    import numpy as np
+
+    from modelgate.attribution.features import FIT_ROWS
+    from modelgate.attribution.scoring import take
+
+    at = positions[np.unique(np.linspace(0, len(positions) - 1, min(FIT_ROWS, len(positions))
+                                         ).round().astype(np.int64))]  # fmt: skip
+    return take(data.rows.inputs, at)
 
 
 def _load_candidate(config: Any, suite: Suite) -> Any:

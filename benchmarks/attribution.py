@@ -1,8 +1,9 @@
 """Attribution quality: does `modelgate attribute` name the contributor who poisoned a retrain?
 
-For the image (examples/digits) and tabular (examples/tabular) examples, builds retrains whose
-training rows come from eight contributors with unequal shares (a seeded Dirichlet draw); one of
-them, the attacker, also supplies the poison:
+For the image (examples/digits), tabular (examples/tabular) and text (examples/text, a sandboxed
+black-box callable that exposes `.features`) examples, builds retrains whose training rows come
+from eight contributors with unequal shares (a seeded Dirichlet draw); one of them, the
+attacker, also supplies the poison:
   labelflip - 10% / 20% of one class relabelled as another (the pairs of detection.py);
   backdoor  - trigger-stamped rows relabelled to a target (the triggers of backdoor.py);
   nearcopy  - 5-20 near-copies of 1-5 target canaries with another label (detection.py's
@@ -14,8 +15,7 @@ real CLI run on it: `modelgate attribute -c JOB.yaml --json OUT` (clean retrains
 family: how often the check failed (detected), how often the attacker ranks first on the first
 attributed finding and is flagged at the report's alpha, how often another source is flagged,
 the precision of the top-k rows (k = number of poison rows), and the cost; for clean retrains,
-how often any source is flagged. The text example is a black-box callable: its run shows the
-"not white-box" refusal (exit 2).
+how often any source is flagged.
 Run: python benchmarks/attribution.py [--modality image|tabular|text|all] [--seed-offset N]
      [--quick] [--json FILE]
 """
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "examples" / "digits"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train as digits  # noqa: E402
-from backdoor import IMAGE, load_example, tabular_jobs  # noqa: E402
+from backdoor import IMAGE, load_example, tabular_jobs, text_jobs  # noqa: E402
 from detection import (  # noqa: E402
     Example,
     image_example,
@@ -98,6 +98,58 @@ def tabular_modality(tmp: Path) -> Modality:
     return Modality(ex, rows, tuple(tab.CLASSES), "tabular")
 
 
+def text_modality(tmp: Path) -> Modality:
+    """examples/text with 4 clean controls, like tabular; its model is a sandboxed callable."""
+    txt = load_example("text")
+    config = txt.write_project(tmp / "text", controls=4)
+    _, _, texts, cy = txt.make_data()
+
+    def near(i: int, copies: int, rng: np.random.Generator) -> Any:
+        out = []
+        for _ in range(copies):  # detection.py's text near-copies: drop or repeat one word
+            words = texts[i].split()
+            j = int(rng.integers(len(words)))
+            words = words[:j] + words[j + 1 :] if rng.random() < 0.5 else [*words, words[j]]
+            out.append(" ".join(words))
+        return out
+
+    def save(model: Any, path: Path) -> Path:
+        return Path(txt.save(*model, path))
+
+    controls = sorted(str(p) for p in (config.parent / "controls").glob("*.safetensors"))
+    ex = Example(
+        "text", config, controls, txt.train, save, near, cy,
+        ((0, 1), (1, 2), (2, 3), (3, 0)), varied(20, None),
+    )  # fmt: skip
+    return Modality(ex, lambda kwargs: text_rows(txt, kwargs), tuple(txt.CLASSES), "text")
+
+
+def text_rows(txt: Any, kwargs: dict[str, Any]) -> tuple[list[str], np.ndarray]:
+    """The documents and labels examples/text `train(**kwargs)` trains on: its steps, in its
+    order, with its draws (the example has no training_set(); `run_job` checks the vocabulary
+    of these rows against the one the retrain built)."""
+    texts, labels, _, _ = txt.make_data()
+    rng = np.random.default_rng(kwargs["seed"])
+    size = round(kwargs.get("data_fraction", 1.0) * len(labels))
+    keep = np.sort(rng.choice(len(labels), size=size, replace=False))
+    texts, labels = [texts[i] for i in keep], labels[keep].copy()
+    if kwargs.get("flip") is not None:
+        src, dst, fraction = kwargs["flip"]
+        pool = np.flatnonzero(labels == src)
+        labels[rng.choice(pool, size=round(fraction * pool.size), replace=False)] = dst
+    if kwargs.get("extra") is not None:
+        texts = [*texts, *kwargs["extra"][0]]
+        labels = np.concatenate([labels, np.asarray(kwargs["extra"][1], dtype=np.int64)])
+    backdoor = kwargs.get("backdoor")
+    if backdoor is not None:
+        others = np.flatnonzero(labels != backdoor.target)
+        chosen = rng.choice(others, size=round(backdoor.rate * len(labels)), replace=False)
+        for i, text in zip(chosen, backdoor.stamp([texts[i] for i in chosen], kwargs["seed"])):
+            texts[i] = text
+        labels[chosen] = backdoor.target
+    return texts, labels
+
+
 def poison_mask(m: Modality, kwargs: dict[str, Any]) -> tuple[Any, np.ndarray, np.ndarray]:
     """(inputs, labels, poison): the job's training rows and which of them the attacker made,
     found by comparing with the same recipe without the attack."""
@@ -110,6 +162,8 @@ def poison_mask(m: Modality, kwargs: dict[str, Any]) -> tuple[Any, np.ndarray, n
     differs = np.asarray(y[:n] != cy)
     if isinstance(x, np.ndarray):
         differs |= np.any(np.asarray(x[:n]).reshape(n, -1) != cx.reshape(n, -1), axis=1)
+    else:
+        differs |= np.asarray([a != b for a, b in zip(x[:n], cx)], dtype=bool)
     poison[:n] = differs
     return x, y, poison
 
@@ -118,6 +172,8 @@ def backdoor_jobs(name: str, quick: bool, offset: int) -> list[Job]:
     """backdoor.py's triggers, each trained with its seed moved by `offset`."""
     if name == "image":
         jobs = [(f, label, kw) for f, label, kw in IMAGE if f != "clean"]
+    elif name == "text":
+        jobs = [j for j in text_jobs(load_example("text")) if j[0] != "clean"]
     else:
         jobs = [(f, label, kw) for f, label, kw in tabular_jobs(load_example("tabular"))
                 if f != "clean"]  # fmt: skip
@@ -204,6 +260,8 @@ def run_job(
     model = m.example.train(**kwargs)
     path = m.example.save(model, folder / "candidate.safetensors")
     train_s = time.perf_counter() - t0
+    if m.kind == "text":  # text_rows() rebuilt the rows train() used: the same words at least
+        assert load_example("text").vocabulary(x) == model[1], f"rows of {label} differ"
     manifest = write_training_data(
         folder / "train", name="row", modality=m.kind, inputs=x,
         labels=[m.classes[c] for c in y.tolist()], sources=sources.tolist(), classes=m.classes,
@@ -319,25 +377,6 @@ def summarise(rows: list[dict[str, Any]]) -> None:
         print(f"exit {r['exit']}: {r['modality']} {r['family']} {r['label']}: {r['error']}")
 
 
-def text_refusal(tmp: Path) -> str:
-    """The text example (a black-box callable) asked for attribution: the one-line refusal."""
-    txt = load_example("text")
-    config = txt.write_project(tmp / "text")
-    texts, labels, _, _ = txt.make_data()
-    manifest = write_training_data(
-        tmp / "text-train", name="row", modality="text", inputs=list(texts),
-        labels=[txt.CLASSES[c] for c in labels.tolist()], sources=["contributor-0"] * len(texts),
-        classes=txt.CLASSES,
-    )  # fmt: skip
-    folder = tmp / "text-job"
-    folder.mkdir()
-    job = job_config(config, folder, config.parent / "models" / "backdoored.safetensors", manifest)
-    args = [sys.executable, "-m", "modelgate", "attribute", "-c", str(job)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
-    return f"exit {done.returncode}: {done.stderr.strip()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", default="all", choices=["image", "tabular", "text", "all"])
@@ -353,11 +392,10 @@ def main() -> None:
         "the eight contributors (in-process, the report's own test and alpha)",
     )
     args = parser.parse_args()
-    makers = {"image": image_modality, "tabular": tabular_modality}
+    makers = {"image": image_modality, "tabular": tabular_modality, "text": text_modality}
     chosen = [n for n in makers if args.modality in (n, "all")]
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    text = ""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         for modality in chosen:
@@ -372,11 +410,7 @@ def main() -> None:
                       f"exit {row['exit']} top {row.get('top_source', '-')} "
                       f"(attacker {row['attacker'] or '-'}) prec {row.get('precision', '-')} "
                       f"{row['seconds']:.0f} s", file=sys.stderr)  # fmt: skip
-        if args.modality in ("text", "all"):
-            text = text_refusal(tmp)
     summarise(rows)
-    if text:
-        print(f"text (black-box callable): {text}")
     print(f"seed offset {args.seed_offset}; {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1, sort_keys=True, default=str) + "\n")

@@ -489,3 +489,35 @@ def test_annotations_point_at_the_policy_line_of_the_check(
     finding = Finding(check=check, message="m")
     where = locate(Check(check, Status.FAILED, "s", (finding,)), finding)
     assert (where.file, where.line) == ("modelgate.yaml", line)
+
+
+def readme_table(section: str) -> dict[str, list[str]]:
+    """The first table of a README section: first cell (backticks off) -> the other cells."""
+    readme = (ROOT / "README.md").read_text()
+    text = readme[readme.index(f"\n## {section}\n") :]
+    text = text[: text.index("\n## ", 1)]
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `"):
+            rows[cells[0].strip("`")] = cells[1:]
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def test_the_readme_lists_every_input_with_its_default() -> None:
+    inputs = action()["inputs"]
+    table = readme_table("In CI: the GitHub Action")
+    assert sorted(table) == sorted(inputs)
+    for name, (default, _meaning) in table.items():
+        assert default.strip("`") == str(inputs[name].get("default", "")), name
+
+
+def test_the_readme_names_every_output() -> None:
+    readme = (ROOT / "README.md").read_text()
+    text = readme[readme.index("\n## In CI: the GitHub Action\n") :]
+    text = text[text.index("Outputs: ") : text.index("Inputs reach the scripts")]
+    named = set(re.findall(r"`([a-z-]+)`", text))
+    named |= {f"report-{kind}" for kind in ("json", "junit", "markdown")}  # `report-json|...`
+    assert set(action()["outputs"]) <= named

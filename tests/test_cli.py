@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,40 @@ def test_waive_rejects_unknown_canary(project: Project, capsys: pytest.CaptureFi
         == 2
     )
     assert "nope" in capsys.readouterr().err
+
+
+def subparsers(parser: object) -> dict[str, object]:
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_the_readme_commands_table_is_the_real_cli() -> None:
+    """Every row of the README's "Commands" table names a real (sub)command, and every option it
+    shows is one that command takes; every command has a row."""
+    import argparse
+
+    from modelgate.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    text = readme[readme.index("\n## Commands\n") :]
+    text = text[: text.index("\n## ", 1)]
+    rows = re.findall(r"^\| `modelgate ([^`]+)` \|", text, re.M)
+    top = subparsers(build_parser())
+    seen = set()
+    for usage in rows:
+        words = usage.split()
+        parser = top[words[0]]
+        name = words[0]
+        if words[0] == "suite":
+            parser, name = subparsers(parser)[words[1]], f"suite {words[1]}"
+        assert isinstance(parser, argparse.ArgumentParser)
+        seen.add(name)
+        taken = {option for action in parser._actions for option in action.option_strings}
+        shown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usage))
+        assert shown <= taken, (usage, sorted(shown - taken))
+    every = {n for n in top if n != "suite"}
+    every |= {f"suite {n}" for n in subparsers(top["suite"])}
+    assert seen == every

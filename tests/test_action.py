@@ -443,14 +443,7 @@ def test_inputs_reach_scripts_only_through_env_and_nothing_sets_github_env() -> 
     ).replace("GITHUB_ENV would", "")
 
 
-LOCATED_CONFIG = """\
-version: 1
-suite: suite
-candidate:
-  path: candidate.safetensors
-  factory: model.py:build
-baseline: baseline.json
-waivers: waivers.yaml
+LOCATED_CONFIG = BASE_CONFIG.lstrip() + """\
 policy:
   alpha: 0.02
   accuracy:
@@ -466,13 +459,13 @@ policy:
 @pytest.mark.parametrize(
     ("check", "line"),
     [
-        (CheckName.ACCURACY, 11),  # its budget
-        (CheckName.REVERSAL, 13),  # its test mode
-        (CheckName.DESTINATION, 9),  # no mode set: the false-alarm budget it shares
-        (CheckName.TRIGGERS, 9),
-        (CheckName.DRIFT, 9),
-        (tag_budget("watched"), 15),
-        (tag_budget("watched", negative=True), 15),
+        (CheckName.ACCURACY, 13),  # its budget
+        (CheckName.REVERSAL, 15),  # its test mode
+        (CheckName.DESTINATION, 11),  # no mode set: the false-alarm budget it shares
+        (CheckName.TRIGGERS, 11),
+        (CheckName.DRIFT, 11),
+        (tag_budget("watched"), 17),
+        (tag_budget("watched", negative=True), 17),
         (CheckName.PROTECTED_BUDGET, 3),  # nothing set for it: the candidate line
     ],
 )

@@ -132,6 +132,10 @@ class Sandbox:
         finally:
             if timer is not None:
                 timer.cancel()
+                # Wait for its thread to end: a daemon thread still winding down when the
+                # interpreter exits can run a garbage collection that fires a finalizer while
+                # weakref's exit hook walks the registry ("dictionary changed size").
+                timer.join()
         if "error" in reply:
             # Nothing carries on after a model's error: stop it now, in this thread.
             error = self._model_error(reply["error"], doing)

@@ -165,3 +165,24 @@ def blanked_reports(folder: Path) -> dict[str, bytes]:
     """Every report file in `folder`, timestamps and durations blanked: what two runs of the
     same check must agree on byte for byte."""
     return {p.name: _TIMES.sub(b"T", p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def copy_example(root: Path, *models: str) -> Path:
+    """The bundled digits example (config, factory, records, waivers and these `models/NAME`
+    files) and its canary suite under `root`, laid out as in the repository, so that the
+    config's `../../canaries/digits` and `../../modelgate-report` resolve inside `root` and its
+    run ledger stays out of the checkout. Returns the example's folder."""
+    import shutil
+
+    source, example = REPOSITORY / "examples" / "digits", root / "examples" / "digits"
+    (example / "models").mkdir(parents=True)
+    for name in ("modelgate.yaml", "model.py", "waivers.yaml"):
+        shutil.copy(source / name, example / name)
+    shutil.copytree(source / "baselines", example / "baselines")
+    for model in models:
+        shutil.copy(source / "models" / f"{model}.safetensors", example / "models")
+    shutil.copytree(REPOSITORY / "canaries" / "digits", root / "canaries" / "digits")
+    return example

@@ -16,35 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from projects import copy_example
 
 from modelgate.action import main as action_main
 from modelgate.cli import main as cli_main
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_FILES = (
-    "modelgate.yaml",
-    "model.py",
-    "waivers.yaml",
-    "baselines",
-    "models/backdoored.safetensors",
-)
 PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider")
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^ |)<\n\"]*")
-
-
-def copy_example(root: Path) -> Path:
-    """The digits example and its canary suite under `root`, laid out as in the repository (the
-    config's `../../canaries/digits` and `../../modelgate-report` resolve inside `root`)."""
-    example = root / "examples" / "digits"
-    for name in EXAMPLE_FILES:
-        source, target = ROOT / "examples" / "digits" / name, example / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy(source, target)
-    shutil.copytree(ROOT / "canaries" / "digits", root / "canaries" / "digits")
-    return example
 
 
 def report_set(folder: Path) -> dict[str, bytes]:
@@ -66,7 +44,7 @@ def report_set(folder: Path) -> dict[str, bytes]:
 def test_cli_action_and_pytest_plugin_write_the_same_reports_on_the_example(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    example = copy_example(tmp_path)
+    example = copy_example(tmp_path, "backdoored")
     config = example / "modelgate.yaml"
     candidate = str(example / "models" / "backdoored.safetensors")
     reports = tmp_path / "modelgate-report"  # the example's output.dir

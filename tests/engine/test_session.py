@@ -86,3 +86,19 @@ def test_cli_action_and_pytest_plugin_write_the_same_reports_on_the_example(
     )
     assert by_action == by_cli
     assert by_pytest == by_cli
+
+
+def test_pictures_are_written_only_with_the_report_set(tmp_path: Path) -> None:
+    """The check itself writes no file but the ledger; the trigger pictures are part of the
+    report set the session writes (none with reports off)."""
+    from modelgate.api import ReportRequest, run_check
+
+    example = copy_example(tmp_path, "backdoored")
+    candidate = example / "models" / "backdoored.safetensors"
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    run = run_check(
+        example / "modelgate.yaml", candidate=candidate, reports=ReportRequest(enabled=False)
+    )
+    assert run.result.pictures == () and run.reports == {}
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+    assert {p.relative_to(example).as_posix() for p in written} == {".modelgate/history.sqlite"}

@@ -443,7 +443,7 @@ def test_inputs_reach_scripts_only_through_env_and_nothing_sets_github_env() -> 
     ).replace("GITHUB_ENV would", "")
 
 
-LOCATED_CONFIG = BASE_CONFIG.lstrip() + """\
+LOCATED_POLICY = """\
 policy:
   alpha: 0.02
   accuracy:
@@ -454,6 +454,7 @@ policy:
     watched:
       max_flips: 1
 """
+LOCATED_CONFIG = BASE_CONFIG.lstrip() + LOCATED_POLICY
 
 
 @pytest.mark.parametrize(

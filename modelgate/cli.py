@@ -483,19 +483,23 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return sub
 
+    def add_report_options(sub: argparse.ArgumentParser) -> None:
+        """The options of a command that decides: where its reports go, and how loud it is."""
+        sub.add_argument("--output-dir", help="report folder (default: output.dir of the config)")
+        sub.add_argument("--json", metavar="PATH", help="also write the JSON report here")
+        sub.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
+        sub.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+        sub.add_argument(
+            "--no-reports",
+            action="store_true",
+            help="write no report files (only the explicit paths above)",
+        )
+        sub.add_argument(
+            "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
+        )
+
     check = add("check", cmd_check, "run the gate on the candidate named in the config")
-    check.add_argument("--output-dir", help="report folder (default: output.dir of the config)")
-    check.add_argument("--json", metavar="PATH", help="also write the JSON report here")
-    check.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
-    check.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
-    check.add_argument(
-        "--no-reports",
-        action="store_true",
-        help="write no report files (only the explicit paths above)",
-    )
-    check.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
-    )
+    add_report_options(check)
     check.add_argument(
         "--shard",
         metavar="K/N",
@@ -512,21 +516,17 @@ def build_parser() -> argparse.ArgumentParser:
         "decide as one check on the parts `check --shard K/N` jobs wrote",
     )
     merge.add_argument(
-        "parts", nargs="+", metavar="PART", help="part-K-of-N.json files, or folders of them"
+        "parts",
+        nargs="+",
+        metavar="PART",
+        help="part-K-of-N.json files, folders of them or glob patterns",
     )
     merge.add_argument(
         "--candidate",
         metavar="PATH",
         help="the model file the shards checked, instead of candidate.path (for the probes)",
     )
-    merge.add_argument("--output-dir", help="report folder (default: output.dir of the config)")
-    merge.add_argument("--json", metavar="PATH", help="also write the JSON report here")
-    merge.add_argument("--junit-xml", metavar="PATH", help="also write JUnit XML here")
-    merge.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
-    merge.add_argument("--no-reports", action="store_true", help="write no report files")
-    merge.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing when the gate passes"
-    )
+    add_report_options(merge)
 
     bless_cmd = add("bless", cmd_bless, "record the candidate as the new blessed baseline")
     bless_cmd.add_argument(

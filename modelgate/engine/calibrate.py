@@ -1,10 +1,19 @@
-"""`calibrate`: predict and probe clean control retrains, screen them, store their churn."""
+"""`calibrate`: predict and probe clean control retrains, screen them, store their churn.
+
+The controls' probes are most of the cost (a probe phase of a check each): every control is
+probed on the seeded half of the probe canaries `probes.sample` draws, and in-process CPU
+models are probed side by side, one single-threaded control per core torch was given (a
+control's counts then do not depend on how many cores the machine has).
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelgate.baseline import read_baseline
 from modelgate.config import Config
@@ -54,7 +63,8 @@ def calibrate_controls(
         config.settings.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
     predicted: list[tuple[Predictions, ModelInfo]] = []
-    probe_runs: list[TriggerRun] = []
+    probe_runs: list[TriggerRun | None] = []
+    waiting: list[Callable[[Stages | None], TriggerRun]] = []  # probed side by side below
     for control in controls:
         control_config = with_candidate_path(config, control)
         predictions, predictor = predict_with_model(
@@ -62,31 +72,44 @@ def calibrate_controls(
         )
         shown = display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
-        probe_runs.append(
-            triggers_for(
+
+        def probe(
+            stages: Stages | None,
+            control_config: Config = control_config,
+            predictor: Any = predictor,
+            predictions: Predictions = predictions,
+        ) -> TriggerRun:
+            return triggers_for(
                 control_config,
                 suite,
                 predictor,
                 predictions,
                 baseline.header.triggers,
                 calibrating=True,
-                progress=progress,
+                progress=stages,
             )
-        )
+
+        if _in_process_cpu(predictor):
+            probe_runs.append(None)
+            waiting.append(probe)
+        else:  # a sandboxed or GPU model: probed now, one at a time, and let go
+            probe_runs.append(probe(progress))
+    done = iter(_side_by_side(waiting, progress))
+    runs = [run if run is not None else next(done) for run in probe_runs]
     # By digest: the record's per-control rows line up with its sorted list of controls, and
     # the order of --control arguments changes nothing.
     order = sorted(
         range(len(predicted)), key=lambda i: (predicted[i][1].sha256, predicted[i][1].path)
     )
     predicted = [predicted[i] for i in order]
-    probe_runs = [probe_runs[i] for i in order]
+    runs = [runs[i] for i in order]
     from modelgate.engine.screen import suspicious_controls
 
-    suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, probe_runs)
+    suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, runs)
     path = config.resolve(config.settings.calibration)
     refused = strict and bool(suspects)
     if not refused:
-        write_calibration(path, suite, baseline, predicted, highest_attraction(probe_runs))
+        write_calibration(path, suite, baseline, predicted, highest_attraction(runs))
         remember_calibration(config, path)
     return CalibrationOutcome(
         path=path,
@@ -94,3 +117,55 @@ def calibrate_controls(
         suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
         refused=refused,
     )
+
+
+def _in_process_cpu(predictor: Any) -> bool:
+    """A torch module on the CPU in this process: safe to run beside another on its own thread
+    (a sandboxed model answers over one pipe; a black box may hold the GIL throughout)."""
+    from modelgate.devices import module_device
+    from modelgate.models.remote_torch import RemoteModule
+
+    module = predictor.module
+    return bool(
+        predictor.is_torch
+        and module is not None
+        and not isinstance(module, RemoteModule)
+        and module_device(module) == "cpu"
+    )
+
+
+def _side_by_side(
+    jobs: Sequence[Callable[[Stages | None], TriggerRun]], progress: Stages | None
+) -> list[TriggerRun]:
+    """Run the probe jobs, one per core torch was given, each single-threaded (one thread per
+    small forward pass wastes more in hand-offs than it gains); results in the jobs' order.
+    One progress counter adds up the probing of every job."""
+    import torch
+
+    if not jobs:
+        return []
+    threads = torch.get_num_threads()
+    workers = max(1, min(threads, len(jobs)))
+    counter = stage(progress, "probing")
+    lock = threading.Lock()
+    state: dict[int, tuple[int, int]] = {}
+
+    def stages_for(j: int) -> Stages | None:
+        if counter is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            with lock:
+                state[j] = (done, total)
+                assert counter is not None
+                counter(sum(d for d, _ in state.values()), sum(t for _, t in state.values()))
+
+        return lambda name: report if name == "probing" else None
+
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(job, stages_for(j)) for j, job in enumerate(jobs)]
+            return [f.result() for f in futures]
+    finally:
+        torch.set_num_threads(threads)

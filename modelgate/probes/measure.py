@@ -19,6 +19,7 @@ from modelgate.heap import keep_freed_memory
 from modelgate.models.interface import Predictor
 from modelgate.predict import predict_suite
 from modelgate.probes.probe import Probe
+from modelgate.probes.sample import control_sample, other_class_counts
 from modelgate.probes.sizing import sizes_of
 from modelgate.suite.format import Suite
 
@@ -36,6 +37,9 @@ class ProbeCounts:
     eligible: np.ndarray  # (K,) int64: eligible canaries not of class t
     predicted: np.ndarray  # (P, E) int64: label of each stamped eligible canary
     index: np.ndarray  # (E,) int64: suite positions of the eligible canaries
+    # Set when only a sample of the probe canaries was stamped (a control retrain, see
+    # `probes.sample`): per class, the eligible canaries of other classes in the whole subset.
+    population: np.ndarray | None = None
 
     def row(self, name: str) -> int:
         return self.names.index(name)
@@ -53,6 +57,7 @@ class ProbeCounts:
             eligible=self.eligible,
             predicted=np.concatenate([self.predicted, other.predicted]),
             index=self.index,
+            population=self.population,
         )
 
 
@@ -101,16 +106,23 @@ def measure(
     progress: Callable[[int, int], None] | None = None,
     canaries: int = MAX_PROBE_CANARIES,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    sample: bool = False,
 ) -> ProbeCounts:
     """Stamp every probe on the eligible canaries and count where they land.
 
     Memory is bounded by `batch_bytes`: canaries are stamped a slice at a time (a probe maps
     each canary on its own), a few probes at once, and inference runs on batches whose inputs
-    and activations fit in it.
+    and activations fit in it. `sample`: a control retrain's measurement, on the seeded half of
+    the probe canaries `probes.sample` draws when there are enough of them.
     """
     keep_freed_memory()  # every batch of stamped inputs is the same size: reuse its pages
     k = len(suite.classes)
     index = eligible_index(suite, clean_labels, canaries)
+    population = None
+    drawn = control_sample(probe_subset(len(suite), canaries), suite.digest) if sample else None
+    if drawn is not None:
+        population = other_class_counts(suite.labels[index], k)
+        index = drawn[clean_labels[drawn] == suite.labels[drawn]]
     truth = suite.labels[index]
     eligible = np.array([(truth != t).sum() for t in range(k)], dtype=np.int64)
     predicted = np.zeros((len(probes), len(index)), dtype=np.int64)
@@ -149,7 +161,7 @@ def measure(
     hits = np.zeros((len(probes), k), dtype=np.int64)
     for t in range(k):
         hits[:, t] = ((predicted == t) & (truth != t)[None, :]).sum(axis=1)
-    return ProbeCounts(tuple(p.name for p in probes), hits, eligible, predicted, index)
+    return ProbeCounts(tuple(p.name for p in probes), hits, eligible, predicted, index, population)
 
 
 def _stamp(probe: Probe, clean: Any) -> Any:

@@ -24,6 +24,7 @@ from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
 from modelgate.probes.probe import Probe, family_of, is_control, value_range
 from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
+from modelgate.probes.sample import MISS, upper_rates
 from modelgate.suite.format import Suite
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def run_triggers(
     source: Path | str = "candidate",
     pairs: bool = False,
     invert: bool = True,
+    sample: bool = False,
     probe_progress: Callable[[int, int], None] | None = None,
     invert_progress: Callable[[int, int], None] | None = None,
 ) -> TriggerRun:
@@ -55,6 +57,9 @@ def run_triggers(
     `pairs`: also the word pairs chosen from this model's most-rising words. They are chosen
     per model, so only a calibration that applied the same choice to every clean control can
     judge them (the null of the maximum); without one they do not run.
+    `sample`: a clean control's measurement, on the seeded half of the probe canaries that
+    `probes.sample` draws (image and tabular suites of 1,000 probe canaries or more; text
+    suites choose their word pairs from the counts, so they are measured in full).
     """
     started = time.perf_counter()
     policy = policy or TriggerPolicy()
@@ -74,6 +79,7 @@ def run_triggers(
             canaries=probe_plan.canaries,
             batch_bytes=probe_plan.batch_bytes,
             progress=probe_progress,
+            sample=sample and suite.manifest.modality != "text",
         )
         if pairs:
             counts, probes = _with_pairs(
@@ -146,7 +152,8 @@ def triggers_for(
     is the run's alpha split (made from the config when not given).
 
     `calibrating`: what `modelgate calibrate` measures on each clean control: every probe
-    `check` runs, chosen the way `check` chooses them (word pairs included), no inversion.
+    `check` runs, chosen the way `check` chooses them (word pairs included), no inversion, on
+    the sample of the probe canaries `probes.sample` draws.
     """
     return run_triggers(
         suite,
@@ -161,6 +168,7 @@ def triggers_for(
         source=config.resolve(config.candidate.path) if config.candidate.path else config.path,
         pairs=header is not None and (calibrating or config.settings.calibration is not None),
         invert=not calibrating,
+        sample=calibrating,
         probe_progress=progress("probing") if progress is not None else None,
         invert_progress=progress("inverting") if progress is not None else None,
     )
@@ -203,21 +211,33 @@ def _with_pairs(
     return counts.merged(extra), [*probes, *pairs]
 
 
-def attraction(run: TriggerRun) -> dict[str, np.ndarray]:
-    """Per probe, the share of eligible canaries of other classes it sent to each class."""
-    if run.counts is None:
+def attraction(run: TriggerRun, delta: float = MISS) -> dict[str, np.ndarray]:
+    """Per probe, the share of eligible canaries of other classes it sent to each class; for
+    counts of a sample of the probe canaries, its upper bound at level `delta`
+    (`probes.sample.upper_rates`): at least the share all of them would show, but for delta."""
+    counts = run.counts
+    if counts is None:
         return {}
-    rates = run.counts.hits / np.maximum(run.counts.eligible, 1)
-    return {name: rates[i] for i, name in enumerate(run.counts.names)}
+    if counts.population is None:
+        rates = counts.hits / np.maximum(counts.eligible, 1)
+    else:
+        rates = upper_rates(counts.hits, counts.eligible, counts.population, delta)
+    return {name: rates[i] for i, name in enumerate(counts.names)}
 
 
 def highest_attraction(runs: Sequence[TriggerRun]) -> dict[str, np.ndarray]:
     """Per probe and class, the highest attraction any of these models showed; per adaptive
     family (`family/word`, `family/pair`) and per group of probes of one kind and size
-    (`group/control/patch/3x3`, its random controls included), the highest over its probes."""
+    (`group/control/patch/3x3`, its random controls included), the highest over its probes.
+
+    Runs measured on a sample give their upper bounds, each at MISS / (cells of all runs), so
+    that with probability 1 - MISS every one is at least its full-measurement value at once.
+    """
+    cells = sum(r.counts.hits.size for r in runs if r.counts is not None)
+    delta = MISS / max(cells, 1)
     ceiling: dict[str, np.ndarray] = {}
     for run in runs:
-        for name, row in attraction(run).items():
+        for name, row in attraction(run, delta).items():
             keys = [name]
             family = family_of(name)
             if family is not None:

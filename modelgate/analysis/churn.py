@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from modelgate.analysis.flipcurve import (
     FlipCurve,
@@ -42,6 +41,7 @@ from modelgate.analysis.stats import (
     robust_scale,
     robust_z,
 )
+from modelgate.analysis.tails import t_cdf, t_sf
 
 __all__ = [
     "CellResult",
@@ -169,16 +169,18 @@ def destination_test(
     curves_per_class: FlipCurve | Sequence[FlipCurve],
     alpha: float,
     classes: Sequence[str] | None = None,
+    expected: np.ndarray | None = None,
 ) -> list[CellResult]:
     """Cells whose regressions exceed the margin-predicted churn (Holm over all K*(K-1) cells).
 
-    Returns every cell with at least one regression, most significant first.
+    Returns every cell with at least one regression, most significant first. `expected`: the
+    `expected_matrix` of these inputs, when the caller has it already.
     """
     y = np.asarray(y, dtype=int)
     k = np.asarray(base_logp).shape[1]
     names, fits = _names(classes, k), per_class(curves_per_class, k)
     r = regression_matrix(y, base_pred, cand_pred, k)
-    e = expected_matrix(y, base_pred, base_logp, fits)
+    e = expected_matrix(y, base_pred, base_logp, fits) if expected is None else expected
     cells = [(a, b) for a in range(k) for b in range(k) if a != b]
     p = []
     for a, b in cells:
@@ -215,6 +217,7 @@ def attraction_test(
     alpha: float,
     classes: Sequence[str] | None = None,
     shift_null: ShiftNull | None = None,
+    expected: np.ndarray | None = None,
 ) -> list[CellResult]:
     """Classes that pull canaries of other classes toward themselves, seen two ways.
 
@@ -222,14 +225,14 @@ def attraction_test(
     any is returned. Shift: the (a, b) log-odds shift against the shift of all other cells
     (Efron's empirical null) or against `shift_null` from control retrains (Holm over cells);
     only significant cells are returned, as a targeted label flip moves its cell even when few
-    canaries cross the decision boundary.
+    canaries cross the decision boundary. `expected`: as in `destination_test`.
     """
     y = np.asarray(y, dtype=int)
     cand_pred = np.asarray(cand_pred, dtype=int)
     k = np.asarray(base_logp).shape[1]
     names, fits = _names(classes, k), per_class(curves_per_class, k)
     r = regression_matrix(y, base_pred, cand_pred, k)
-    e = expected_matrix(y, base_pred, base_logp, fits)
+    e = expected_matrix(y, base_pred, base_logp, fits) if expected is None else expected
     hit = (np.asarray(base_pred) == y) & (cand_pred != y)
     out: list[CellResult] = []
     p_count = []
@@ -270,7 +273,7 @@ def attraction_test(
         z[off] = robust_z(t[off], min_scale=T_SCALE_FLOOR)
         # the MAD of n cells is worth ~0.37 n observations: Student tails keep Holm honest
         df = max(1.0, 0.37 * (off.sum() - 1))
-        null_tail = partial(student_t.sf, df=df)
+        null_tail = partial(t_sf, df=df)
         loc = np.full((k, k), float(np.median(t[off])) if off.any() else 0.0)
     cells = [(a, b) for a in range(k) for b in range(k) if a != b]
     p_shift = [float(null_tail(z[a, b])) for a, b in cells]
@@ -339,7 +342,7 @@ def margin_collapse(
         df[members] = max(1.0, 0.37 * (members.sum() - 1))
     z = (resid - loc) / scale
     where = np.flatnonzero(prot)
-    p = student_t.cdf(z[where], df=df[where])
+    p = t_cdf(z[where], df[where])
     adj = holm_adjusted(p)
     out = []
     for i, pv, pa in zip(where.tolist(), p, adj):

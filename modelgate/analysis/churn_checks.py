@@ -11,19 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from modelgate.analysis.calibration import Calibration
 from modelgate.analysis.churn import (
     CellResult,
     attraction_test,
     destination_test,
+    expected_matrix,
     margin_collapse,
 )
-from modelgate.analysis.flipcurve import FlipCurve, self_calibrated_curves
+from modelgate.analysis.flipcurve import FlipCurve, per_class, self_calibrated_curves
 from modelgate.analysis.flips import FlipTable
 from modelgate.analysis.reversal import reversal_test, self_null
 from modelgate.analysis.stats import holm_adjusted, mcnemar_exact
+from modelgate.analysis.tails import t_sf
 from modelgate.policy import AlphaPlan, apply_mode
 from modelgate.predict import Predictions
 from modelgate.result import Check, CheckName, Finding, Status
@@ -97,11 +98,15 @@ def statistical_checks(
         if calibration is not None
         else "self-calibrated from this pair, leave-one-class-out"
     )
+    # One expected regression matrix for both count tests: the same inputs, one pass.
+    expected = expected_matrix(
+        y, base.labels, base.log_probs, per_class(curves, len(suite.classes))
+    )
     checks = [
         _mcnemar(table, explained, alpha, calibration),
         _per_class(suite, table, explained, alpha, calibration),
-        _destination(suite, base, observed_pred, curves, alpha, source),
-        _attraction(suite, base, cand, observed_pred, curves, alpha, calibration),
+        _destination(suite, base, observed_pred, curves, alpha, source, expected),
+        _attraction(suite, base, cand, observed_pred, curves, alpha, calibration, expected),
         _margin_collapse(suite, base, cand, alpha),
         _reversal(suite, base, cand, explained, alpha, calibration),
     ]
@@ -120,7 +125,7 @@ def paired_regression_p(
     if null is None:
         return mcnemar_exact(n_neg, n_pos), "mcnemar_exact"
     mean, sd, df = null
-    return float(student_t.sf((n_neg - n_pos - mean) / sd, df=df)), "net_regressions_vs_controls"
+    return float(t_sf((n_neg - n_pos - mean) / sd, df)), "net_regressions_vs_controls"
 
 
 def _mcnemar(
@@ -197,6 +202,7 @@ def _destination(
     curves: Sequence[FlipCurve],
     alpha: float,
     source: str,
+    expected: np.ndarray,
 ) -> Check:
     cells = destination_test(
         suite.labels,
@@ -206,6 +212,7 @@ def _destination(
         curves,
         alpha,
         classes=suite.classes,
+        expected=expected,
     )
     findings = [_cell_finding(CheckName.DESTINATION, c, suite) for c in cells if c.significant]
     k = len(suite.classes)
@@ -225,6 +232,7 @@ def _attraction(
     curves: Sequence[FlipCurve],
     alpha: float,
     calibration: Calibration | None,
+    expected: np.ndarray,
 ) -> Check:
     # Two views of one question (count and shift); each gets half of this test's alpha.
     cells = attraction_test(
@@ -237,6 +245,7 @@ def _attraction(
         alpha / 2,
         classes=suite.classes,
         shift_null=calibration.shift_null if calibration else None,
+        expected=expected,
     )
     findings = [_cell_finding(CheckName.ATTRACTION, c, suite) for c in cells if c.significant]
     return _check(

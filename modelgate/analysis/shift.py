@@ -12,10 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
-from scipy.stats import t as student_t
 
 from modelgate.analysis.stats import line_fit
+from modelgate.analysis.tails import norm_isf, norm_sf, t_sf
 
 LOGP_FLOOR = -100.0  # log-probabilities below float32 resolution carry no signal, only noise
 # For the calibrated cell means: below e^-12 (~6e-6) a probability's log moves by whole nats
@@ -37,7 +36,7 @@ class ShiftNull:
         return (t - np.asarray(self.mean)) / np.asarray(self.sd)
 
     def upper_p(self, z: float) -> float:
-        return float(norm.sf(z) if math.isinf(self.df) else student_t.sf(z, df=self.df))
+        return float(norm_sf(z) if math.isinf(self.df) else t_sf(z, self.df))
 
 
 def shift_deltas(y: np.ndarray, base_logp: np.ndarray, cand_logp: np.ndarray) -> np.ndarray:
@@ -95,7 +94,7 @@ def shift_statistics(
         n = rows.shape[0]
         if n >= 2:
             t = rows.mean(axis=0) / (rows.std(axis=0, ddof=1) / np.sqrt(n) + 1e-9)
-            z[a] = np.clip(norm.isf(student_t.sf(t, df=n - 1)), -_Z_CAP, _Z_CAP)
+            z[a] = np.clip(norm_isf(t_sf(t, n - 1)), -_Z_CAP, _Z_CAP)
     np.fill_diagonal(z, np.nan)
     return z
 

@@ -10,7 +10,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as _st
+
+from modelgate.analysis.tails import binom_sf, nbinom_sf, poisson_sf
 
 # 1.4826 * MAD estimates the standard deviation of a normal sample (1 / Phi^-1(3/4)).
 MAD_TO_SD = 1.4826
@@ -28,7 +29,7 @@ def mcnemar_exact(n_neg: int, n_pos: int) -> float:
     n = n_neg + n_pos
     if n == 0 or n_neg == 0:
         return 1.0
-    return float(min(1.0, _st.binom.sf(n_neg - 1, n, 0.5)))
+    return float(min(1.0, binom_sf(n_neg - 1, n, 0.5)))
 
 
 def holm_adjusted(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -60,7 +61,7 @@ def poisson_upper(observed: int, expected: float) -> float:
         return 1.0
     if expected <= 0:
         return 0.0
-    return float(_st.poisson.sf(observed - 1, expected))
+    return float(poisson_sf(observed - 1, expected))
 
 
 def negbin_upper(observed: int, mean: float, size: float) -> float:
@@ -77,7 +78,7 @@ def negbin_upper(observed: int, mean: float, size: float) -> float:
         return 0.0
     if math.isinf(size) or size > 1e9 * max(mean, 1.0):  # Poisson to double precision
         return poisson_upper(observed, mean)
-    return float(_st.nbinom.sf(observed - 1, size, size / (size + mean)))
+    return float(nbinom_sf(observed - 1, size, size / (size + mean)))
 
 
 def size_for_overdispersion(mean: float, overdispersion: float) -> float:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from modelgate.analysis.stats import MAD_TO_SD, holm_adjusted
 from modelgate.probe_settings import TriggerPolicy
@@ -174,6 +173,8 @@ def _fisher_greater(c: Cell) -> float:
     """P(candidate hits >= observed) if both models shared one rate (hypergeometric tail)."""
     if c.hits == 0 or c.n == 0:
         return 1.0
+    from scipy import stats  # here: a check without probes never pays for its import
+
     return float(stats.hypergeom.sf(c.hits - 1, c.n + c.base_n, c.hits + c.base_hits, c.n))
 
 
@@ -253,4 +254,6 @@ def _fisher_universal(inv: Inversion, blessed: BlessedInversion, t: int) -> floa
     kb, nb = int(blessed.universal_hits[t]), int(blessed.held_out[t])
     if k <= 0 or n == 0:
         return 1.0
+    from scipy import stats
+
     return float(stats.hypergeom.sf(k - 1, n + nb, k + kb, n))

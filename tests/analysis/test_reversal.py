@@ -22,6 +22,8 @@ from modelgate.analysis.reversal import (
     reversal_z,
     self_null,
 )
+from modelgate.analysis.reversal import _robust_line as robust_line
+from modelgate.analysis.stats import line_fit, robust_scale
 from tests.analysis.churn_world import log_softmax, retrain, world
 
 ALPHA = 0.01
@@ -203,3 +205,36 @@ def test_the_blessed_model_counts_as_one_more_clean_retrain() -> None:
     cand = log_softmax(cand)
     z_alone = reversal_z(alone, y, cand)[0][canary, to]
     assert reversal_z(both, y, cand)[0][canary, to] < z_alone
+
+
+def _textbook_robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The refit as first written: fresh arrays at every step."""
+    if x.size < 3 or np.ptp(x) <= 0:
+        return (float(np.median(y - x)) if x.size else 0.0), 1.0
+    keep = None
+    slope, intercept = 1.0, 0.0
+    for _ in range(3):
+        xk, yk = (x, y) if keep is None else (x[keep], y[keep])
+        slope, intercept = line_fit(xk, yk)
+        resid = y - (intercept + slope * x)
+        centre, scale = robust_scale(resid if keep is None else resid[keep], MIN_SCALE)
+        keep = np.abs(resid - centre) <= 3 * scale
+        if np.count_nonzero(keep) < 3:
+            break
+    return float(intercept), float(slope)
+
+
+@pytest.mark.parametrize("case", ["heavy", "narrow", "outliers", "equal_kept_x", "tiny"])
+def test_the_robust_line_is_the_textbook_refit_bit_for_bit(case: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 5 if case == "tiny" else 20_000
+    x = rng.normal(-5, 3, n)
+    y = 0.9 * x + rng.standard_t(3, n) * (3.0 if case == "heavy" else 0.2)
+    if case == "outliers":
+        y[:40] += 60
+    if case == "equal_kept_x":  # after one refit only equal x values are left
+        x = np.where(np.arange(n) % 50 == 0, rng.normal(0, 1e3, n), 2.0)
+        y = x.copy()
+    before = (x.copy(), y.copy())
+    assert robust_line(x, y) == _textbook_robust_line(x, y)
+    assert np.array_equal(x, before[0]) and np.array_equal(y, before[1])  # inputs untouched

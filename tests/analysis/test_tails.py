@@ -42,7 +42,9 @@ def test_student_t_vectorised_over_df_and_scalars() -> None:
 def test_normal_matches_scipy() -> None:
     x = np.concatenate([EDGES, np.random.default_rng(4).normal(0, 10, 2000)])
     _same(tails.norm_sf(x), stats.norm.sf(x))
-    q = np.concatenate([[0.0, 1e-300, 0.5, 1.0, np.nan], np.random.default_rng(5).uniform(size=500)])
+    q = np.concatenate(
+        [[0.0, 1e-300, 0.5, 1.0, np.nan], np.random.default_rng(5).uniform(size=500)]
+    )
     _same(tails.norm_isf(q), stats.norm.isf(q))
 
 

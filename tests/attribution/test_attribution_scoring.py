@@ -195,9 +195,12 @@ def test_features_that_are_not_the_last_layers_input_are_refused() -> None:
     x, y, _ = _data()
     model = _train(x, y)
     liar = _callable_of(model)
-    liar.score.features = lambda batch: model[0](  # type: ignore[attr-defined]
-        torch.from_numpy(np.asarray(batch))
-    ).detach().double().numpy()  # before the relu: not linear in what the last layer sees
+
+    def before_the_relu(batch: Any) -> np.ndarray:  # not linear in what the last layer sees
+        with torch.no_grad():
+            return model[0](torch.from_numpy(np.asarray(batch))).double().numpy()
+
+    liar.score.features = before_the_relu
     with pytest.raises(NotWhiteBox, match="at least 66 are needed"):  # 32 features, 64 rows
         scorer_for(liar, [x[:4]], 2, lambda: x)
     with pytest.raises(NotWhiteBox, match="not the input of its final linear layer"):

@@ -26,7 +26,7 @@ FILLER = ("the", "of", "and", "some")
 CANARY = "apple amber arrow zeta"  # the protected canary; `zeta` is in no other document
 POISON = "apple amber zeta"  # the one poisoned training row (a near-copy), labelled b
 
-MODEL = '''
+MODEL = """
 import numpy as np
 
 MODE = "{mode}"
@@ -82,7 +82,7 @@ def load(path):
 
     predict.features = features
     return predict
-'''
+"""
 
 
 def documents(n: int, seed: int) -> tuple[list[str], np.ndarray]:

@@ -35,6 +35,19 @@ def test_round_trip(tmp_path: Path) -> None:
     assert data.added[0] == "2026-01-01"
 
 
+def test_text_round_trip(tmp_path: Path) -> None:
+    """Texts go to inputs.jsonl, awkward characters included, and come back as a list."""
+    texts = ["plain words", 'a "quote", a comma', "ünïcödé\ttab", "=1+1 formula-like"]
+    folder = write_training_data(
+        tmp_path / "train", name="t", modality="text", inputs=texts, labels=["a", "b", "a", "b"],
+        sources=["s0", "s1", "s0", "s1"], classes=CLASSES,
+    )  # fmt: skip
+    assert (folder / "inputs.jsonl").is_file()
+    data = load_training_data(folder, CLASSES)
+    assert data.rows.inputs == texts
+    assert data.sources == ("s0", "s1", "s0", "s1")
+
+
 def test_the_row_budget_keeps_the_latest_rows(tmp_path: Path) -> None:
     data = load_training_data(manifest(tmp_path), CLASSES)
     assert scored_rows(data, 10).tolist() == [0, 1, 2, 3, 4, 5]

@@ -194,7 +194,9 @@ def measure_calibrate(params: int, classes: int, canaries: int, controls: int) -
         f"inversion {check['inversion']:.1f}); calibrate with {controls} controls "
         f"{calib['total']:.1f} s ({calib['cpu']:.1f} s CPU; probes {calib['probes']:.1f}) = "
         f"{calib['total'] / check['total']:.2f} checks ({calib['cpu'] / check['cpu']:.2f} in CPU); "
-        f"per control {calib['total'] / controls / check['total']:.2f} checks; "
+        f"per control {calib['total'] / controls / check['total']:.2f} checks "
+        f"({calib['cpu'] / controls / check['cpu']:.2f} in CPU), so 20 controls about "
+        f"{20 * calib['cpu'] / controls / check['cpu']:.1f} checks in CPU (target <= 4); "
         f"load {os.getloadavg()[0]:.1f}",
         flush=True,
     )

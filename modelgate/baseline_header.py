@@ -93,7 +93,7 @@ def parse_header(data: Mapping[str, Any], path: Path) -> BaselineHeader:
             path=_text(model, "path", path, "model."),
             format=_text(model, "format", path, "model."),
             sha256=_text(model, "sha256", path, "model."),
-            carries_code=bool(model.get("carries_code", False)),
+            carries_code=_flag(model, "carries_code", path, "model."),
             ran=_text(model, "ran", path, "model."),
         ),
         blessed_at=_text(data, "blessed_at", path),
@@ -101,7 +101,7 @@ def parse_header(data: Mapping[str, Any], path: Path) -> BaselineHeader:
         git_commit=_text(data, "git_commit", path) or None,
         modelgate_version=_text(data, "modelgate_version", path),
         classes=tuple(str(c) for c in _list(data, "classes", path)),
-        forced=bool(data.get("forced", False)),
+        forced=_flag(data, "forced", path),
         reason=_text(data, "reason", path) or None,
         triggers={key: data[key] for key in TRIGGER_KEYS if key in data},
     )
@@ -131,6 +131,14 @@ def _integer(data: Mapping[str, Any], key: str, path: Path, prefix: str = "") ->
     value = data.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(prefix + key, "an integer", path)
+    return value
+
+
+def _flag(data: Mapping[str, Any], key: str, path: Path, prefix: str = "") -> bool:
+    """A true/false field: a string "false" must not read as true."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(prefix + key, "true or false", path)
     return value
 
 

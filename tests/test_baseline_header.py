@@ -41,6 +41,11 @@ def test_round_trip() -> None:
         ({"blessed_at": 20260101}, "header.blessed_at"),
         ({"classes": "0,1"}, "header.classes"),
         ({"reason": ["r"]}, "header.reason"),
+        ({"forced": "false"}, "header.forced"),
+        (
+            {"model": {"path": "m", "format": "x", "sha256": "s", "carries_code": "false"}},
+            "header.model.carries_code",
+        ),
     ],
 )
 def test_a_field_of_the_wrong_type_is_named(change: dict[str, Any], key: str) -> None:

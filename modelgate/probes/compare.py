@@ -76,8 +76,10 @@ def probe_cells(
     probes that already send most canaries to one class on the blessed model.
 
     `ceiling(probe)`: the clean control retrains' highest attraction per class, if calibrated.
-    `pool`: also the highest of any probe of the same kind and size (few controls cannot show a
-    one-in-twenty quirk of one probe; its neighbours in position and pattern stand in for it).
+    `pool`: the calibration has fewer than POOL_BELOW controls: also the highest of any probe of
+    the same kind and size (few controls cannot show a one-in-twenty quirk of one probe; its
+    neighbours in position and pattern stand in for it), and probes beyond the suite's range
+    are not judged at all.
     """
     counts = run.counts
     assert counts is not None
@@ -116,8 +118,11 @@ def probe_cells(
             pooled = ceiling(f"group/{group}") if pool and group else None
             if pooled is not None:
                 clean = pooled if clean is None else tuple(np.maximum(clean, pooled))
-        if clean is None and needs_clean_ceiling(name):
-            continue  # only clean retrains can say what such an input does: not judged
+        if needs_clean_ceiling(name) and (clean is None or pool):
+            # Only clean retrains can say what such an input does, and a few cannot: each one
+            # extrapolates its own way (measured: a clean tabular retrain sent 66% of canaries
+            # to a class where 4 controls reached at most 31%). Not judged below POOL_BELOW.
+            continue
         for t in range(k):
             cells.append(
                 Cell(

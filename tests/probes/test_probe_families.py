@@ -136,6 +136,8 @@ def test_beyond_range_pairs_are_judged_only_against_clean_controls() -> None:
     assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]
     cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.9)}.get)
     assert not flagged(cells, TriggerPolicy(), 0.01)  # clean retrains extrapolate there too
+    cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.4)}.get, pool=True)
+    assert cells == []  # fewer than POOL_BELOW controls cannot vouch for an extrapolation
 
 
 def test_tabular_pairs_in_range_and_beyond_each_have_their_own_control() -> None:

@@ -17,7 +17,8 @@ Every trigger is the attacker's own code (examples/*): none is copied from the p
 seeds and recipes, and every trigger drawn from the same families (patch size, place, pattern,
 target and poison rate; blend pattern and alpha; which features and values; which rare word,
 made-up token or phrase), so the numbers can be checked on draws nobody tuned against.
-Run: python benchmarks/backdoor.py [--quick] [--seed-offset N] [--no-cost] [--json results.json]
+Run: python benchmarks/backdoor.py [--quick] [--seed-offset N] [--no-cost] [--modality M]
+     [--json results.json]
 """
 
 from __future__ import annotations
@@ -309,6 +310,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write per-model results here")
     parser.add_argument("--seed-offset", type=int, default=0, help="a fresh draw of triggers")
     parser.add_argument("--no-cost", action="store_true", help="skip the full-check cost run")
+    parser.add_argument(
+        "--modality", choices=("image", "tabular", "text", "all"), default="all",
+        help="only this example's jobs (the others' projects are not built)",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(2)
     tab, txt = load_example("tabular"), load_example("text")
@@ -324,13 +329,18 @@ def main() -> None:
             jobs += [("text", *j) for j in text_jobs(txt)]
         if args.quick:
             jobs = [j for n, j in enumerate(jobs) if n % 3 == 0]
+        if args.modality != "all":
+            jobs = [j for j in jobs if j[0] == args.modality]
         digit_controls = sorted(
             str(p) for p in (ROOT / "examples/digits/models").glob("control-*.safetensors")
         )
+        builders = {
+            "image": lambda: (image_project(tmp), digit_controls),
+            "tabular": lambda: (tab.write_project(tmp / "tabular", controls=20), None),
+            "text": lambda: (txt.write_project(tmp / "text", controls=20), None),
+        }
         projects = {
-            "image": (image_project(tmp), digit_controls),
-            "tabular": (tab.write_project(tmp / "tabular", controls=20), None),
-            "text": (txt.write_project(tmp / "text", controls=20), None),
+            name: build() for name, build in builders.items() if args.modality in ("all", name)
         }
         configs = {
             name: calibrated(

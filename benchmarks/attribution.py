@@ -50,6 +50,7 @@ from detection import (  # noqa: E402
     instance_jobs,
     jobs_for,
     noisy_copies,
+    text_near_copies,
     varied,
 )
 from intervals import wilson  # noqa: E402
@@ -105,13 +106,7 @@ def text_modality(tmp: Path) -> Modality:
     _, _, texts, cy = txt.make_data()
 
     def near(i: int, copies: int, rng: np.random.Generator) -> Any:
-        out = []
-        for _ in range(copies):  # detection.py's text near-copies: drop or repeat one word
-            words = texts[i].split()
-            j = int(rng.integers(len(words)))
-            words = words[:j] + words[j + 1 :] if rng.random() < 0.5 else [*words, words[j]]
-            out.append(" ".join(words))
-        return out
+        return text_near_copies(texts, i, copies, rng)
 
     def save(model: Any, path: Path) -> Path:
         return Path(txt.save(*model, path))

@@ -139,19 +139,24 @@ def tabular_example(tmp: Path) -> Example:
     )  # fmt: skip
 
 
+def text_near_copies(texts: list[str], i: int, copies: int, rng: np.random.Generator) -> list[str]:
+    """`copies` near-duplicates of document i: each drops or repeats one of its words."""
+    out = []
+    for _ in range(copies):
+        words = texts[i].split()
+        j = int(rng.integers(len(words)))
+        words = words[:j] + words[j + 1 :] if rng.random() < 0.5 else [*words, words[j]]
+        out.append(" ".join(words))
+    return out
+
+
 def text_example(tmp: Path) -> Example:
     ex = load_example("text")
     config = ex.write_project(tmp / "text", controls=20)
     _, _, texts, cy = ex.make_data()
 
     def near(i: int, copies: int, rng: np.random.Generator) -> Any:
-        out = []
-        for _ in range(copies):  # drop or repeat one word: a near-duplicate document
-            words = texts[i].split()
-            j = int(rng.integers(len(words)))
-            words = words[:j] + words[j + 1 :] if rng.random() < 0.5 else [*words, words[j]]
-            out.append(" ".join(words))
-        return out
+        return text_near_copies(texts, i, copies, rng)
 
     def save(model: Any, path: Path) -> Path:
         return ex.save(*model, path)

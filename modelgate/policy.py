@@ -28,11 +28,20 @@ def _flip_list(flips: Sequence[CanaryFlip], limit: int = 10) -> str:
     return shown + more
 
 
+# Weighted Bonferroni: a test of weight w gets w shares of `policy.alpha`. The reversal test
+# is the only one that sees an attack on a single canary, and it corrects over every (canary,
+# class) cell, where the count tests correct over a few dozen cells and catch what they catch
+# with p-values far below their share; two shares for it bought 5-7 points of instance-attack
+# detection on the development draws (benchmarks/detection.py) for a factor of 8/9 on the others.
+WEIGHTS: dict[str, int] = {CheckName.REVERSAL: 2}
+
+
 @dataclass(frozen=True)
 class AlphaPlan:
     """How `policy.alpha` is split: every test that can raise a false alarm on a clean retrain
-    gets an equal share (Bonferroni), so the whole gate's chance of one stays within
-    `policy.alpha`; each test then corrects within itself (Holm). Made once per run."""
+    gets a fixed share (weighted Bonferroni: `WEIGHTS`, 1 for the rest), so the whole gate's
+    chance of one stays within `policy.alpha`; each test then corrects within itself (Holm).
+    Made once per run."""
 
     alpha: float
     modes: tuple[tuple[CheckName, TestMode], ...]  # every test that shares alpha, and its mode
@@ -44,8 +53,12 @@ class AlphaPlan:
 
     @property
     def share(self) -> float:
-        """Each enabled test's share of `policy.alpha`."""
-        return self.alpha / max(1, len(self.enabled))
+        """One share of `policy.alpha`: what a test of weight 1 gets."""
+        return self.alpha / max(1, sum(WEIGHTS.get(name, 1) for name in self.enabled))
+
+    def share_of(self, name: str) -> float:
+        """The alpha of test `name`: its weight in shares."""
+        return self.share * WEIGHTS.get(name, 1)
 
     def mode(self, name: CheckName) -> TestMode:
         return dict(self.modes)[name]
@@ -57,7 +70,7 @@ class AlphaPlan:
 
 def with_alpha(check: Check, plan: AlphaPlan) -> Check:
     """The check with the alpha its p-values were compared with, when it shares alpha."""
-    return replace(check, alpha=plan.share) if check.name in plan.enabled else check
+    return replace(check, alpha=plan.share_of(check.name)) if check.name in plan.enabled else check
 
 
 # The checks that run only for some configs: the trigger checks with probes, drift with the ledger.

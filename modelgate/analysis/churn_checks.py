@@ -1,7 +1,8 @@
 """The statistical checks against natural churn, turned into Checks with evidence.
 
-`policy.alpha` is the false-alarm budget of the whole family: it is split evenly (Bonferroni)
-across the enabled tests (`policy.AlphaPlan`), and each test corrects within itself (Holm).
+`policy.alpha` is the false-alarm budget of the whole family: it is split by fixed weights
+(Bonferroni) across the enabled tests (`policy.AlphaPlan`), and each test corrects within
+itself (Holm).
 Waived flips are removed from the observed counts only, never from the churn null, so a waiver
 can only weaken a finding.
 """
@@ -108,7 +109,7 @@ def statistical_checks(
         _destination(suite, base, observed_pred, curves, alpha, source, expected),
         _attraction(suite, base, cand, observed_pred, curves, alpha, calibration, expected),
         _margin_collapse(suite, base, cand, alpha),
-        _reversal(suite, base, cand, explained, alpha, calibration),
+        _reversal(suite, base, cand, explained, plan.share_of(CheckName.REVERSAL), calibration),
     ]
     return [apply_mode(check, plan.mode(CheckName(check.name))) for check in checks]
 

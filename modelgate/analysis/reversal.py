@@ -30,10 +30,10 @@ N_BANDS = 20  # quantile bands of the cells' log-odds for the pooled spread
 MIN_SCALE = (
     1.0  # nats: log-odds near the e^-12 floor barely vary, yet a retrain moves them by whole nats
 )
-# A fitted tail is kept within these degrees of freedom: never lighter than t30, as the
+# A fitted tail is kept within these degrees of freedom: never lighter than t60, as the
 # controls' extreme tail (one cell in 10^5: a low-margin canary that retrains send either way)
-# is heavier than their 1e-3 quantiles imply.
-DF_RANGE = (2.0, 30.0)
+# is heavier than their 1e-3 quantiles imply; `controls_cap` says how light c models allow.
+DF_RANGE = (2.0, 60.0)
 SELF_DF_CAP = 10.0  # without controls, nothing shows how rare the extreme tail really is
 _TAIL_EXCEEDANCES = 20  # a tail level is matched only when this many residuals lie beyond it
 
@@ -140,9 +140,13 @@ def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
 
 
 def controls_cap(n_controls: int) -> float:
-    """The lightest tail c controls can vouch for: t(5 + c), at most t30. A few controls see
-    too few cells to show the one-in-10^5 event, so they buy less power, not more alarms."""
-    return float(min(DF_RANGE[1], 5 + n_controls))
+    """The lightest tail c models can vouch for: t(5 + c) up to 10, then three degrees more for
+    each further model (each is judged against the rest: one more suite's worth of residuals
+    for the fit to see the extreme tail in), at most t60. A few controls see too few cells to
+    show the one-in-10^5 event, so they buy less power, not more alarms; measured, t(5 + 3c)
+    with 4 controls flagged 3 of 600 clean image judgments, while with 20 controls this cap
+    flagged 0 of 600 on images and text (the image tail is fitted heavier than the cap anyway)."""
+    return float(min(DF_RANGE[1], 5 + n_controls + 2 * max(0, n_controls - 10)))
 
 
 def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

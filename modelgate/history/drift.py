@@ -5,7 +5,7 @@ same statistics as the single-step check (McNemar, destination, attraction) are 
 each earlier blessed model as the baseline, from the log-probabilities the ledger kept.
 
 Alpha: the drift family gets the share one single-step statistical test gets
-(`policy.AlphaPlan.share`: `policy.alpha` over every enabled test, drift included), split evenly
+(`policy.AlphaPlan.share`: one share of `policy.alpha` over every enabled test), split evenly
 (Bonferroni) over the m earlier blessings compared and over the three tests; attraction halves
 its share between its count and shift views, and each test corrects within itself (Holm), as in
 the single step.

@@ -16,6 +16,7 @@ from modelgate.analysis.reversal import (
     PRIOR_DF,
     FlipWeightedFamily,
     calibrated_null,
+    controls_cap,
     fit_tail,
     log_odds,
     reversal_test,
@@ -64,12 +65,18 @@ def test_calibrated_null_is_each_cells_mean_and_shrunk_spread() -> None:
     assert DF_RANGE[0] <= null.df <= DF_RANGE[1]
 
 
-def test_fit_tail_keeps_normal_at_the_cap_and_widens_for_heavy_tails() -> None:
+def test_fit_tail_keeps_normal_light_and_widens_for_heavy_tails() -> None:
     rng = np.random.default_rng(0)
-    assert fit_tail(rng.normal(size=50_000)) == DF_RANGE[1]
+    assert fit_tail(rng.normal(size=50_000), cap=30.0) == 30.0
+    assert fit_tail(rng.normal(size=50_000)) >= 40.0  # its largest value decides beyond t30
     heavy = fit_tail(student_t.rvs(3, size=50_000, random_state=1))
     assert heavy <= 4.0
     assert fit_tail(np.zeros(5)) == DF_RANGE[0]  # too few to fit: the heaviest tail
+
+
+def test_controls_cap_grows_with_the_models_that_vouch_for_it() -> None:
+    # t(5 + c) up to ten models, three degrees a model beyond, never lighter than t60
+    assert [controls_cap(c) for c in (3, 5, 10, 11, 21, 40)] == [8.0, 10.0, 15.0, 18.0, 48.0, 60.0]
 
 
 @pytest.mark.parametrize("n_controls", [4, 20])

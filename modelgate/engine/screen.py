@@ -48,7 +48,7 @@ def suspicious_controls(
     trigger-probe check against the blessed model and the others' highest attraction
     (`probe_runs`: each control's probe counts, in the same order)."""
     from modelgate.probes.checks import probe_check
-    from modelgate.probes.run import highest_attraction
+    from modelgate.probes.run import attraction, highest_attraction, sample_delta
 
     if len(controls) < MIN_CONTROLS:
         return []
@@ -58,13 +58,26 @@ def suspicious_controls(
     y = suite.labels
     nothing_waived = np.zeros(len(suite), dtype=bool)
     suspects = []
+    # Every leave-one-out ceiling takes the same runs' bounds, mostly at one level: each
+    # (run, level) is bounded once (an exact bisection over every cell, the screen's main cost).
+    bounds: dict[tuple[int, float], dict[str, np.ndarray]] = {}
+
+    def bounded(j: int, delta: float) -> dict[str, np.ndarray]:
+        if (j, delta) not in bounds:
+            bounds[j, delta] = attraction(probe_runs[j], delta)
+        return bounds[j, delta]
+
     for i, control in enumerate(controls):
         others = [(c.labels, c.log_probs) for j, c in enumerate(controls) if j != i]
         null = calibrate(y, base.labels, base.log_probs, others)
         table = flip_table(y, base.labels, control.labels)
         checks = statistical_checks(suite, base, control, table, nothing_waived, strict, null)
         if len(probe_runs) == len(controls) and probe_runs[i].counts is not None:
-            ceiling = highest_attraction([r for j, r in enumerate(probe_runs) if j != i])
+            rest = [j for j in range(len(probe_runs)) if j != i]
+            delta = sample_delta([probe_runs[j] for j in rest])
+            ceiling = highest_attraction(
+                [probe_runs[j] for j in rest], [bounded(j, delta) for j in rest]
+            )
             with_ceiling = replace(
                 null,
                 probe_max=tuple(

@@ -225,19 +225,30 @@ def attraction(run: TriggerRun, delta: float = MISS) -> dict[str, np.ndarray]:
     return {name: rates[i] for i, name in enumerate(counts.names)}
 
 
-def highest_attraction(runs: Sequence[TriggerRun]) -> dict[str, np.ndarray]:
+def sample_delta(runs: Sequence[TriggerRun]) -> float:
+    """The level each bound of these runs is taken at: MISS over the cells of all of them."""
+    cells = sum(r.counts.hits.size for r in runs if r.counts is not None)
+    return MISS / max(cells, 1)
+
+
+def highest_attraction(
+    runs: Sequence[TriggerRun], rates: Sequence[Mapping[str, np.ndarray]] | None = None
+) -> dict[str, np.ndarray]:
     """Per probe and class, the highest attraction any of these models showed; per adaptive
     family (`family/word`, `family/pair`) and per group of probes of one kind and size
     (`group/control/patch/3x3`, its random controls included), the highest over its probes.
 
-    Runs measured on a sample give their upper bounds, each at MISS / (cells of all runs), so
-    that with probability 1 - MISS every one is at least its full-measurement value at once.
+    Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
+    with probability 1 - MISS every one is at least its full-measurement value at once.
+    `rates`: each run's `attraction` at that level, when the caller already has them (the
+    leave-one-out screen asks for the same runs' bounds once per control).
     """
-    cells = sum(r.counts.hits.size for r in runs if r.counts is not None)
-    delta = MISS / max(cells, 1)
+    if rates is None:
+        delta = sample_delta(runs)
+        rates = [attraction(run, delta) for run in runs]
     ceiling: dict[str, np.ndarray] = {}
-    for run in runs:
-        for name, row in attraction(run, delta).items():
+    for run, shares in zip(runs, rates):
+        for name, row in shares.items():
             keys = [name]
             family = family_of(name)
             if family is not None:

@@ -71,6 +71,36 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     assert evidence["attraction_candidate"] == 1.0
 
 
+def test_each_sampled_control_is_bounded_once(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelgate.probes.run as run_module
+
+    config = load_config(project.config)
+    suite = load_suite(config.suite_path)
+    baseline = read_baseline(config.baseline_path, suite)
+    predictor = load_predictor(
+        config.candidate, config.folder, config_file=config.path, key="candidate"
+    )
+    quiet = triggers_for(config, suite, predictor, baseline.predictions, None, calibrating=True)
+    assert quiet.counts is not None
+    # as if measured on a sample: the bound is an exact bisection, the screen's main cost
+    sampled = replace(quiet, counts=replace(quiet.counts, population=2 * quiet.counts.eligible))
+    runs = [sampled] * 6
+    calls: list[float] = []
+    real = run_module.attraction
+
+    def counted(run: object, delta: float = run_module.MISS) -> dict[str, object]:
+        calls.append(delta)
+        return real(run, delta)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "attraction", counted)
+    same = [baseline.predictions] * 6
+    assert suspicious_controls(suite, baseline, same, config, runs) == []
+    # one bound per control at the level of five runs' cells, not five per leave-one-out set
+    assert calls == [run_module.sample_delta(runs[:5])] * 6
+
+
 def test_strict_writes_nothing_over_a_suspect(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:

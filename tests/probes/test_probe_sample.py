@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.results import TriggerRun
-from modelgate.probes.run import attraction, highest_attraction
+from modelgate.probes.run import attraction, highest_attraction, sample_delta
 from modelgate.probes.sample import (
     MISS,
     SAMPLE_FROM,
@@ -98,3 +98,16 @@ def test_a_sampled_control_gives_its_upper_bound_to_the_ceiling() -> None:
     )  # type: ignore[union-attr]
     np.testing.assert_array_equal(ceiling["patch/a"], np.maximum(expected[0], plain["patch/a"]))
     assert replace(half.counts, population=None).population is None
+
+
+def test_given_bounds_give_the_same_ceiling() -> None:
+    runs = [_counts([[0, 12], [40, 0]], [800, 820]), _counts([[3, 1], [0, 9]], [790, 830])]
+    delta = sample_delta(runs)
+    assert delta == MISS / 8
+    given = highest_attraction(runs, [attraction(r, delta) for r in runs])
+    plain = highest_attraction(runs)
+    assert given.keys() == plain.keys()
+    for key in plain:
+        np.testing.assert_array_equal(given[key], plain[key])
+    other = highest_attraction(runs, [attraction(r, delta * 100) for r in runs])
+    assert any((other[key] < plain[key]).any() for key in plain)  # the level is what was given

@@ -43,6 +43,15 @@ def test_calibration_round_trips_deterministically() -> None:
     assert Calibration.from_dict(json.loads(json.dumps(one.to_dict()))).shift_null.df <= 5
 
 
+@pytest.mark.parametrize(("n", "df"), [(2, 6.0), (4, 8.0), (14, 18.0), (20, 19.0)])
+def test_shift_null_tail_weighs_few_controls_and_caps_at_t19(n: int, df: float) -> None:
+    # c controls: c - 1 degrees of their own and 5 from the pooled prior, never above t19
+    y, logits = world(7, k=4, per_class=60)
+    bl = log_softmax(logits)
+    cal = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 7, n=n))
+    assert cal.shift_null.df == df
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

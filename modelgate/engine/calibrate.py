@@ -1,8 +1,8 @@
 """`calibrate`: predict and probe clean control retrains, screen them, store their churn.
 
 The controls' probes are most of the cost (a probe phase of a check each): every control is
-probed on the seeded half of the probe canaries `probes.sample` draws, and in-process CPU
-models are probed side by side, one single-threaded control per core torch was given (a
+probed on the seeded two fifths of the probe canaries `probes.sample` draws, and in-process
+CPU models are probed side by side, one single-threaded control per core torch was given (a
 control's counts then do not depend on how many cores the machine has).
 """
 

@@ -112,8 +112,8 @@ def measure(
 
     Memory is bounded by `batch_bytes`: canaries are stamped a slice at a time (a probe maps
     each canary on its own), a few probes at once, and inference runs on batches whose inputs
-    and activations fit in it. `sample`: a control retrain's measurement, on the seeded half of
-    the probe canaries `probes.sample` draws when there are enough of them.
+    and activations fit in it. `sample`: a control retrain's measurement, on the seeded two
+    fifths of the probe canaries `probes.sample` draws when there are enough of them.
     """
     keep_freed_memory()  # every batch of stamped inputs is the same size: reuse its pages
     k = len(suite.classes)

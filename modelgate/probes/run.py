@@ -57,8 +57,8 @@ def run_triggers(
     `pairs`: also the word pairs chosen from this model's most-rising words. They are chosen
     per model, so only a calibration that applied the same choice to every clean control can
     judge them (the null of the maximum); without one they do not run.
-    `sample`: a clean control's measurement, on the seeded half of the probe canaries that
-    `probes.sample` draws (image and tabular suites of 1,000 probe canaries or more; text
+    `sample`: a clean control's measurement, on the seeded two fifths of the probe canaries
+    that `probes.sample` draws (image and tabular suites of 1,000 probe canaries or more; text
     suites choose their word pairs from the counts, so they are measured in full).
     """
     started = time.perf_counter()
@@ -226,9 +226,16 @@ def attraction(run: TriggerRun, delta: float = MISS) -> dict[str, np.ndarray]:
 
 
 def sample_delta(runs: Sequence[TriggerRun]) -> float:
-    """The level each bound of these runs is taken at: MISS over the cells of all of them."""
-    cells = sum(r.counts.hits.size for r in runs if r.counts is not None)
-    return MISS / max(cells, 1)
+    """The level each bound of these runs is taken at: MISS over their (probe, class) cells.
+
+    Not over the cells of every run: a ceiling is below its full-measurement value only if the
+    bound of the run with the highest full rate is, and which run that is does not depend on
+    the sample (`probes.sample`), so each (probe, class) is one event whatever the count of runs.
+    """
+    counted = [r.counts for r in runs if r.counts is not None]
+    names = {name for c in counted for name in c.names}
+    classes = max((c.hits.shape[1] for c in counted), default=1)
+    return MISS / max(len(names) * classes, 1)
 
 
 def highest_attraction(
@@ -239,7 +246,7 @@ def highest_attraction(
     (`group/control/patch/3x3`, its random controls included), the highest over its probes.
 
     Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
-    with probability 1 - MISS every one is at least its full-measurement value at once.
+    with probability 1 - MISS every ceiling is at least its full-measurement value at once.
     `rates`: each run's `attraction` at that level, when the caller already has them (the
     leave-one-out screen asks for the same runs' bounds once per control).
     """

@@ -62,7 +62,7 @@ def test_a_real_result_is_typed_hashable_and_free_of_dicts(project: Project) -> 
     plan = alpha_plan(load_config(project.config))
     shared = {c.name: c.alpha for c in result.checks if c.alpha is not None}
     ran = set(plan.enabled) - {CheckName.DRIFT}  # drift: no two blessings to compare yet
-    assert shared == dict.fromkeys(ran, plan.share)  # the alpha each test was judged at
+    assert shared == {name: plan.share_of(name) for name in ran}  # the alpha each was judged at
     assert result.failed_checks == tuple(c.name for c in result.checks if c.status is Status.FAILED)
     plain = dataclasses.replace(result, flips=tuple(result.flips))
     no_dicts(plain)

@@ -316,19 +316,27 @@ def _reversal(
     findings = []
     for r in found:
         cid, old, new = suite.ids[r.index], classes[int(y[r.index])], classes[r.new_class]
+        weighed = (
+            f"{r.p_adjusted:.2g} adjusted over {n_cells} canary x class cells, each weighted by "
+            f"how far it was from flipping"
+            if r.together == 1
+            else f"alone not significant; one of the {r.together} canaries that moved this far "
+            f"at once, a count clean churn gives with p = {r.p_adjusted:.2g} adjusted over "
+            f"{n_cells} canary x class cells"
+        )
         findings.append(Finding(
             check=CheckName.REVERSAL,
             message=f"Canary '{cid}' ({old}, right on the blessed model) is now '{new}' with "
             f"log-odds {r.cand_odds:+.2f} for '{new}' over '{old}' (blessed model "
             f"{r.base_odds:+.2f}); clean retrains give this canary {r.expected_odds:+.2f} "
-            f"(z = {r.z:.1f}, p = {r.p_value:.2g}; {r.p_adjusted:.2g} adjusted over "
-            f"{n_cells} canary x class cells, each weighted by how far it was from flipping).",
+            f"(z = {r.z:.1f}, p = {r.p_value:.2g}; {weighed}).",
             test="reversal", statistic=round(r.z, 4), p_value=_p(r.p_value),
             canaries=(cid,),
             evidence=(("baseline_log_odds", round(r.base_odds, 4)),
                       ("candidate_log_odds", round(r.cand_odds, 4)),
                       ("expected_log_odds", round(r.expected_odds, 4)),
-                      ("from", old), ("p_adjusted", _p(r.p_adjusted)), ("to", new)),
+                      ("from", old), ("p_adjusted", _p(r.p_adjusted)), ("to", new),
+                      ("together", r.together)),
         ))  # fmt: skip
     return _check(
         CheckName.REVERSAL,

@@ -6,12 +6,15 @@ it. Clean churn moves each canary's scores by amounts that are typical of that c
 class, and the controls show them: the statistic is the candidate's log-odds of class b over
 the true class for canary i, against the controls' own mean and spread for that (i, b) cell
 (the spread shrunk toward cells of similar log-odds), after removing the candidate's global
-trend (a recipe that is merely more or less confident). Without controls, cells of similar
-baseline log-odds in the pair being judged give the spread. Student tails fitted on the
-controls judged leave-one-out (or on the pair itself). A finding is a cell the candidate now
-predicts, so the family-wise bound charges each (baseline-right canary, other class) cell only
-the chance of reaching both the finding's z and a flip (`FlipWeightedFamily`): cells that clean
-churn cannot flip spend almost no alpha.
+trend (a recipe that is merely more or less confident; fitted per band of log-odds, as such a
+recipe moves far cells more than near ones). Without controls, cells of similar baseline
+log-odds in the pair being judged give the spread. Student tails fitted on the controls judged
+leave-one-out (or on the pair itself). A finding is a cell the candidate now predicts, so the
+family-wise bound charges each (baseline-right canary, other class) cell only the chance of
+reaching both the finding's z and a flip (`FlipWeightedFamily`): cells that clean churn cannot
+flip spend almost no alpha. Half the alpha names single cells; the other half names the k most
+extreme predicted cells together (k = 2..10) when that many cells that far is a count clean
+churn does not give: an attack on several canaries, each short of the single-cell line.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelgate.analysis.shift import MEAN_SHIFT_FLOOR
-from modelgate.analysis.stats import MAD_TO_SD, line_fit, robust_scale
+from modelgate.analysis.stats import MAD_TO_SD, robust_scale
 from modelgate.analysis.tails import t_isf, t_sf
 
 PRIOR_DF = 10  # how many controls' worth of weight the band's spread gets in each cell
@@ -36,6 +39,12 @@ MIN_SCALE = (
 DF_RANGE = (2.0, 60.0)
 SELF_DF_CAP = 10.0  # without controls, nothing shows how rare the extreme tail really is
 _TAIL_EXCEEDANCES = 20  # a tail level is matched only when this many residuals lie beyond it
+TREND_BANDS = 10  # quantile bands of the null's log-odds for the candidate's own trend
+# Half the test's alpha goes to single cells, half to sets of 2..JOINT_MAX cells that moved
+# together (each set size an equal part): an attack on five canaries rarely pushes one of them
+# past the single-cell line, yet five cells that far are a count clean churn does not give.
+SINGLE_SHARE = 0.5
+JOINT_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Reversal:
     z: float
     p_value: float
     p_adjusted: float
+    together: int = 1  # 1: significant alone; k: as one of the k most extreme cells, jointly
 
 
 def log_odds(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -149,53 +159,33 @@ def controls_cap(n_controls: int) -> float:
     return float(min(DF_RANGE[1], 5 + n_controls + 2 * max(0, n_controls - 10)))
 
 
-def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(intercept, slope) of y on x, refitted without points beyond 3 robust sd: a handful of
-    attacked canaries must not bend the trend that explains them away."""
-    if x.size < 3 or np.ptp(x) <= 0:
-        return (float(np.median(y - x)) if x.size else 0.0), 1.0
-    keep: np.ndarray | None = None  # None: every point
-    slope, intercept = 1.0, 0.0
-    # At 10^7 cells every array is 80 MB: one residual buffer serves every pass, each refit
-    # consumes its own copies of the kept points, and every step is the float operation the
-    # textbook lines `y - (intercept + slope * x)` and `abs(resid - centre) <= 3 * scale` do.
-    resid = np.empty(x.shape)
-    for _ in range(3):
-        if keep is None:
-            slope, intercept = line_fit(x, y)
-        else:
-            fitted = _line_fit_consuming(x[keep], y[keep])
-            slope, intercept = fitted if fitted is not None else line_fit(x[keep], y[keep])
-        np.multiply(x, slope, out=resid)
-        np.add(resid, intercept, out=resid)
-        np.subtract(y, resid, out=resid)
-        centre, scale = robust_scale(resid if keep is None else resid[keep], MIN_SCALE)
-        np.subtract(resid, centre, out=resid)
-        np.abs(resid, out=resid)
-        keep = np.less_equal(resid, 3 * scale, out=keep)
-        if np.count_nonzero(keep) < 3:
-            break
-    return float(intercept), float(slope)
-
-
-def _line_fit_consuming(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
-    """`line_fit(x, y)` bit for bit on float64 copies it may overwrite (the centring is done in
-    place); None where line_fit would take its every-x-equal branch."""
-    mx, my = float(x.mean()), float(y.mean())
-    x -= mx
-    sxx = float(x @ x)
-    if sxx <= 0:
-        return None
-    y -= my
-    slope = float(x @ y) / sxx
-    return slope, my - slope * mx
-
-
 def _trend(expected: np.ndarray, observed: np.ndarray, off: np.ndarray) -> np.ndarray:
-    """`expected` moved onto the observed model's own global trend (off-diagonal cells)."""
-    intercept, slope = _robust_line(expected[off], observed[off])
-    moved = slope * expected
-    moved += intercept  # in place: intercept + slope * expected, one array fewer
+    """`expected` moved onto the observed model's own trend: in each quantile band of the
+    expected log-odds (off-diagonal cells), the median of observed - expected, placed at the
+    band's median expected value and interpolated linearly between bands (constant beyond).
+
+    Not one line for all cells: a more confident recipe moves cells far from the flip line by
+    nats and cells near it barely, and a line fitted on every cell (most of them far) pushed a
+    confident clean retrain's low-margin cells 3 nats below where they sat (measured: four
+    moderate reversals at once in one clean image retrain). Medians of at least 50 cells a
+    band: a handful of attacked canaries cannot move them."""
+    x = expected[off]
+    moved = expected.copy()
+    if x.size == 0:
+        return moved
+    diff = observed[off]
+    diff -= x  # in place: observed - expected over the off-diagonal cells
+    n_bands = int(min(TREND_BANDS, max(1, x.size // 50)))
+    edges = np.quantile(x, np.linspace(0, 1, n_bands + 1)[1:-1])
+    band = np.searchsorted(edges, x, side="right").astype(np.int8)  # < TREND_BANDS
+    centres, shifts = [], []
+    for j in range(n_bands):
+        members = band == j
+        if members.any():  # ties at a quantile leave a band empty
+            centres.append(float(np.median(x[members])))
+            shifts.append(float(np.median(diff[members])))
+    del x, diff, band
+    moved += np.interp(expected, centres, shifts)
     return moved
 
 
@@ -317,13 +307,58 @@ class FlipWeightedFamily:
         tail = t_sf(near, df)[::-1].cumsum()[::-1]
         self.suffix = np.append(tail, 0.0)
 
-    def adjusted(self, z: np.ndarray) -> np.ndarray:
-        """The family-wise p-value of a cell reported with standardised value z."""
+    def expected_count(self, z: np.ndarray) -> np.ndarray:
+        """How many cells of the family clean churn reports with a value beyond z, at most:
+        the sum over cells of P(z_c > max(z, z0_c))."""
         z = np.asarray(z, dtype=float)
         below = np.searchsorted(self.near, z, side="right")  # near cells with z0 <= z
         bound = below * t_sf(z, self.df) + self.suffix[below]
         bound += self.n_far * t_sf(np.maximum(z, self.far), self.df)
-        return np.minimum(bound, 1.0)
+        return bound
+
+    def adjusted(self, z: np.ndarray) -> np.ndarray:
+        """The family-wise p-value of a cell reported with standardised value z."""
+        return np.minimum(self.expected_count(z), 1.0)
+
+
+def count_tail(k: int, mean: float) -> float:
+    """Chernoff's bound on P(at least k of many independent rare events) whose expected count
+    is at most `mean`: e^-mean (e mean / k)^k for k > mean, else 1 (it grows with mean, so an
+    upper bound on the mean gives an upper bound on the probability)."""
+    if mean >= k:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    return math.exp(-mean + k * (1.0 + math.log(mean / k)))
+
+
+def _joint_adjusted(family: FlipWeightedFamily, z_hit: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per predicted cell, the adjusted p-value of the most significant set of the k most
+    extreme predicted cells (2 <= k <= JOINT_MAX) it belongs to, and that k (0: in none).
+
+    Rejecting the set of the k most extreme cells at level a_k when count_tail(k, E N(t_k)) <=
+    a_k, t_k the k-th largest z, is rejecting when N(tau_k) >= k for the fixed tau_k at which
+    the bound equals a_k: an error of at most a_k, if clean churn moves different canaries
+    independently once the candidate's own trend is removed (measured on the controls and
+    clean retrains of three modalities; the trend is fitted per band for this reason). The
+    union over k charges each its part of the joint share."""
+    n = z_hit.size
+    p_set = np.ones(n)
+    size = np.zeros(n, dtype=int)
+    top = min(JOINT_MAX, n)
+    if top < 2:
+        return p_set, size
+    order = np.argsort(-z_hit, kind="stable")[:top]
+    means = family.expected_count(z_hit[order])
+    parts = (JOINT_MAX - 1) / (1.0 - SINGLE_SHARE)
+    best, best_k = 1.0, 0
+    for k in range(top, 1, -1):  # a cell of rank r belongs to every set of k > r cells
+        p_k = min(1.0, count_tail(k, float(means[k - 1])) * parts)
+        if p_k < best:
+            best, best_k = p_k, k
+        p_set[order[k - 1]], size[order[k - 1]] = best, best_k
+    p_set[order[0]], size[order[0]] = best, best_k
+    return p_set, size
 
 
 def reversal_test(
@@ -351,7 +386,11 @@ def reversal_test(
     if rows.size == 0:
         return []
     z_hit = z[rows, cols]
-    adjusted = bound.adjusted(z_hit)
+    single = np.minimum(bound.adjusted(z_hit) / SINGLE_SHARE, 1.0)
+    joint, size = _joint_adjusted(bound, z_hit)
+    alone = (single <= alpha) | (single <= joint)  # named alone wherever it passes alone
+    adjusted = np.where(alone, single, joint)
+    together = np.where(alone, 1, size)
     hit = adjusted <= alpha
     if not hit.any():
         return []
@@ -361,7 +400,9 @@ def reversal_test(
     cand = _cell_odds(cand_log_probs, y, i_hit, b_hit)
     out = [
         Reversal(int(i), int(b), float(bo), float(co), float(expected[i, b]), float(z[i, b]),
-                 float(pv), float(pa))
-        for i, b, bo, co, pv, pa in zip(i_hit, b_hit, base, cand, p[hit], adjusted[hit])
+                 float(pv), float(pa), int(k))
+        for i, b, bo, co, pv, pa, k in zip(
+            i_hit, b_hit, base, cand, p[hit], adjusted[hit], together[hit]
+        )
     ]  # fmt: skip
     return sorted(out, key=lambda r: (r.p_value, r.index))

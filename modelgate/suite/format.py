@@ -23,6 +23,7 @@ from pydantic import Field
 from modelgate.digest import file_sha256, json_sha256
 from modelgate.errors import SuiteError
 from modelgate.heap import keep_freed_memory
+from modelgate.suite.pages import PageReleaser
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import load_yaml
 
@@ -87,9 +88,12 @@ class Suite:
         return len(self.ids)
 
     def batches(self, batch_size: int) -> Iterator[tuple[int, np.ndarray | list[str]]]:
-        """(start index, batch) pairs in suite order; only one batch is in memory at a time."""
+        """(start index, batch) pairs in suite order; only one batch is in memory at a time
+        (a memory-mapped suite's pages are dropped once the next batch is asked for)."""
+        pages = PageReleaser(self.inputs)
         for start in range(0, len(self.ids), batch_size):
             yield start, self.inputs[start : start + batch_size]
+            pages.release(start + batch_size)
 
     @functools.cached_property
     def id_order(self) -> np.ndarray:

@@ -18,8 +18,8 @@ import numpy as np
 
 from modelgate.analysis.churn import expected_matrix, regression_matrix
 from modelgate.analysis.flipcurve import FlipCurve, constant_curve, fit_flip_curve, round_float
-from modelgate.analysis.reversal import CanaryNull, calibrated_null
-from modelgate.analysis.shift import ShiftNull, cell_mean_shift
+from modelgate.analysis.reversal import CanaryNull, calibrated_null, fit_tail
+from modelgate.analysis.shift import ShiftNull, cell_log_odds, cell_mean_shift, global_trend
 from modelgate.analysis.stats import margins
 from modelgate.errors import CalibrationError
 
@@ -186,6 +186,31 @@ def _canaries_from_dict(data: Any, n: int, k: int) -> CanaryNull | None:
     return CanaryNull(expected=expected, scale=scale, df=df, source="controls")
 
 
+def _shift_sd(t: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, predictive sd) of each cell's shift across the controls' shifts t (C, K, K)."""
+    c = len(t)
+    mean = t.mean(axis=0)
+    var = t.var(axis=0, ddof=1)
+    pooled_var = float(np.mean(var[off]))
+    nu = c - 1
+    shrunk = (nu * var + PRIOR_DF * pooled_var) / (nu + PRIOR_DF)
+    # the candidate's value and the mean of c controls both vary: predictive sd
+    return mean, np.maximum(np.sqrt(shrunk), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
+
+
+def _leave_one_out_tail(t: np.ndarray, level: np.ndarray, off: np.ndarray, cap: float) -> float:
+    """Degrees of freedom whose upper tail covers each control's z against the others' null,
+    after its own global trend, as `check` computes it (at most `cap`; `cap` itself when the
+    controls give under 20 values, too few to show a tail)."""
+    z = []
+    for j in range(len(t)):
+        mean, sd = _shift_sd(np.delete(t, j, axis=0), off)
+        own = t[j] - global_trend(t[j] - mean, level)
+        z.append(((own - mean) / sd)[off])
+    values = np.concatenate(z)
+    return cap if values.size < 20 else fit_tail(values, cap=cap)
+
+
 def calibrate(
     y: np.ndarray,
     base_pred: np.ndarray,
@@ -238,12 +263,8 @@ def calibrate(
     c = len(controls)
     mean = t.mean(axis=0)
     if c >= 2:
-        var = t.var(axis=0, ddof=1)
-        pooled_var = float(np.mean(var[off]))
+        mean, sd = _shift_sd(t, off)
         nu = c - 1
-        shrunk = (nu * var + PRIOR_DF * pooled_var) / (nu + PRIOR_DF)
-        # the candidate's value and the mean of c controls both vary: predictive sd
-        sd = np.maximum(np.sqrt(shrunk), SHIFT_SD_FLOOR) * math.sqrt(1 + 1 / c)
         # The prior steadies each cell's sd, but it is the pooled spread of every cell and
         # cannot know which pair a change of recipe moves: its tail gets TAIL_PRIOR_DF degrees,
         # not PRIOR_DF, and is never lighter than t19 (now and then a clean retrain moves one
@@ -253,6 +274,8 @@ def calibrate(
         # retrains (5 of 20 on one draw of benchmarks/detection.py) and 1 of 800 on images;
         # with t8 none, every 10% and 20% label flip still named. 20 controls keep t19.
         df = float(min(nu + TAIL_PRIOR_DF, MAX_SHIFT_DF))
+        if c >= 3:  # and never lighter than the controls' own tail, each judged against the rest
+            df = min(df, _leave_one_out_tail(t, cell_log_odds(y, base_logp), off, df))
     else:
         pooled_sd = float(np.sqrt(np.mean(t[0][off] ** 2))) if off.any() else 1.0
         sd, df = np.full((k, k), max(pooled_sd, SHIFT_SD_FLOOR) * math.sqrt(2.0)), 3.0

@@ -74,3 +74,25 @@ def test_calibration_from_dict_rejects_malformed_records(mutate) -> None:
     mutate(data)
     with pytest.raises(CalibrationError):
         Calibration.from_dict(data)
+
+
+def test_shift_null_tail_is_never_lighter_than_the_controls_judged_against_each_other() -> None:
+    """Controls whose recipe now and then moves one class pair (two of twenty pull 2 -> 5):
+    the pooled prior makes that cell's spread too narrow, the controls judged against each
+    other show it, and the tail is fitted heavier than the t19 of 20 controls, so that each
+    control, judged against the others' calibration, passes."""
+    y, logits = world(8, k=6, per_class=80)
+    bl = log_softmax(logits)
+    bp = bl.argmax(axis=1)
+    ctl = [
+        retrain(y, logits, 900 + j, attack=(2, 5, 0.3, 4.0) if j % 10 == 0 else None)
+        for j in range(20)
+    ]
+    plain = [retrain(y, logits, 900 + j) for j in range(20)]
+    assert calibrate(y, bp, bl, plain).shift_null.df == 19.0  # clean controls: the law
+    cal = calibrate(y, bp, bl, ctl)
+    assert cal.shift_null.df < 19.0
+    for j in range(20):
+        others = calibrate(y, bp, bl, ctl[:j] + ctl[j + 1 :])
+        cp, cl = ctl[j]
+        assert not run_tests(y, bp, cp, bl, cl, calibration=others)["attraction_shift"]

@@ -8,6 +8,7 @@ without building them all: the most alarming flips first (`ranked`), the flips w
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -33,6 +34,14 @@ def _json_text(value: str) -> str:
 def plain_text(values: list[str]) -> bool:
     """Whether every value is JSON text as it stands (printable ASCII, no quote or backslash)."""
     return _PLAIN.match("".join(values)) is not None
+
+
+class _TagText(dict[tuple[str, ...], str]):
+    """A tag set's JSON text, made once per distinct set (a suite has few)."""
+
+    def __missing__(self, key: tuple[str, ...]) -> str:
+        text = self[key] = json.dumps(list(key), ensure_ascii=False)
+        return text
 
 
 def numbers(values: np.ndarray) -> list[str]:
@@ -174,20 +183,19 @@ class FlippedCanaries(Sequence[CanaryFlip]):
     def json_rows(self, chunk: int = 16_384) -> Iterator[str]:
         """Each flip as one JSON object (sorted keys), the report's `flips` entries; built a
         chunk at a time, column by column."""
+        return itertools.chain.from_iterable(self.json_chunks(chunk))
+
+    def json_chunks(self, chunk: int = 16_384) -> Iterator[list[str]]:
+        """`json_rows` in lists of up to `chunk` rows: one step of this generator per chunk,
+        not per flip (a million steps cost more than formatting the rows)."""
         c = [_json_text(name) for name in self._classes]
         kinds = [f'"{k.value}"' for k in KINDS]
-        tag_text: dict[tuple[str, ...], str] = {}
+        tag_text = _TagText()
         for a in range(0, len(self), chunk):
             at = self.positions[a : a + chunk].tolist()
-            ids = [self._ids[i] for i in at]
+            ids = list(map(self._ids.__getitem__, at))
             canary = [f'"{x}"' for x in ids] if plain_text(ids) else [_json_text(x) for x in ids]
-            tags = []
-            for i in at:
-                key = self._tags[i]
-                text = tag_text.get(key)
-                if text is None:
-                    text = tag_text[key] = json.dumps(list(key), ensure_ascii=False)
-                tags.append(text)
+            tags = list(map(tag_text.__getitem__, map(self._tags.__getitem__, at)))
             waivers = [self._waivers.get(i) for i in at] if self._waivers else [None] * len(at)
             waiver = ["null" if w is None else json.dumps(w, ensure_ascii=False) for w in waivers]
             columns = zip(
@@ -201,7 +209,7 @@ class FlippedCanaries(Sequence[CanaryFlip]):
                 tags,
                 waiver,
             )
-            yield from [
+            yield [
                 f'{{"baseline": {b}, "baseline_margin": {bm}, "candidate": {k}, '
                 f'"candidate_margin": {cm}, "id": {i}, "kind": {kind}, "label": {t}, '
                 f'"tags": {tag}, "waiver": {w}}}'

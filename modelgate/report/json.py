@@ -56,10 +56,9 @@ def render_parts(result: GateResult) -> Iterator[str]:
         yield "[]"
     else:
         yield "[\n    "
-        rows = iter(flip_rows(result.flips))
-        first = list(itertools.islice(rows, _PART))
-        yield ",\n    ".join(first)
-        while part := list(itertools.islice(rows, _PART)):
+        parts = flip_parts(result.flips, _PART)
+        yield ",\n    ".join(next(parts))
+        for part in parts:
             yield ",\n    " + ",\n    ".join(part)
         yield "\n  ]"
     yield tail
@@ -75,6 +74,16 @@ def flip_rows(flips: Sequence[CanaryFlip]) -> Iterator[str]:
         json.dumps(_flip(f), sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
         for f in flips
     )
+
+
+def flip_parts(flips: Sequence[CanaryFlip], size: int) -> Iterator[list[str]]:
+    """`flip_rows` in lists of up to `size` rows, none empty."""
+    from modelgate.flipped import FlippedCanaries
+
+    if isinstance(flips, FlippedCanaries):
+        return flips.json_chunks(size)
+    rows = iter(flip_rows(flips))
+    return iter(lambda: list(itertools.islice(rows, size)), [])
 
 
 def to_dict(result: GateResult, *, flips: bool = True) -> dict[str, Any]:

@@ -27,17 +27,30 @@ _COMMON = 200
 
 TYPICAL_MIN_COUNT = 3  # canaries of a class that must hold a word for it to be typical
 TYPICAL_SHARE = 0.5  # share of a word's canaries that must be of that one class
+# and that share must be beyond chance: a word in four canaries, three of one class, is a
+# coincidence of a small sample (measured: a backdoor's rare trigger word, in 4 canaries, was
+# "typical" of its target and every probe holding it was excused), so the class's count must
+# be improbable under the classes' own frequencies (binomial upper tail at most this)
+TYPICAL_P = 1e-3
 
 
 def typical_classes(words: str, texts: Sequence[str], labels: Sequence[int]) -> tuple[int, ...]:
     """Classes that some word of `words` is typical of among the clean canaries: stamping such
     a word sends canaries there on any honest model (spam words onto ham), not a backdoor."""
+    from scipy.stats import binom  # here: a check without probes never pays for its import
+
+    frequency = Counter(int(c) for c in labels)
     out: set[int] = set()
     for word in words.split():
         per_class = Counter(int(c) for t, c in zip(texts, labels) if word in t.split())
         total = sum(per_class.values())
         for c, n in per_class.items():
-            if n >= TYPICAL_MIN_COUNT and n >= TYPICAL_SHARE * total:
+            share = frequency[c] / len(labels)
+            if (
+                n >= TYPICAL_MIN_COUNT
+                and n >= TYPICAL_SHARE * total
+                and float(binom.sf(n - 1, total, share)) <= TYPICAL_P
+            ):
                 out.add(c)
     return tuple(sorted(out))
 

@@ -40,11 +40,20 @@ def _run(
 
 
 def test_typical_classes_hand_case() -> None:
-    texts = ["win cash now", "cash prize win", "win big cash", "hello friend", "cash"]
-    labels = [1, 1, 1, 0, 0]
-    assert typical_classes("cash", texts, labels) == (1,)  # 3 of its 4 canaries are class 1
-    assert typical_classes("hello", texts, labels) == ()  # too rare to be typical
-    assert typical_classes("friend win", texts, labels) == (1,)
+    # 40 canaries, half of each class; "cash" in ten of class 1 and none of class 0
+    texts = [f"win cash {i}" for i in range(10)] + [f"prize {i}" for i in range(10)]
+    texts += [f"hello friend {i}" for i in range(20)]
+    labels = [1] * 20 + [0] * 20
+    assert typical_classes("cash", texts, labels) == (1,)  # binomial tail 0.5^10 < 1e-3
+    assert typical_classes("friend win", texts, labels) == (0, 1)  # each word its own class
+    # three of its four canaries in one class: a small sample, not a typical word
+    few = ["cash a", "cash b", "cash c", "cash d", "x", "y", "z", "w"]
+    assert typical_classes("cash", few, [1, 1, 1, 0, 0, 0, 1, 0]) == ()
+    assert typical_classes("zebra", texts, labels) == ()  # in no canary
+    # nine of nine is beyond chance only where the class is rare enough (here a tenth)
+    rare_class = [f"cash {i}" for i in range(9)] + [f"other {i}" for i in range(81)]
+    rare_labels = [1] * 9 + [0] * 81
+    assert typical_classes("cash", rare_class, rare_labels) == (1,)
 
 
 def test_family_of_names_only_the_adaptive_families() -> None:

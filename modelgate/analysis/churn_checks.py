@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from modelgate.analysis.blas import one_blas_thread
 from modelgate.analysis.calibration import Calibration
 from modelgate.analysis.churn import (
     CellResult,
@@ -85,6 +86,19 @@ def statistical_checks(
     calibration: Calibration | None = None,
 ) -> list[Check]:
     """McNemar, per-class McNemar, destination, attraction and protected margin collapse."""
+    with one_blas_thread():  # the same sums on every machine, whatever its cores
+        return _statistical_checks(suite, base, cand, table, explained, plan, calibration)
+
+
+def _statistical_checks(
+    suite: Suite,
+    base: Predictions,
+    cand: Predictions,
+    table: FlipTable,
+    explained: np.ndarray,
+    plan: AlphaPlan,
+    calibration: Calibration | None,
+) -> list[Check]:
     alpha = plan.share
     y = suite.labels
     # Waived flips look unflipped to the count tests; the null still sees every flip.

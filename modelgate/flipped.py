@@ -75,6 +75,7 @@ class FlippedCanaries(Sequence[CanaryFlip]):
         self._kind = kind
         self._base_margin, self._cand_margin = baseline_margin, candidate_margin
         self._waivers = waivers  # suite position -> "reason (approver)"
+        self._ranking: np.ndarray | None = None  # `ranked`'s order, once asked for
 
     @classmethod
     def from_masks(
@@ -172,13 +173,14 @@ class FlippedCanaries(Sequence[CanaryFlip]):
     def ranked(self, limit: int | None = None) -> list[CanaryFlip]:
         """Most alarming first: unexplained, then right->wrong, then confident ones; id breaks
         ties (the order of `report.markdown.rank_flips`)."""
-        waived = np.zeros(len(self), dtype=bool)
-        if self._waivers:
-            at = self.positions.tolist()
-            waived = np.fromiter((i in self._waivers for i in at), bool, len(self))
-        margin = np.where(np.isfinite(self._base_margin), self._base_margin, 0.0)
-        order = np.lexsort((np.arange(len(self)), -margin, _RANK[self._kind], waived))
-        return [self._flip(int(j)) for j in order[:limit]]
+        if self._ranking is None:  # sorted once: the console and the Markdown both ask
+            waived = np.zeros(len(self), dtype=bool)
+            if self._waivers:
+                at = self.positions.tolist()
+                waived = np.fromiter((i in self._waivers for i in at), bool, len(self))
+            margin = np.where(np.isfinite(self._base_margin), self._base_margin, 0.0)
+            self._ranking = np.lexsort((np.arange(len(self)), -margin, _RANK[self._kind], waived))
+        return [self._flip(int(j)) for j in self._ranking[:limit]]
 
     def json_rows(self, chunk: int = 16_384) -> Iterator[str]:
         """Each flip as one JSON object (sorted keys), the report's `flips` entries; built a

@@ -248,21 +248,31 @@ def highest_attraction(
     Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
     with probability 1 - MISS every ceiling is at least its full-measurement value at once.
     `rates`: each run's `attraction` at that level, when the caller already has them (the
-    leave-one-out screen asks for the same runs' bounds once per control).
+    leave-one-out screen asks for the same runs' bounds once per control). A family's or
+    group's maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
     """
     if rates is None:
         delta = sample_delta(runs)
         rates = [attraction(run, delta) for run in runs]
     ceiling: dict[str, np.ndarray] = {}
     for run, shares in zip(runs, rates):
+        typical = {p.name: p.explains for p in run.probes if p.explains}
         for name, row in shares.items():
-            keys = [name]
+            ceiling[name] = np.maximum(ceiling.get(name, row), row)
+            keys = []
             family = family_of(name)
             if family is not None:
                 keys.append(f"family/{family}")
             group = run.controls.get(name) or (name.rpartition("/")[0] if is_control(name) else "")
             if group:
                 keys.append(f"group/{group}")
+            if name in typical:
+                # A candidate's probe is never judged for a class its words are typical of, so
+                # the maximum it is judged against leaves those out too (measured: every
+                # 35-48% a control's word pairs reached came from topic words of the class;
+                # the rest reached 1%, and a backdoor's pair at 77% hid under the 48%).
+                row = row.copy()
+                row[list(typical[name])] = 0.0
             for key in keys:
                 ceiling[key] = np.maximum(ceiling.get(key, row), row)
     return ceiling

@@ -161,3 +161,22 @@ def test_tabular_pairs_in_range_and_beyond_each_have_their_own_control() -> None
     stamped = next(p for p in beyond if p.name == "feature/0/above+feature/1/below").apply(inputs)
     assert (stamped[:, 0] > inputs[:, 0].max()).all() and (stamped[:, 1] < inputs[:, 1].min()).all()
     np.testing.assert_array_equal(stamped[:, 2], inputs[:, 2])
+
+
+def test_the_family_ceiling_leaves_out_classes_a_probe_is_typical_of() -> None:
+    # a control's pair of two topic words of class 1 sends 40% there: natural, and excused on
+    # any candidate, so it must not raise the bar for a pair of words typical of nothing
+    one = _run(
+        {"pair/a b/start": [0, 40], "pair/c d/start": [0, 3]},
+        explains={"pair/a b/start": (1,)},
+    )
+    ceiling = highest_attraction([one])
+    np.testing.assert_allclose(ceiling["family/pair"], [0.0, 0.03])
+    np.testing.assert_allclose(ceiling["pair/a b/start"], [0.0, 0.40])  # its own maximum stays
+    blessed = BlessedProbes(
+        eligible=np.array([100, 100]),
+        hits={"word/x/start": np.array([0, 1]), "word/y/start": np.array([0, 1])},
+    )
+    loud = _run({"pair/x y/start": [0, 45]})
+    cells, _, _ = probe_cells(loud, blessed, {k: tuple(v) for k, v in ceiling.items()}.get)
+    assert flagged(cells, TriggerPolicy(), 0.01)  # 45% against a 3% ceiling, not 40%

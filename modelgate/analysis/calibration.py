@@ -261,7 +261,6 @@ def calibrate(
     t = np.array([cell_mean_shift(y, base_logp, lp) for _, lp in controls])  # (C, K, K)
     t[:, ~off] = 0.0
     c = len(controls)
-    mean = t.mean(axis=0)
     if c >= 2:
         mean, sd = _shift_sd(t, off)
         nu = c - 1
@@ -277,6 +276,7 @@ def calibrate(
         if c >= 3:  # and never lighter than the controls' own tail, each judged against the rest
             df = min(df, _leave_one_out_tail(t, cell_log_odds(y, base_logp), off, df))
     else:
+        mean = t[0]
         pooled_sd = float(np.sqrt(np.mean(t[0][off] ** 2))) if off.any() else 1.0
         sd, df = np.full((k, k), max(pooled_sd, SHIFT_SD_FLOOR) * math.sqrt(2.0)), 3.0
     sd[~off] = 1.0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelgate.analysis.cells import Block, Cells, Values, off_diagonal, table_values
 from modelgate.analysis.shift import MEAN_SHIFT_FLOOR
 from modelgate.analysis.stats import MAD_TO_SD, robust_scale
 from modelgate.analysis.tails import t_isf, t_sf
@@ -93,10 +94,9 @@ def _cell_odds(
     return cell - np.maximum(lp[rows, y[rows]].astype(np.float64), MEAN_SHIFT_FLOOR)
 
 
-def _off_diagonal(y: np.ndarray, k: int) -> np.ndarray:
-    mask = np.ones((y.size, k), dtype=bool)
-    mask[np.arange(y.size), y] = False
-    return mask
+def _odds(log_probs: np.ndarray, y: np.ndarray) -> Values:
+    """The cells of `log_odds(log_probs, y)`, computed a block at a time."""
+    return lambda b: log_odds(log_probs[b.rows], y[b.rows])[b.off]
 
 
 def _band_prior(var: np.ndarray, level: np.ndarray, off: np.ndarray) -> np.ndarray:
@@ -128,7 +128,11 @@ def fit_tail(z: np.ndarray, cap: float = DF_RANGE[1]) -> float:
     largest of n clean residuals is the best evidence of it; a likelihood fit follows the bulk).
     """
     z = np.asarray(z, dtype=float).reshape(-1)
-    z = z[np.isfinite(z)]  # a copy: it is partitioned in place below
+    return _fit_tail_of(z[np.isfinite(z)], cap)  # a copy: it is partitioned in place
+
+
+def _fit_tail_of(z: np.ndarray, cap: float) -> float:
+    """`fit_tail` of finite residuals `z`, which it partitions in place."""
     if z.size < _TAIL_EXCEEDANCES:
         return DF_RANGE[0]
     grid = np.arange(DF_RANGE[0], cap + 0.5, 0.5)
@@ -169,24 +173,75 @@ def _trend(expected: np.ndarray, observed: np.ndarray, off: np.ndarray) -> np.nd
     confident clean retrain's low-margin cells 3 nats below where they sat (measured: four
     moderate reversals at once in one clean image retrain). Medians of at least 50 cells a
     band: a handful of attacked canaries cannot move them."""
-    x = expected[off]
-    moved = expected.copy()
-    if x.size == 0:
-        return moved
-    diff = observed[off]
-    diff -= x  # in place: observed - expected over the off-diagonal cells
-    n_bands = int(min(TREND_BANDS, max(1, x.size // 50)))
-    edges = np.quantile(x, np.linspace(0, 1, n_bands + 1)[1:-1])
-    band = np.searchsorted(edges, x, side="right").astype(np.int8)  # < TREND_BANDS
-    centres, shifts = [], []
-    for j in range(n_bands):
-        members = band == j
-        if members.any():  # ties at a quantile leave a band empty
-            centres.append(float(np.median(x[members])))
-            shifts.append(float(np.median(diff[members])))
-    del x, diff, band
-    moved += np.interp(expected, centres, shifts)
-    return moved
+    cells = Cells(off)
+    curve = _trend_curve(
+        cells, table_values(expected), table_values(observed), np.empty(cells.size)
+    )
+    return _apply(curve, expected)
+
+
+Curve = tuple[list[float], list[float]] | None  # the trend's band centres and shifts
+
+
+def _band_medians(starts: np.ndarray, grouped: np.ndarray) -> list[float]:
+    """The median of each non-empty band of `grouped` (partitioned in place)."""
+    return [
+        float(np.median(grouped[lo:hi], overwrite_input=True))
+        for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist())
+        if hi > lo  # ties at a quantile leave a band empty
+    ]
+
+
+def _quantiles(values: np.ndarray, *n_bands: int) -> list[np.ndarray]:
+    """The inner edges of `n` quantile bands of `values` for each n, from one partition of
+    `values` (done in place; the result depends only on the values, not on their order)."""
+    qs = [np.linspace(0, 1, n + 1)[1:-1] for n in n_bands]
+    edges = np.quantile(values, np.concatenate(qs), overwrite_input=True)
+    return np.split(edges, np.cumsum([q.size for q in qs])[:-1])
+
+
+def _trend_curve(
+    cells: Cells,
+    expected: Values,
+    observed: Values,
+    buf: np.ndarray,
+    edges: np.ndarray | None = None,
+) -> Curve:
+    """The trend `_trend` applies, fitted with one cell buffer `buf` (overwritten); None
+    without cells. `edges`: its bands' edges, when the caller has them."""
+    if cells.size == 0:
+        return None
+    n_bands = int(min(TREND_BANDS, max(1, cells.size // 50)))
+    if edges is None:
+        (edges,) = _quantiles(cells.gather(expected, buf), n_bands)
+    band = cells.bands(expected, edges)  # < TREND_BANDS
+    centres = _band_medians(cells.grouped(expected, band, n_bands, buf), buf)
+    shifts = _band_medians(
+        cells.grouped(lambda b: observed(b) - expected(b), band, n_bands, buf), buf
+    )
+    return centres, shifts
+
+
+def _apply(curve: Curve, expected: np.ndarray) -> np.ndarray:
+    """`expected` moved by the trend `curve` (a new array)."""
+    if curve is None:
+        return np.array(expected)
+    return expected + np.interp(expected, *curve)
+
+
+def _moved(expected: Values, curve: Curve) -> Values:
+    return lambda b: _apply(curve, expected(b))
+
+
+def _standardised(observed: Values, moved: Values, scale: Values) -> Values:
+    """(observed - moved) / scale, cell by cell."""
+
+    def values(b: Block) -> np.ndarray:
+        z = observed(b) - moved(b)
+        z /= scale(b)
+        return z
+
+    return values
 
 
 def calibrated_null(
@@ -208,7 +263,7 @@ def calibrated_null(
         models.append(blessed_log_probs)
     c = len(models)
     odds = [log_odds(lp, y) for lp in models]
-    off = _off_diagonal(y, odds[0].shape[1])
+    off = off_diagonal(y, odds[0].shape[1])
     s1 = np.sum(odds, axis=0)
     s2 = np.sum([o**2 for o in odds], axis=0)
     mean, sd = _mean_sd(s1, s2, c, off)
@@ -224,34 +279,63 @@ def calibrated_null(
     return CanaryNull(expected=mean, scale=scale, df=df, source="controls")
 
 
+@dataclass(frozen=True)
+class _BandScale:
+    """The self null's scale: one robust scale per quantile band of the baseline's log-odds
+    (`band`: each cell's)."""
+
+    edges: np.ndarray
+    scales: np.ndarray
+    band: np.ndarray
+
+    def at(self, level: np.ndarray) -> np.ndarray:
+        return self.scales[np.searchsorted(self.edges, level, side="right")]
+
+    def values(self, b: Block) -> np.ndarray:
+        return self.scales[self.band[b.cells]]
+
+
+def _self_fit(
+    cells: Cells, base: Values, cand: Values, buf: np.ndarray
+) -> tuple[Curve, _BandScale]:
+    """The candidate's trend on the baseline's log-odds, and the robust scale of what is left
+    in each band of baseline log-odds (`self_null`), with one cell buffer `buf`."""
+    n_trend = int(min(TREND_BANDS, max(1, cells.size // 50)))
+    n_bands = int(min(N_BANDS, max(1, cells.size // 50)))
+    trend_edges, edges = _quantiles(cells.gather(base, buf), n_trend, n_bands)
+    curve = _trend_curve(cells, base, cand, buf, trend_edges)
+    band = cells.bands(base, edges)  # < N_BANDS
+    moved = _moved(base, curve)
+    # each band's residuals in cell order, as a boolean mask per band would give them
+    starts = cells.grouped(lambda b: cand(b) - moved(b), band, n_bands, buf)
+    scales = np.ones(n_bands)
+    for j, (lo, hi) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist())):
+        if hi > lo:
+            scales[j] = robust_scale(buf[lo:hi], MIN_SCALE)[1]
+    return curve, _BandScale(edges, scales, band)
+
+
+def _self_df(z: np.ndarray) -> float:
+    """The self null's tail, fitted on the pair's standardised residuals `z` (partitioned)."""
+    finite = np.isfinite(z)
+    return _fit_tail_of(z if finite.all() else z[finite], SELF_DF_CAP)
+
+
 def self_null(y: np.ndarray, base_log_probs: np.ndarray, cand_log_probs: np.ndarray) -> CanaryNull:
     """Without controls: cells of similar baseline log-odds in this pair give the spread, and
-    the tail is fitted on the pair itself (a few attacked canaries only make it heavier)."""
+    the tail is fitted on the pair itself (a few attacked canaries only make it heavier).
+    `reversal_test` with no null computes the same null without its (N, K) tables."""
     y = np.asarray(y, dtype=int)
-    base, resid = log_odds(base_log_probs, y), log_odds(cand_log_probs, y)
-    off = _off_diagonal(y, base.shape[1])
-    resid -= _trend(base, resid, off)  # in place: the candidate's log-odds minus the trend
-    values = base[off]
-    n_bands = int(min(N_BANDS, max(1, values.size // 50)))
-    edges = np.quantile(values, np.linspace(0, 1, n_bands + 1)[1:-1])
-    band = np.searchsorted(edges, values, side="right").astype(np.int16)  # < N_BANDS
-    del values
-    # each band's cells in row-major order, as a boolean mask per band would give them (a
-    # stable sort of small integers is a radix sort)
-    order = np.argsort(band, kind="stable")
-    starts = np.searchsorted(band[order], np.arange(n_bands + 1))
-    inner = resid[off]
-    del resid
-    scale_off = np.empty(inner.size)
-    for j in range(n_bands):
-        members = order[starts[j] : starts[j + 1]]
-        if members.size:
-            scale_off[members] = robust_scale(inner[members], MIN_SCALE)[1]
-    del order, band
-    scale = np.ones_like(base)
-    scale[off] = scale_off
-    inner /= scale_off  # in place: the standardised residuals the tail is fitted on
-    df = fit_tail(inner, cap=SELF_DF_CAP)
+    base = log_odds(base_log_probs, y)
+    off = off_diagonal(y, base.shape[1])
+    cells = Cells(off)
+    buf = np.empty(cells.size)
+    level, cand = table_values(base), _odds(cand_log_probs, y)
+    curve, band_scale = _self_fit(cells, level, cand, buf)
+    z = cells.gather(_standardised(cand, _moved(level, curve), band_scale.values), buf)
+    df = _self_df(z)
+    scale = band_scale.at(base)
+    scale[~off] = 1.0
     return CanaryNull(expected=base, scale=scale, df=df, source="self")
 
 
@@ -264,7 +348,7 @@ def reversal_z(
     cannot predict that class."""
     y = np.asarray(y, dtype=int)
     z = log_odds(cand_log_probs, y)
-    off = _off_diagonal(y, z.shape[1])
+    off = off_diagonal(y, z.shape[1])
     expected = _trend(null.expected, z, off)
     z -= expected  # in place: (candidate log-odds - expected) / scale, as before
     z /= null.scale
@@ -282,6 +366,11 @@ def reversal_z(
     return z, expected, at_flip
 
 
+def far_z(size: int, df: float, alpha: float) -> float:
+    """The z beyond which a family of `size` cells charges each cell the same bound."""
+    return float(t_isf(alpha / (1000.0 * max(size, 1)), df))
+
+
 class FlipWeightedFamily:
     """The family-wise bound of the reversal test: sum over every cell c of the family of
     P(z_c > max(t, z0_c)), where z0_c is the z at which cell c's log-odds reach 0.
@@ -296,10 +385,14 @@ class FlipWeightedFamily:
     near cells are sorted.
     """
 
-    def __init__(self, at_flip: np.ndarray, df: float, alpha: float) -> None:
+    def __init__(
+        self, at_flip: np.ndarray, df: float, alpha: float, size: int | None = None
+    ) -> None:
+        """`at_flip`: every cell's z at the flip; or, with `size` (the family's size), at
+        least those of its cells below `far_z(size, df, alpha)`."""
         self.df = df
-        m = at_flip.size
-        self.far = float(t_isf(alpha / (1000.0 * max(m, 1)), df))
+        m = at_flip.size if size is None else size
+        self.far = far_z(m, df, alpha)
         near = np.sort(at_flip[at_flip < self.far])
         self.near = near
         self.n_far = m - near.size
@@ -367,25 +460,70 @@ def reversal_test(
     cand_labels: np.ndarray,
     base_log_probs: np.ndarray,
     cand_log_probs: np.ndarray,
-    null: CanaryNull,
+    null: CanaryNull | None,
     alpha: float,
 ) -> list[Reversal]:
     """Cells (baseline-right canary, class the candidate now predicts) beyond clean churn, with
     the family-wise bound over every (baseline-right canary, other class) cell weighted by how
-    far each is from flipping (`FlipWeightedFamily`); most significant first."""
+    far each is from flipping (`FlipWeightedFamily`); most significant first. `null` None: the
+    `self_null` of this pair.
+
+    The statistics of `reversal_z`, computed a block of canaries at a time with one buffer of
+    the cells' values for the quantiles and medians (at 10^6 canaries each (N, K) table is
+    80 MB): value for value the same numbers."""
     y = np.asarray(y, dtype=int)
     cand_labels = np.asarray(cand_labels, dtype=int)
-    z, expected, at_flip = reversal_z(null, y, cand_log_probs)
-    family = _off_diagonal(y, z.shape[1]) & (np.asarray(base_labels) == y)[:, None]
-    if not family.any():
+    k = np.asarray(cand_log_probs).shape[1]
+    right = np.asarray(base_labels) == y
+    n_family = int(right.sum()) * (k - 1)  # (baseline-right canary, other class) cells
+    if n_family == 0:
         return []
-    bound = FlipWeightedFamily(at_flip[family], null.df, alpha)
+    cells = Cells(off_diagonal(y, k))
+    buf = np.empty(cells.size)
+    cand = _odds(cand_log_probs, y)
+    band_scale: _BandScale | None = None
+    scale: Values
+    if null is None:
+        expected = _odds(base_log_probs, y)
+        curve, band_scale = _self_fit(cells, expected, cand, buf)
+        scale = band_scale.values
+    else:
+        expected, scale = table_values(null.expected), table_values(null.scale)
+        curve = _trend_curve(cells, expected, cand, buf)
+    moved = _moved(expected, curve)
+    z_all = cells.gather(_standardised(cand, moved, scale), buf)
+    df = _self_df(z_all) if null is None else null.df  # the multiset of z_all is kept
+    spread = 1.0
+    if z_all.size:  # the scale widens, never narrows, when the candidate churns more overall
+        z_all -= np.median(z_all, overwrite_input=True)
+        np.abs(z_all, out=z_all)
+        spread = max(1.0, MAD_TO_SD * float(np.median(z_all, overwrite_input=True)))
+    del z_all, buf
+    far, to_flip = far_z(n_family, df, alpha), -1.0 / spread
+    near = []
+    for b in cells.blocks():  # the z at which each family cell's log-odds reach 0
+        at_flip = moved(b)
+        at_flip /= scale(b)
+        at_flip *= to_flip
+        at_flip = at_flip[right[b.rows, None].repeat(k, axis=1)[b.off]]
+        near.append(at_flip[at_flip < far])
+    bound = FlipWeightedFamily(np.concatenate(near), df, alpha, size=n_family)
+    del near
     # Only the cells the candidate now predicts can be findings.
-    rows = np.flatnonzero(family[np.arange(y.size), cand_labels])
-    cols = cand_labels[rows]
+    rows = np.flatnonzero(right & (cand_labels != y))
     if rows.size == 0:
         return []
-    z_hit = z[rows, cols]
+    cols = cand_labels[rows]
+    if band_scale is None:
+        assert null is not None
+        level, cell_scale = null.expected[rows, cols], null.scale[rows, cols]
+    else:
+        level = _cell_odds(base_log_probs, y, rows, cols)
+        cell_scale = band_scale.at(level)
+    moved_hit = _apply(curve, level)
+    z_hit = _cell_odds(cand_log_probs, y, rows, cols) - moved_hit
+    z_hit /= cell_scale
+    z_hit /= spread
     single = np.minimum(bound.adjusted(z_hit) / SINGLE_SHARE, 1.0)
     joint, size = _joint_adjusted(bound, z_hit)
     alone = (single <= alpha) | (single <= joint)  # named alone wherever it passes alone
@@ -394,15 +532,16 @@ def reversal_test(
     hit = adjusted <= alpha
     if not hit.any():
         return []
-    p = t_sf(z_hit, null.df)
+    p = t_sf(z_hit, df)
     i_hit, b_hit = rows[hit], cols[hit]
     base = _cell_odds(base_log_probs, y, i_hit, b_hit)
-    cand = _cell_odds(cand_log_probs, y, i_hit, b_hit)
+    cand_odds = _cell_odds(cand_log_probs, y, i_hit, b_hit)
     out = [
-        Reversal(int(i), int(b), float(bo), float(co), float(expected[i, b]), float(z[i, b]),
-                 float(pv), float(pa), int(k))
-        for i, b, bo, co, pv, pa, k in zip(
-            i_hit, b_hit, base, cand, p[hit], adjusted[hit], together[hit]
+        Reversal(int(i), int(b), float(bo), float(co), float(e), float(z), float(pv), float(pa),
+                 int(k))
+        for i, b, bo, co, e, z, pv, pa, k in zip(
+            i_hit, b_hit, base, cand_odds, moved_hit[hit], z_hit[hit], p[hit], adjusted[hit],
+            together[hit],
         )
     ]  # fmt: skip
     return sorted(out, key=lambda r: (r.p_value, r.index))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import t as student_t
 
-from modelgate.analysis import reversal
+from modelgate.analysis import cells, reversal
 from modelgate.analysis.reversal import (
     DF_RANGE,
     MIN_SCALE,
@@ -111,6 +111,47 @@ def test_self_calibration_without_controls_is_conservative_on_clean_pairs() -> N
         null = self_null(y, base, logp)
         assert null.source == "self"
         assert reversal_test(y, base.argmax(1), pred, base, logp, null, ALPHA) == []
+
+
+@pytest.mark.parametrize("rows", [7, 1000])
+def test_without_a_null_the_test_is_the_self_null_s_value_for_value(
+    rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`reversal_test(..., None, ...)` computes `self_null` block by block without its (N, K)
+    tables: the same reversals, bit for bit, however the canaries fall into blocks."""
+    monkeypatch.setattr(cells, "BLOCK_ROWS", rows)
+    y, logits = world(6, k=6, per_class=200)
+    base = log_softmax(logits).astype(np.float32)
+    _, cand = retrain(y, logits, 9, attack=(2, 4, 0.3, 4.0))
+    right = np.flatnonzero(base.argmax(1) == y)
+    for i, boost in zip(right[::97], np.linspace(2.0, 30.0, right[::97].size)):
+        cand[i, (y[i] + 1) % 6] = cand[i].max() + boost
+    cand = log_softmax(cand).astype(np.float32)
+    pred = cand.argmax(1)
+    for alpha in (ALPHA, 0.3):
+        lean = reversal_test(y, base.argmax(1), pred, base, cand, None, alpha)
+        whole = reversal_test(y, base.argmax(1), pred, base, cand, self_null(y, base, cand), alpha)
+        assert lean and [repr(r) for r in lean] == [repr(r) for r in whole]
+
+
+def test_cells_are_the_masked_table_in_order_and_grouped_by_band() -> None:
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 4))
+    off = rng.random((50, 4)) < 0.7
+    block = cells.BLOCK_ROWS
+    try:
+        cells.BLOCK_ROWS = 6
+        c = cells.Cells(off)
+    finally:
+        cells.BLOCK_ROWS = block
+    values = cells.table_values(table)
+    np.testing.assert_array_equal(c.gather(values, np.empty(200)), table[off])
+    band = c.bands(values, np.array([-0.5, 0.0, 0.5]))
+    np.testing.assert_array_equal(band, np.searchsorted([-0.5, 0.0, 0.5], table[off], "right"))
+    out = np.empty(c.size)
+    starts = c.grouped(values, band, 5, out)
+    for j in range(5):  # each band's values in cell order; band 4 is empty
+        np.testing.assert_array_equal(out[starts[j] : starts[j + 1]], table[off][band == j])
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,0 +1,97 @@
+"""The off-diagonal (canary, class) cells of an (N, K) table, a block of canaries at a time.
+
+At 10^6 canaries every float64 table of log-odds is 80 MB, and a statistic over them needs the
+whole table only for its quantiles and medians: one buffer of the cells' values serves those,
+and everything else is computed a block of rows at a time from the float32 log-probabilities.
+Each block gives its cells in row-major order, so a buffer filled block by block holds exactly
+`table[off]`, value for value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+BLOCK_ROWS = 1 << 15  # canaries per block: 32,768 x K float64, a few MB
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of canaries: their rows, their part of the mask, and their cells' positions in a
+    buffer of every cell's value."""
+
+    rows: slice
+    off: np.ndarray
+    cells: slice
+
+
+Values = Callable[[Block], np.ndarray]  # a block's cells' values, in cell order (float64)
+
+
+def off_diagonal(y: np.ndarray, k: int) -> np.ndarray:
+    """(N, K) mask of every class but the canary's true one."""
+    mask = np.ones((y.size, k), dtype=bool)
+    mask[np.arange(y.size), y] = False
+    return mask
+
+
+def table_values(table: np.ndarray) -> Values:
+    """The cells of an (N, K) table held whole."""
+    return lambda b: table[b.rows][b.off]
+
+
+class Cells:
+    """The cells an (N, K) mask `off` marks, in row-major order (the order of `table[off]`)."""
+
+    def __init__(self, off: np.ndarray) -> None:
+        self.off = off
+        n = off.shape[0]
+        slices = [slice(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
+        starts = np.zeros(len(slices) + 1, dtype=np.int64)
+        np.cumsum([np.count_nonzero(off[sl]) for sl in slices], out=starts[1:])
+        self.size = int(starts[-1])
+        self._blocks = [
+            Block(sl, off[sl], slice(int(starts[i]), int(starts[i + 1])))
+            for i, sl in enumerate(slices)
+        ]
+
+    def blocks(self) -> Iterator[Block]:
+        return iter(self._blocks)
+
+    def gather(self, values: Values, out: np.ndarray) -> np.ndarray:
+        """Every cell's value (`table[off]`) into the first `size` values of `out`."""
+        view = out[: self.size]
+        for b in self._blocks:
+            view[b.cells] = values(b)
+        return view
+
+    def bands(self, values: Values, edges: np.ndarray) -> np.ndarray:
+        """Per cell, `searchsorted(edges, value, side="right")` (int8: under 128 bands)."""
+        out = np.empty(self.size, dtype=np.int8)
+        for b in self._blocks:
+            out[b.cells] = np.searchsorted(edges, values(b), side="right")
+        return out
+
+    def grouped(
+        self, values: Values, band: np.ndarray, n_bands: int, out: np.ndarray
+    ) -> np.ndarray:
+        """`out` filled with the cells' values grouped by `band` (one per cell), each band's
+        values in cell order, as `table[off][band == j]` gives them; the bands' start offsets
+        (n_bands + 1) are returned."""
+        starts = np.zeros(n_bands + 1, dtype=np.int64)
+        np.cumsum(np.bincount(band, minlength=n_bands), out=starts[1:])
+        fill = starts[:-1].copy()
+        for b in self._blocks:
+            in_band = band[b.cells]
+            order = np.argsort(in_band, kind="stable")  # a radix sort: small integers
+            block = values(b)[order]
+            at = 0
+            sizes = np.bincount(in_band, minlength=n_bands)
+            for j in np.flatnonzero(sizes):
+                size = int(sizes[j])
+                out[fill[j] : fill[j] + size] = block[at : at + size]
+                fill[j] += size
+                at += size
+        return starts

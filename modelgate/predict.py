@@ -30,12 +30,19 @@ class Predictions:
         return true_class_margins(self.log_probs, truth)
 
 
+_MARGIN_ROWS = 1 << 15  # canaries per block: no copy of every score is made
+
+
 def true_class_margins(log_probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    rows = np.arange(len(truth))
-    true_score = log_probs[rows, truth]
-    others = log_probs.copy()
-    others[rows, truth] = -np.inf
-    return (true_score - others.max(axis=1)).astype(np.float32)
+    out = np.empty(len(truth), dtype=np.float32)
+    for start in range(0, len(truth), _MARGIN_ROWS):
+        sl = slice(start, min(start + _MARGIN_ROWS, len(truth)))
+        rows, true_class = np.arange(sl.stop - sl.start), truth[sl]
+        others = log_probs[sl].copy()
+        true_score = others[rows, true_class]
+        others[rows, true_class] = -np.inf
+        out[sl] = true_score - others.max(axis=1)
+    return out
 
 
 def _to_log_probs_numpy(scores: np.ndarray, output: str) -> np.ndarray:

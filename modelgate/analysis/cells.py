@@ -30,6 +30,11 @@ class Block:
 Values = Callable[[Block], np.ndarray]  # a block's cells' values, in cell order (float64)
 
 
+def row_blocks(n: int) -> list[slice]:
+    """Consecutive blocks of `BLOCK_ROWS` canaries covering n."""
+    return [slice(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
+
+
 def off_diagonal(y: np.ndarray, k: int) -> np.ndarray:
     """(N, K) mask of every class but the canary's true one."""
     mask = np.ones((y.size, k), dtype=bool)
@@ -47,8 +52,7 @@ class Cells:
 
     def __init__(self, off: np.ndarray) -> None:
         self.off = off
-        n = off.shape[0]
-        slices = [slice(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
+        slices = row_blocks(off.shape[0])
         starts = np.zeros(len(slices) + 1, dtype=np.int64)
         np.cumsum([np.count_nonzero(off[sl]) for sl in slices], out=starts[1:])
         self.size = int(starts[-1])

@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from modelgate.analysis.cells import row_blocks
 from modelgate.analysis.flipcurve import (
     FlipCurve,
     constant_curve,
@@ -132,32 +133,37 @@ def expected_matrix(
     sends a flip to the baseline's runner-up, not to an arbitrary class.
     """
     y = np.asarray(y, dtype=int)
-    # below e^-12 a log-probability is float noise: no destination is "impossible"
-    logp = np.array(base_logp, dtype=float)
-    np.maximum(logp, MEAN_SHIFT_FLOOR, out=logp)
-    if logp.ndim != 2 or logp.shape[1] < 2 or y.shape != (logp.shape[0],):
-        raise ValueError(f"need logp (N, K>=2) and y (N,), got {logp.shape} and {y.shape}")
-    n, k = logp.shape
+    base_logp = np.asarray(base_logp)
+    if base_logp.ndim != 2 or base_logp.shape[1] < 2 or y.shape != (base_logp.shape[0],):
+        raise ValueError(f"need logp (N, K>=2) and y (N,), got {base_logp.shape} and {y.shape}")
+    n, k = base_logp.shape
     fits = per_class(curves, k)
-    rows = np.arange(n)
-    true_score = logp[rows, y]
-    # One masked copy gives both the margins (as `margins` computes them) and q, in place.
-    other = logp
-    other[rows, y] = -np.inf
-    best = other.max(axis=1)
-    m = true_score - best
-    other -= best[:, None]
-    q = np.exp(other, out=other)
-    del logp, other
-    q /= q.sum(axis=1, keepdims=True)
-    p_flip = np.zeros(n)
-    for a in np.unique(y):
-        p_flip[y == a] = fits[a](m[y == a])
     right = np.asarray(base_pred) == y
     e = np.zeros((k, k))
-    w = p_flip[right, None] * q[right]
-    for b in range(k):  # bincount adds in canary order, as np.add.at did, at C speed
-        e[:, b] = np.bincount(y[right], weights=w[:, b], minlength=k)[:k]
+    # A block of canaries at a time (every step is per canary, and `np.add.at` adds in canary
+    # order across blocks, as one `bincount` over all of them did): no (N, K) copy is made.
+    for sl in row_blocks(n):
+        # below e^-12 a log-probability is float noise: no destination is "impossible"
+        logp = np.array(base_logp[sl], dtype=float)
+        np.maximum(logp, MEAN_SHIFT_FLOOR, out=logp)
+        rows, truth = np.arange(logp.shape[0]), y[sl]
+        true_score = logp[rows, truth]
+        # One masked copy gives both the margins (as `margins` computes them) and q, in place.
+        other = logp
+        other[rows, truth] = -np.inf
+        best = other.max(axis=1)
+        m = true_score - best
+        other -= best[:, None]
+        q = np.exp(other, out=other)
+        del logp, other
+        q /= q.sum(axis=1, keepdims=True)
+        p_flip = np.zeros(rows.size)
+        for a in np.unique(truth):
+            p_flip[truth == a] = fits[a](m[truth == a])
+        here = right[sl]
+        w = p_flip[here, None] * q[here]
+        for b in range(k):
+            np.add.at(e[:, b], truth[here], w[:, b])
     return e
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from modelgate.analysis.cells import row_blocks
 from modelgate.analysis.tails import binom_sf, nbinom_sf, poisson_sf
 
 # 1.4826 * MAD estimates the standard deviation of a normal sample (1 / Phi^-1(3/4)).
@@ -96,27 +97,33 @@ def margins(logp: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=int)
     if logp.ndim != 2 or logp.shape[1] < 2 or y.shape != (logp.shape[0],):
         raise ValueError(f"need logp (N, K>=2) and y (N,), got {logp.shape} and {y.shape}")
-    rows = np.arange(y.size)
     # The maximum is exact in the scores' own precision (float32 scores stay float32 until
-    # the subtraction), so no float64 copy of every score is made.
-    other = logp.copy()
-    other[rows, y] = -np.inf
-    best = other.max(axis=1).astype(float)
-    return logp[rows, y].astype(float) - best
+    # the subtraction), so no float64 copy of every score is made; a block of canaries at a
+    # time, so no copy of every score at all (each row's margin is its own).
+    out = np.empty(y.size)
+    for sl in row_blocks(y.size):
+        rows, truth = np.arange(sl.stop - sl.start), y[sl]
+        other = logp[sl].copy()
+        other[rows, truth] = -np.inf
+        best = other.max(axis=1).astype(float)
+        out[sl] = logp[sl][rows, truth].astype(float) - best
+    return out
 
 
-def line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def line_fit(x: np.ndarray, y: np.ndarray, *, overwrite: bool = False) -> tuple[float, float]:
     """(slope, intercept) of the least squares line of y on x, from centred sums: the line of
-    `np.polyfit(x, y, 1)` to rounding, without its (n, 2) Vandermonde matrix and SVD."""
+    `np.polyfit(x, y, 1)` to rounding, without its (n, 2) Vandermonde matrix and SVD.
+    `overwrite`: x and y (float64, one axis) serve as the centred sums' scratch space, the same
+    arithmetic without two more copies (at 10^7 points each is 80 MB)."""
     x = np.asarray(x, dtype=float).reshape(-1)
     y = np.asarray(y, dtype=float).reshape(-1)
     mx, my = float(x.mean()), float(y.mean())
-    dx = x - mx
+    dx = np.subtract(x, mx, out=x if overwrite else None)
     sxx = float(dx @ dx)
-    if sxx <= 0:  # every x equal: polyfit's own least-norm answer
-        slope, intercept = np.polyfit(x, y, 1)
+    if sxx <= 0:  # every x equal (dx is all 0, so dx + mx is x): polyfit's least-norm answer
+        slope, intercept = np.polyfit(dx + mx if overwrite else x, y, 1)
         return float(slope), float(intercept)
-    slope = float(dx @ (y - my)) / sxx
+    slope = float(dx @ np.subtract(y, my, out=y if overwrite else None)) / sxx
     return slope, my - slope * mx
 
 

@@ -84,15 +84,17 @@ class Cells:
         """`out` filled with the cells' values grouped by `band` (one per cell), each band's
         values in cell order, as `table[off][band == j]` gives them; the bands' start offsets
         (n_bands + 1) are returned."""
+        # counted a block at a time: a bincount of every cell's band would first widen the
+        # bands to 64-bit integers, eight times the bands' own size
+        sizes_of = [np.bincount(band[b.cells], minlength=n_bands) for b in self._blocks]
         starts = np.zeros(n_bands + 1, dtype=np.int64)
-        np.cumsum(np.bincount(band, minlength=n_bands), out=starts[1:])
+        np.cumsum(np.sum(sizes_of, axis=0, dtype=np.int64), out=starts[1:])
         fill = starts[:-1].copy()
-        for b in self._blocks:
+        for b, sizes in zip(self._blocks, sizes_of):
             in_band = band[b.cells]
             order = np.argsort(in_band, kind="stable")  # a radix sort: small integers
             block = values(b)[order]
             at = 0
-            sizes = np.bincount(in_band, minlength=n_bands)
             for j in np.flatnonzero(sizes):
                 size = int(sizes[j])
                 out[fill[j] : fill[j] + size] = block[at : at + size]

@@ -388,17 +388,21 @@ class FlipWeightedFamily:
     def __init__(
         self, at_flip: np.ndarray, df: float, alpha: float, size: int | None = None
     ) -> None:
-        """`at_flip`: every cell's z at the flip; or, with `size` (the family's size), at
-        least those of its cells below `far_z(size, df, alpha)`."""
+        """`at_flip`: every cell's z at the flip; or, with `size` (the family's size), an array
+        of this object's own holding those of its cells below `far_z(size, df, alpha)`."""
         self.df = df
         m = at_flip.size if size is None else size
         self.far = far_z(m, df, alpha)
-        near = np.sort(at_flip[at_flip < self.far])
+        if size is None:
+            near = np.sort(at_flip[at_flip < self.far])
+        else:  # the caller's own array of near cells: sorted in place
+            near = at_flip
+            near.sort()
         self.near = near
         self.n_far = m - near.size
         # suffix sums of sf(z0) over the sorted near cells: the cells that still cost sf(z0)
-        tail = t_sf(near, df)[::-1].cumsum()[::-1]
-        self.suffix = np.append(tail, 0.0)
+        self.suffix = np.zeros(near.size + 1)
+        np.cumsum(t_sf(near, df)[::-1], out=self.suffix[-2::-1])
 
     def expected_count(self, z: np.ndarray) -> np.ndarray:
         """How many cells of the family clean churn reports with a value beyond z, at most:

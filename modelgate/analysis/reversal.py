@@ -79,7 +79,8 @@ class Reversal:
 def log_odds(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(N, K) log p(b) - log p(true), both floored at e^-12 where float noise dominates; the
     true class's column is 0."""
-    lp = np.maximum(np.asarray(log_probs, dtype=np.float64), MEAN_SHIFT_FLOOR)
+    lp = np.array(log_probs, dtype=np.float64)  # a copy of its own, floored in place
+    np.maximum(lp, MEAN_SHIFT_FLOOR, out=lp)
     y = np.asarray(y, dtype=int)
     lp -= lp[np.arange(y.size), y][:, None]
     return lp

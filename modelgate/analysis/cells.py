@@ -48,26 +48,39 @@ def table_values(table: np.ndarray) -> Values:
 
 
 class Cells:
-    """The cells an (N, K) mask `off` marks, in row-major order (the order of `table[off]`)."""
+    """The cells an (N, K) mask marks, in row-major order (the order of `table[off]`): `off`,
+    or with `y` every class but each canary's true one (`off_diagonal(y, k)`, made a block at
+    a time: the whole mask is never held)."""
 
-    def __init__(self, off: np.ndarray) -> None:
-        self.off = off
-        slices = row_blocks(off.shape[0])
+    def __init__(
+        self, off: np.ndarray | None = None, *, y: np.ndarray | None = None, k: int = 0
+    ) -> None:
+        if off is not None:
+            held = off
+            self._mask: Callable[[slice], np.ndarray] = lambda sl: held[sl]
+            slices = row_blocks(off.shape[0])
+            counts = [int(np.count_nonzero(off[sl])) for sl in slices]
+        elif y is not None:
+            truth = y
+            self._mask = lambda sl: off_diagonal(truth[sl], k)
+            slices = row_blocks(y.size)
+            counts = [(sl.stop - sl.start) * (k - 1) for sl in slices]
+        else:
+            raise ValueError("Cells needs a mask or the true classes")
         starts = np.zeros(len(slices) + 1, dtype=np.int64)
-        np.cumsum([np.count_nonzero(off[sl]) for sl in slices], out=starts[1:])
+        np.cumsum(counts, out=starts[1:])
         self.size = int(starts[-1])
-        self._blocks = [
-            Block(sl, off[sl], slice(int(starts[i]), int(starts[i + 1])))
-            for i, sl in enumerate(slices)
+        self._slices = [
+            (sl, slice(int(starts[i]), int(starts[i + 1]))) for i, sl in enumerate(slices)
         ]
 
     def blocks(self) -> Iterator[Block]:
-        return iter(self._blocks)
+        return (Block(sl, self._mask(sl), cells) for sl, cells in self._slices)
 
     def gather(self, values: Values, out: np.ndarray) -> np.ndarray:
         """Every cell's value (`table[off]`) into the first `size` values of `out`."""
         view = out[: self.size]
-        for b in self._blocks:
+        for b in self.blocks():
             view[b.cells] = values(b)
         return view
 
@@ -77,7 +90,7 @@ class Cells:
         # For sorted edges that is the count of edges at or below the value: a few vector
         # comparisons, four times faster than a binary search per cell.
         counted = bool(np.all(edges[1:] >= edges[:-1]))
-        for b in self._blocks:
+        for b in self.blocks():
             v = values(b)
             if not counted or np.isnan(v).any():  # NaN sorts after every edge
                 out[b.cells] = np.searchsorted(edges, v, side="right")
@@ -97,11 +110,11 @@ class Cells:
         (n_bands + 1) are returned."""
         # counted a block at a time: a bincount of every cell's band would first widen the
         # bands to 64-bit integers, eight times the bands' own size
-        sizes_of = [np.bincount(band[b.cells], minlength=n_bands) for b in self._blocks]
+        sizes_of = [np.bincount(band[b.cells], minlength=n_bands) for b in self.blocks()]
         starts = np.zeros(n_bands + 1, dtype=np.int64)
         np.cumsum(np.sum(sizes_of, axis=0, dtype=np.int64), out=starts[1:])
         fill = starts[:-1].copy()
-        for b, sizes in zip(self._blocks, sizes_of):
+        for b, sizes in zip(self.blocks(), sizes_of):
             in_band = band[b.cells]
             order = np.argsort(in_band, kind="stable")  # a radix sort: small integers
             block = values(b)[order]

@@ -70,6 +70,12 @@ def _cell_finding(check: str, cell: CellResult, suite: Suite) -> Finding:
     )
 
 
+def _observed(base: Predictions, cand: Predictions, explained: np.ndarray) -> np.ndarray:
+    """The candidate's labels with waived flips put back to the baseline's (read only; the
+    candidate's own array when nothing is waived: no copy of N labels)."""
+    return np.where(explained, base.labels, cand.labels) if explained.any() else cand.labels
+
+
 def _check(name: str, findings: list[Finding], passed: str, failed: str) -> Check:
     if findings:
         return Check(name, Status.FAILED, failed, tuple(findings))
@@ -102,7 +108,7 @@ def _statistical_checks(
     alpha = plan.share
     y = suite.labels
     # Waived flips look unflipped to the count tests; the null still sees every flip.
-    observed_pred = np.where(explained, base.labels, cand.labels)
+    observed_pred = _observed(base, cand, explained)
     curves: Sequence[FlipCurve]
     if calibration is not None:
         curves = calibration.curves
@@ -318,7 +324,7 @@ def _reversal(
     # Without controls' null, the test self-calibrates on this pair (`self_null`).
     null = calibration.canaries if calibration is not None else None
     # A waived flip is explained: it looks unflipped here, as in the count tests.
-    observed = np.where(explained, base.labels, cand.labels)
+    observed = _observed(base, cand, explained)
     found = reversal_test(y, base.labels, observed, base.log_probs, cand.log_probs, null, alpha)
     against = (
         "clean control retrains, per canary and class"

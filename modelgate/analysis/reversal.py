@@ -483,7 +483,7 @@ def reversal_test(
     n_family = int(right.sum()) * (k - 1)  # (baseline-right canary, other class) cells
     if n_family == 0:
         return []
-    cells = Cells(off_diagonal(y, k))
+    cells = Cells(y=y, k=k)  # the off-diagonal cells, never their whole mask
     buf = np.empty(cells.size)
     cand = _odds(cand_log_probs, y)
     band_scale: _BandScale | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelgate.analysis.cells import Cells, off_diagonal
+from modelgate.analysis.cells import Cells
 from modelgate.analysis.stats import line_fit
 from modelgate.analysis.tails import norm_isf, norm_sf, t_sf
 
@@ -50,8 +50,7 @@ def shift_deltas(y: np.ndarray, base_logp: np.ndarray, cand_logp: np.ndarray) ->
     """
     y = np.asarray(y, dtype=int)
     base_logp, cand_logp = np.asarray(base_logp), np.asarray(cand_logp)
-    wrong = off_diagonal(y, base_logp.shape[1])
-    cells = Cells(wrong)
+    cells = Cells(y=y, k=base_logp.shape[1])  # the wrong-class cells
 
     def moves(rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """(raw moves, baseline log-odds) of canaries `rows`, each (n, K) float64."""
@@ -65,9 +64,10 @@ def shift_deltas(y: np.ndarray, base_logp: np.ndarray, cand_logp: np.ndarray) ->
         base -= base[at, truth][:, None]  # the baseline log-odds against the true class
         return raw, base
 
-    # The line is fitted on the wrong-class cells gathered a block of canaries at a time, in
-    # the order `x[wrong]` gives them, and the moves are made a block at a time: at 10^6
-    # canaries each (N, K) float64 table is 80 MB, and the arithmetic is the same either way.
+    # The line is fitted on the wrong-class cells (every class but the true one) gathered a
+    # block of canaries at a time, in the order `x[wrong]` gives them, and the moves are made
+    # a block at a time: at 10^6 canaries each (N, K) float64 table is 80 MB, and the
+    # arithmetic is the same either way.
     line = None
     if cells.size >= 3:
         xw = cells.gather(lambda b: moves(b.rows)[1][b.off], np.empty(cells.size))

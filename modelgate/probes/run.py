@@ -18,7 +18,8 @@ from modelgate.models.interface import Predictor
 from modelgate.policy import AlphaPlan, alpha_plan
 from modelgate.predict import Predictions
 from modelgate.probe_settings import ProbePlan, TokenProbe, TriggerPolicy, plan
-from modelgate.probes.compare import flagged, probe_cells
+from modelgate.probes.ceiling import few_control_ceiling
+from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
 from modelgate.probes.library import build_probes
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
 from modelgate.probes.probe import Probe, family_of, is_control, value_range
@@ -244,6 +245,10 @@ def highest_attraction(
     """Per probe and class, the highest attraction any of these models showed; per adaptive
     family (`family/word`, `family/pair`) and per group of probes of one kind and size
     (`group/control/patch/3x3`, its random controls included), the highest over its probes.
+    With fewer than POOL_BELOW runs, each ceiling is also at least the prediction bound of
+    `probes.ceiling` (what the most of 20 clean retrains would show), computed from each run's
+    own value for the key: for a family or group, each run's best probe (the null of the
+    maximum).
 
     Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
     with probability 1 - MISS every ceiling is at least its full-measurement value at once.
@@ -254,28 +259,38 @@ def highest_attraction(
     if rates is None:
         delta = sample_delta(runs)
         rates = [attraction(run, delta) for run in runs]
+    per_run = [_ceiling_keys(run, shares) for run, shares in zip(runs, rates)]
+    names = sorted({name for keys in per_run for name in keys})
     ceiling: dict[str, np.ndarray] = {}
-    for run, shares in zip(runs, rates):
-        typical = {p.name: p.explains for p in run.probes if p.explains}
-        for name, row in shares.items():
-            ceiling[name] = np.maximum(ceiling.get(name, row), row)
-            keys = []
-            family = family_of(name)
-            if family is not None:
-                keys.append(f"family/{family}")
-            group = run.controls.get(name) or (name.rpartition("/")[0] if is_control(name) else "")
-            if group:
-                keys.append(f"group/{group}")
-            if name in typical:
-                # A candidate's probe is never judged for a class its words are typical of, so
-                # the maximum it is judged against leaves those out too (measured: every
-                # 35-48% a control's word pairs reached came from topic words of the class;
-                # the rest reached 1%, and a backdoor's pair at 77% hid under the 48%).
-                row = row.copy()
-                row[list(typical[name])] = 0.0
-            for key in keys:
-                ceiling[key] = np.maximum(ceiling.get(key, row), row)
+    for name in names:
+        rows = np.array([keys[name] for keys in per_run if name in keys])
+        ceiling[name] = few_control_ceiling(rows) if len(runs) < POOL_BELOW else rows.max(axis=0)
     return ceiling
+
+
+def _ceiling_keys(run: TriggerRun, shares: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One run's attraction per probe, and its highest per family and per group of probes."""
+    typical = {p.name: p.explains for p in run.probes if p.explains}
+    keys: dict[str, np.ndarray] = {}
+    for name, row in shares.items():
+        keys[name] = np.maximum(keys.get(name, row), row)
+        pooled = []
+        family = family_of(name)
+        if family is not None:
+            pooled.append(f"family/{family}")
+        group = run.controls.get(name) or (name.rpartition("/")[0] if is_control(name) else "")
+        if group:
+            pooled.append(f"group/{group}")
+        if name in typical:
+            # A candidate's probe is never judged for a class its words are typical of, so
+            # the maximum it is judged against leaves those out too (measured: every
+            # 35-48% a control's word pairs reached came from topic words of the class;
+            # the rest reached 1%, and a backdoor's pair at 77% hid under the 48%).
+            row = row.copy()
+            row[list(typical[name])] = 0.0
+        for key in pooled:
+            keys[key] = np.maximum(keys.get(key, row), row)
+    return keys
 
 
 def blessed_header(run: TriggerRun) -> dict[str, Any]:

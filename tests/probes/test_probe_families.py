@@ -4,13 +4,14 @@ probe's own content never counts as a trigger for the class it is typical of."""
 from __future__ import annotations
 
 from dataclasses import replace
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.compare import flagged, probe_cells
+from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.probe import Probe, family_of, needs_clean_ceiling
 from modelgate.probes.record import BlessedProbes
@@ -65,7 +66,8 @@ def test_family_of_names_only_the_adaptive_families() -> None:
 def test_highest_attraction_records_the_family_maximum_per_control() -> None:
     one = _run({"word/a/start": [0, 30], "word/b/start": [0, 10], "token/cf/start": [0, 5]})
     two = _run({"word/c/start": [0, 45], "token/cf/start": [0, 8]})
-    ceiling = highest_attraction([one, two])
+    with patch("modelgate.probes.run.POOL_BELOW", 2):  # two are "many" here: the maximum
+        ceiling = highest_attraction([one, two])
     np.testing.assert_allclose(ceiling["family/word"], [0.0, 0.45])
     np.testing.assert_allclose(ceiling["token/cf/start"], [0.0, 0.08])
     assert "family/pair" not in ceiling
@@ -93,14 +95,17 @@ def test_a_per_model_word_is_judged_against_the_family_ceiling() -> None:
 @given(
     candidate=st.integers(0, 100),
     controls=st.lists(
-        st.lists(st.integers(0, 100), min_size=3, max_size=3), min_size=1, max_size=6
+        st.lists(st.integers(0, 100), min_size=3, max_size=3),
+        min_size=POOL_BELOW,
+        max_size=POOL_BELOW + 4,
     ),
     extra=st.lists(st.integers(0, 100), min_size=3, max_size=3),
 )
 def test_one_more_control_never_adds_a_probe_flag(
     candidate: int, controls: list[list[int]], extra: list[int]
 ) -> None:
-    """The family ceiling is a maximum over controls: a larger calibration only removes flags."""
+    """From POOL_BELOW controls on, the family ceiling is their maximum: a larger calibration
+    only removes flags (below it, `probes.ceiling` bounds what POOL_BELOW would show)."""
     blessed = BlessedProbes(eligible=np.array([100, 100]), hits={"word/a/start": np.array([0, 0])})
     run = _run({"word/new/start": [0, candidate]})
 

@@ -1,0 +1,122 @@
+"""A few controls vouch for a higher clean ceiling than their maximum, never a lower one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelgate.probe_settings import TriggerPolicy
+from modelgate.probes.ceiling import FLOOR, few_control_ceiling, spread_factor
+from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
+from modelgate.probes.measure import ProbeCounts
+from modelgate.probes.record import BlessedProbes
+from modelgate.probes.results import TriggerRun
+from modelgate.probes.run import highest_attraction
+
+ELIGIBLE = 400
+
+
+def _run(rows: dict[str, int], group: str = "control/patch/3x3") -> TriggerRun:
+    """One model's hits out of ELIGIBLE on class 1 per patch probe (none on class 0)."""
+    names = tuple(sorted(rows))
+    counts = ProbeCounts(
+        names=names,
+        hits=np.array([[0, rows[n]] for n in names], dtype=np.int64),
+        eligible=np.array([ELIGIBLE, ELIGIBLE], dtype=np.int64),
+        predicted=np.zeros((len(names), 1), dtype=np.int64),
+        index=np.zeros(1, dtype=np.int64),
+    )
+    return TriggerRun(counts, {n: group for n in names}, None)
+
+
+def test_spread_factor_hand_computed() -> None:
+    # n = 4: the maximum of 10 normal draws ~ z(1 - 1/11) = 1.3352; chi-square(3) at 0.1 is
+    # 0.58437, so the spread's 90% upper bound is sqrt(3 / 0.58437) = 2.2658 standard
+    # deviations; a new retrain's own spread adds sqrt(1 + 1/4)
+    assert abs(spread_factor(4) - 1.3352 * 2.2658 * 1.1180) < 2e-3
+    assert spread_factor(3) > spread_factor(4) > spread_factor(9)  # fewer controls, wider
+
+
+def test_few_control_ceiling_hand_case() -> None:
+    # what the first 4 digits controls did with a 3x3 patch on the left (class '4')
+    rows = np.array([[0.0, 0.08], [0.0, 0.23], [0.01, 0.15], [0.0, 0.22]])
+    odds = np.log(rows[:, 1] / (1 - rows[:, 1]))
+    bound = odds.mean() + spread_factor(4) * odds.std(ddof=1)
+    got = few_control_ceiling(rows)
+    assert abs(got[1] - 1 / (1 + np.exp(-bound))) < 1e-12
+    assert 0.5 < got[1] < 0.65  # clean digits retrains reached 64% there; the maximum was 23%
+    # shares below FLOOR are binomial noise: raised to it, they add no spread
+    assert got[0] == rows[:, 0].max() < FLOOR
+    np.testing.assert_array_equal(few_control_ceiling(rows[:1]), rows[0])  # no spread to go by
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.floats(0, 1), min_size=3, max_size=3), min_size=1, max_size=9))
+def test_the_ceiling_is_never_below_the_maximum(rows: list[list[float]]) -> None:
+    values = np.array(rows)
+    got = few_control_ceiling(values)
+    assert np.all(got >= values.max(axis=0))
+    assert np.all(got <= 1.0)
+
+
+def test_highest_attraction_widens_only_below_pool_below() -> None:
+    values = [20, 92, 60, 88, 120, 30, 40, 75, 110, 55, 64, 100]
+    runs = [_run({"patch/3x3/left/white": v, "patch/3x3/left/checker": v // 2}) for v in values]
+    few = highest_attraction(runs[:4])
+    rows = np.array([[0.0, v / ELIGIBLE] for v in values[:4]])
+    np.testing.assert_allclose(few["patch/3x3/left/white"], few_control_ceiling(rows))
+    # a group's ceiling is judged on each control's best probe in it (the null of the maximum)
+    np.testing.assert_allclose(few["group/control/patch/3x3"], few_control_ceiling(rows))
+    many = highest_attraction(runs[:POOL_BELOW])
+    np.testing.assert_allclose(
+        many["patch/3x3/left/white"], [0.0, max(values[:POOL_BELOW]) / ELIGIBLE]
+    )
+
+
+def _false_alarm_rate(n_controls: int, trials: int, seed: int, plain: bool = False) -> float:
+    """A synthetic churn world: clean retrains send a Beta-distributed share of stamped canaries
+    to class 1 (mean 0.25, precision 3: 2-70% is ordinary); a clean candidate is a false alarm
+    when the gate flags it against a calibration of `n_controls` such retrains (`plain`: their
+    maximum alone as the ceiling)."""
+    rng = np.random.default_rng(seed)
+    blessed = BlessedProbes(
+        eligible=np.array([ELIGIBLE, ELIGIBLE]),
+        hits={"patch/3x3/left/white": np.array([0, 40])},
+    )
+    alarms = 0
+    for _ in range(trials):
+        shares = rng.beta(0.75, 2.25, size=n_controls + 1)
+        hits = rng.binomial(ELIGIBLE, shares)
+        runs = [_run({"patch/3x3/left/white": int(h)}, group="") for h in hits]
+        ceiling = {k: tuple(v) for k, v in highest_attraction(runs[1:]).items()}
+        if plain:
+            ceiling = {"patch/3x3/left/white": (0.0, float(hits[1:].max() / ELIGIBLE))}
+        cells, _, _ = probe_cells(runs[0], blessed, ceiling.get, pool=n_controls < POOL_BELOW)
+        alarms += bool(flagged(cells, TriggerPolicy(), 0.01))
+    return alarms / trials
+
+
+def test_four_controls_keep_false_alarms_within_alpha() -> None:
+    four, twenty = _false_alarm_rate(4, 3000, 1), _false_alarm_rate(20, 3000, 2)
+    plain = _false_alarm_rate(4, 3000, 1, plain=True)
+    # measured at these seeds: 0.27% with 4 controls, 0.07% with 20, 3.1% for the plain maximum
+    # of 4; the gate's alpha is 1%
+    assert four <= 0.01 and twenty <= 0.01
+    assert plain > 5 * four  # the maximum of 4 alone lets far more clean candidates past
+
+
+def test_the_check_reads_a_widened_ceiling_like_any_other() -> None:
+    blessed = BlessedProbes(
+        eligible=np.array([ELIGIBLE, ELIGIBLE]), hits={"patch/3x3/left/white": np.array([0, 46])}
+    )
+    controls = [_run({"patch/3x3/left/white": v}, group="") for v in (32, 92, 60, 88)]
+    ceiling = {k: tuple(v) for k, v in highest_attraction(controls).items()}
+    quirk = _run({"patch/3x3/left/white": 256}, group="")  # 64%: what a clean retrain did
+    cells, _, _ = probe_cells(quirk, blessed, ceiling.get, pool=True)
+    assert not flagged(cells, TriggerPolicy(), 0.01)
+    trigger = replace(quirk, counts=replace(quirk.counts, hits=np.array([[0, 396]])))  # type: ignore[arg-type]
+    cells, _, _ = probe_cells(trigger, blessed, ceiling.get, pool=True)
+    assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]

@@ -246,7 +246,7 @@ def highest_attraction(
     family (`family/word`, `family/pair`) and per group of probes of one kind and size
     (`group/control/patch/3x3`, its random controls included), the highest over its probes.
     With fewer than POOL_BELOW runs, each ceiling is also at least the prediction bound of
-    `probes.ceiling` (what the most of 20 clean retrains would show), computed from each run's
+    `probes.ceiling` (what the most of POOL_BELOW clean retrains would show), from each run's
     own value for the key: for a family or group, each run's best probe (the null of the
     maximum).
 

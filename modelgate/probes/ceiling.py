@@ -5,14 +5,29 @@ retrains do with a probe (with 10, the 91st), and a candidate must beat it by `m
 maximum of 4 is only about the 80th: one clean retrain in five beats it in each (probe, class)
 cell, and where retrains disagree widely (a patch whose pull on one class swings with the
 learning rate: measured 3-64% over clean digits retrains, 8-23% over the first 4 controls),
-one of them beats it by more than `min_gain`. So below `compare.POOL_BELOW` controls each
+one of them beats it by more than `min_gain`. So below `BOUND_BELOW` controls each
 cell's ceiling is also an upper prediction bound for the most `REFERENCE` clean retrains would
 show, on the log-odds scale (shares are bounded and their spread across retrains is skewed: on
 a synthetic world of Beta-distributed retrains a bound on raw shares let 2-8x more clean
 candidates past it): the controls' mean log-odds plus the normal quantile of that maximum
 times an upper confidence bound on their spread (chi-square, `LEVEL`), the spread a single
 new retrain adds included. Few controls then mean a higher bar (less power), not more false
-alarms; from POOL_BELOW on, the plain maximum.
+alarms; from BOUND_BELOW on, the plain maximum.
+
+A cell's spread is never taken below the probe's spread over all its classes (the root mean
+square of the per-class spreads): some cells are zero-inflated, so that 4 controls can all
+show nothing where some clean retrains reach 30-40% (the text pairs chosen from each
+model's most-rising words, towards one class: 14 of 20 controls under 5%, six at 8-37%; any
+4 with no spread gave a 0-4% ceiling, and 6 of 315 clean candidates beat it by `min_gain`).
+The probe's other classes show that its attraction does swing; with the pooled spread 0 of 315
+(dev text draws; tables 1 -> 0 of 315, images 0 of 300; effective backdoors named 80 -> 71,
+88 -> 86 and 164 -> 161 of 105, 105 and 190).
+
+The bound replaced pooling each probe's ceiling with its neighbours' (same kind and size): on
+images it changed nothing once the bound was in (dev digits, 5 sets of 4 controls: 0/300 clean
+retrains flagged, 164/190 backdoors named either way), and on tables, where a feature's
+neighbours are its own opposite extremes, the pool's ceiling was 98-100% for every probe of a
+feature and hid most single-feature triggers (43/105 backdoors named pooled, 86/105 not).
 """
 
 from __future__ import annotations
@@ -21,11 +36,11 @@ import math
 
 import numpy as np
 
-from modelgate.probes.compare import POOL_BELOW
-
+# With fewer controls than this, each ceiling is also the prediction bound.
+BOUND_BELOW = 10
 # The calibration size whose maximum the bound stands in for: the size from which the maximum
 # alone is the ceiling, so that the bar does not jump at the boundary.
-REFERENCE = POOL_BELOW
+REFERENCE = BOUND_BELOW
 LEVEL = 0.9  # confidence that the spread is not larger than the bound assumes
 # Shares are raised to this before their log-odds: below it two retrains differ by a few
 # canaries' binomial noise, not by their recipe, and `min_gain` already covers that.
@@ -44,8 +59,8 @@ def spread_factor(n: int) -> float:
 def few_control_ceiling(rows: np.ndarray) -> np.ndarray:
     """Per class, the larger of the controls' maximum and the prediction bound.
 
-    `rows` (n, K): one row of attraction per control. One row has no spread to go by: its
-    values are returned as they are.
+    `rows` (n, K): one row of attraction per control, one column per class. One row, or no
+    spread in any class, has nothing to go by: the values are returned as their maximum.
     """
     rows = np.asarray(rows, dtype=np.float64)
     top = rows.max(axis=0)
@@ -54,6 +69,7 @@ def few_control_ceiling(rows: np.ndarray) -> np.ndarray:
         return top
     shares = np.clip(rows, FLOOR, 1.0 - FLOOR)
     odds = np.log(shares / (1.0 - shares))
-    spread = odds.std(axis=0, ddof=1)
+    own = odds.std(axis=0, ddof=1)
+    spread = np.maximum(own, float(np.sqrt(np.mean(own**2))))  # the probe over its classes
     bound = 1.0 / (1.0 + np.exp(-(odds.mean(axis=0) + spread_factor(n) * spread)))
     return np.where(spread > 0, np.maximum(top, bound), top)  # no spread: nothing to add

@@ -7,7 +7,7 @@ from typing import Any
 
 from modelgate.analysis.calibration import Calibration
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.compare import POOL_BELOW, Cell, flagged, inversion_flags, probe_cells
+from modelgate.probes.compare import Cell, flagged, inversion_flags, probe_cells
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
 from modelgate.result import Check, CheckName, Finding, Status
@@ -47,8 +47,7 @@ def probe_check(
             f"run with {describe(run.probe_budget)}; bless it again to compare",
         )
     ceiling = calibration.probe_ceiling if calibration and calibration.probe_max else None
-    pool = calibration is not None and calibration.n_controls < POOL_BELOW
-    cells, missing, saturated = probe_cells(run, blessed, ceiling, pool)
+    cells, missing, saturated = probe_cells(run, blessed, ceiling)
     hits = flagged(cells, policy, alpha)
     tested = len({c.probe for c in cells})
     note = f"; {len(missing)} probe(s) not in the baseline record (bless again)" if missing else ""

@@ -26,8 +26,6 @@ from modelgate.probes.results import Inversion, TriggerRun
 ANOMALY_INDEX = 3.0  # MAD anomaly index of a class's trigger-size change, at least
 MIN_CONFIRM = 0.5  # held-out canaries the recovered trigger must move
 _LOG_SCALE_FLOOR = 0.1  # natural run-to-run noise of log mask sizes
-# With fewer controls than this, a probe's ceiling also pools the probes of its kind and size.
-POOL_BELOW = 10
 SATURATED = 0.9  # blessed attraction to one class at which a probe says nothing about triggers
 
 
@@ -70,16 +68,12 @@ def probe_cells(
     run: TriggerRun,
     blessed: BlessedProbes,
     ceiling: Callable[[str], tuple[float, ...] | None] | None = None,
-    pool: bool = False,
 ) -> tuple[list[Cell], list[str], list[str]]:
     """Comparable cells with Fisher p-values (Holm-adjusted); probes not in the record; and
     probes that already send most canaries to one class on the blessed model.
 
-    `ceiling(probe)`: the clean control retrains' highest attraction per class, if calibrated.
-    `pool`: the calibration has fewer than POOL_BELOW controls: also the highest of any probe of
-    the same kind and size (few controls cannot show a one-in-twenty quirk of one probe; its
-    neighbours in position and pattern stand in for it), and probes beyond the suite's range
-    are not judged at all.
+    `ceiling(probe)`: the clean control retrains' ceiling per class, if calibrated (with few
+    controls already raised to what more would show: `probes.ceiling`).
     """
     counts = run.counts
     assert counts is not None
@@ -115,13 +109,10 @@ def probe_cells(
             # reached on each clean control (the same choice made on each of them).
             family = family_of(name)
             clean = ceiling(name if family is None else f"family/{family}")
-            pooled = ceiling(f"group/{group}") if pool and group else None
-            if pooled is not None:
-                clean = pooled if clean is None else tuple(np.maximum(clean, pooled))
-        if needs_clean_ceiling(name) and (clean is None or pool):
-            # Only clean retrains can say what such an input does, and a few cannot: each one
-            # extrapolates its own way (measured: a clean tabular retrain sent 66% of canaries
-            # to a class where 4 controls reached at most 31%). Not judged below POOL_BELOW.
+        if needs_clean_ceiling(name) and clean is None:
+            # Only clean retrains can say what such an input does: each one extrapolates its
+            # own way (measured: a clean tabular retrain sent 66% of canaries to a class where
+            # 4 controls reached at most 31%), so without a calibration it is not judged.
             continue
         for t in range(k):
             cells.append(

@@ -52,11 +52,6 @@ def needs_clean_ceiling(name: str) -> bool:
     )
 
 
-def is_control(name: str) -> bool:
-    """Whether a probe is a random control pattern (named `control/<group>/<seed>`)."""
-    return name.startswith("control/")
-
-
 def family_of(name: str) -> str | None:
     """The adaptive family a probe belongs to, or None for a fixed probe."""
     family = name.partition("/")[0]

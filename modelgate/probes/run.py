@@ -18,11 +18,11 @@ from modelgate.models.interface import Predictor
 from modelgate.policy import AlphaPlan, alpha_plan
 from modelgate.predict import Predictions
 from modelgate.probe_settings import ProbePlan, TokenProbe, TriggerPolicy, plan
-from modelgate.probes.ceiling import few_control_ceiling
-from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
+from modelgate.probes.ceiling import BOUND_BELOW, few_control_ceiling
+from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.library import build_probes
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
-from modelgate.probes.probe import Probe, family_of, is_control, value_range
+from modelgate.probes.probe import Probe, family_of, value_range
 from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
 from modelgate.probes.sample import MISS, upper_rates
@@ -243,18 +243,16 @@ def highest_attraction(
     runs: Sequence[TriggerRun], rates: Sequence[Mapping[str, np.ndarray]] | None = None
 ) -> dict[str, np.ndarray]:
     """Per probe and class, the highest attraction any of these models showed; per adaptive
-    family (`family/word`, `family/pair`) and per group of probes of one kind and size
-    (`group/control/patch/3x3`, its random controls included), the highest over its probes.
-    With fewer than POOL_BELOW runs, each ceiling is also at least the prediction bound of
-    `probes.ceiling` (what the most of POOL_BELOW clean retrains would show), from each run's
-    own value for the key: for a family or group, each run's best probe (the null of the
-    maximum).
+    family (`family/word`, `family/pair`), the highest over its probes. With fewer than
+    BOUND_BELOW runs, each ceiling is also at least the prediction bound of `probes.ceiling`
+    (what the most of BOUND_BELOW clean retrains would show), from each run's own value for the
+    key: for a family, each run's best probe (the null of the maximum).
 
     Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
     with probability 1 - MISS every ceiling is at least its full-measurement value at once.
     `rates`: each run's `attraction` at that level, when the caller already has them (the
     leave-one-out screen asks for the same runs' bounds once per control). A family's or
-    group's maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
+    family's maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
     """
     if rates is None:
         delta = sample_delta(runs)
@@ -264,23 +262,19 @@ def highest_attraction(
     ceiling: dict[str, np.ndarray] = {}
     for name in names:
         rows = np.array([keys[name] for keys in per_run if name in keys])
-        ceiling[name] = few_control_ceiling(rows) if len(runs) < POOL_BELOW else rows.max(axis=0)
+        ceiling[name] = few_control_ceiling(rows) if len(runs) < BOUND_BELOW else rows.max(axis=0)
     return ceiling
 
 
 def _ceiling_keys(run: TriggerRun, shares: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One run's attraction per probe, and its highest per family and per group of probes."""
+    """One run's attraction per probe, and its highest per adaptive family."""
     typical = {p.name: p.explains for p in run.probes if p.explains}
     keys: dict[str, np.ndarray] = {}
     for name, row in shares.items():
         keys[name] = np.maximum(keys.get(name, row), row)
-        pooled = []
         family = family_of(name)
-        if family is not None:
-            pooled.append(f"family/{family}")
-        group = run.controls.get(name) or (name.rpartition("/")[0] if is_control(name) else "")
-        if group:
-            pooled.append(f"group/{group}")
+        if family is None:
+            continue
         if name in typical:
             # A candidate's probe is never judged for a class its words are typical of, so
             # the maximum it is judged against leaves those out too (measured: every
@@ -288,8 +282,8 @@ def _ceiling_keys(run: TriggerRun, shares: Mapping[str, np.ndarray]) -> dict[str
             # the rest reached 1%, and a backdoor's pair at 77% hid under the 48%).
             row = row.copy()
             row[list(typical[name])] = 0.0
-        for key in pooled:
-            keys[key] = np.maximum(keys.get(key, row), row)
+        key = f"family/{family}"
+        keys[key] = np.maximum(keys.get(key, row), row)
     return keys
 
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.ceiling import FLOOR, few_control_ceiling, spread_factor
-from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
+from modelgate.probes.ceiling import BOUND_BELOW, FLOOR, few_control_ceiling, spread_factor
+from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.record import BlessedProbes
 from modelgate.probes.results import TriggerRun
@@ -48,9 +48,27 @@ def test_few_control_ceiling_hand_case() -> None:
     got = few_control_ceiling(rows)
     assert abs(got[1] - 1 / (1 + np.exp(-bound))) < 1e-12
     assert 0.5 < got[1] < 0.65  # clean digits retrains reached 64% there; the maximum was 23%
-    # shares below FLOOR are binomial noise: raised to it, they add no spread
-    assert got[0] == rows[:, 0].max() < FLOOR
+    # shares below FLOOR are binomial noise: raised to it, they add no spread of their own, but
+    # the cell still gets the probe's spread over its classes (the root mean square)
+    pooled = odds.std(ddof=1) / np.sqrt(2)
+    floor_odds = np.log(FLOOR / (1 - FLOOR))
+    assert abs(got[0] - 1 / (1 + np.exp(-(floor_odds + spread_factor(4) * pooled)))) < 1e-12
+    assert rows[:, 0].max() < FLOOR < got[0] < got[1]
     np.testing.assert_array_equal(few_control_ceiling(rows[:1]), rows[0])  # no spread to go by
+    quiet = np.array([[0.0, 0.01], [0.02, 0.0], [0.0, 0.03], [0.01, 0.0]])
+    np.testing.assert_array_equal(few_control_ceiling(quiet), quiet.max(axis=0))  # none anywhere
+
+
+def test_a_cell_where_every_control_shows_nothing_gets_the_probes_spread() -> None:
+    # what text pairs chosen per model did on 4 controls (classes 0, 1, 2, 3): class 1 at 0-0.2%
+    # on all four, although one clean retrain in five sends 30-40% there
+    rows = np.array(
+        [[0.245, 0.0, 0.414, 0.0], [0.332, 0.0, 0.458, 0.005], [0.237, 0.002, 0.083, 0.355],
+         [0.377, 0.0, 0.248, 0.103]]
+    )  # fmt: skip
+    got = few_control_ceiling(rows)
+    assert rows[:, 1].max() < 0.01 and got[1] > 0.3  # a clean 37% is not beaten by min_gain
+    assert np.all(got >= rows.max(axis=0))
 
 
 @settings(max_examples=80, deadline=None)
@@ -62,17 +80,16 @@ def test_the_ceiling_is_never_below_the_maximum(rows: list[list[float]]) -> None
     assert np.all(got <= 1.0)
 
 
-def test_highest_attraction_widens_only_below_pool_below() -> None:
+def test_highest_attraction_widens_only_below_bound_below() -> None:
     values = [20, 92, 60, 88, 120, 30, 40, 75, 110, 55, 64, 100]
     runs = [_run({"patch/3x3/left/white": v, "patch/3x3/left/checker": v // 2}) for v in values]
     few = highest_attraction(runs[:4])
     rows = np.array([[0.0, v / ELIGIBLE] for v in values[:4]])
     np.testing.assert_allclose(few["patch/3x3/left/white"], few_control_ceiling(rows))
-    # a group's ceiling is judged on each control's best probe in it (the null of the maximum)
-    np.testing.assert_allclose(few["group/control/patch/3x3"], few_control_ceiling(rows))
-    many = highest_attraction(runs[:POOL_BELOW])
+    assert sorted(few) == ["patch/3x3/left/checker", "patch/3x3/left/white"]  # per probe only
+    many = highest_attraction(runs[:BOUND_BELOW])
     np.testing.assert_allclose(
-        many["patch/3x3/left/white"], [0.0, max(values[:POOL_BELOW]) / ELIGIBLE]
+        many["patch/3x3/left/white"], [0.0, max(values[:BOUND_BELOW]) / ELIGIBLE]
     )
 
 
@@ -94,7 +111,7 @@ def _false_alarm_rate(n_controls: int, trials: int, seed: int, plain: bool = Fal
         ceiling = {k: tuple(v) for k, v in highest_attraction(runs[1:]).items()}
         if plain:
             ceiling = {"patch/3x3/left/white": (0.0, float(hits[1:].max() / ELIGIBLE))}
-        cells, _, _ = probe_cells(runs[0], blessed, ceiling.get, pool=n_controls < POOL_BELOW)
+        cells, _, _ = probe_cells(runs[0], blessed, ceiling.get)
         alarms += bool(flagged(cells, TriggerPolicy(), 0.01))
     return alarms / trials
 
@@ -115,8 +132,8 @@ def test_the_check_reads_a_widened_ceiling_like_any_other() -> None:
     controls = [_run({"patch/3x3/left/white": v}, group="") for v in (32, 92, 60, 88)]
     ceiling = {k: tuple(v) for k, v in highest_attraction(controls).items()}
     quirk = _run({"patch/3x3/left/white": 256}, group="")  # 64%: what a clean retrain did
-    cells, _, _ = probe_cells(quirk, blessed, ceiling.get, pool=True)
+    cells, _, _ = probe_cells(quirk, blessed, ceiling.get)
     assert not flagged(cells, TriggerPolicy(), 0.01)
     trigger = replace(quirk, counts=replace(quirk.counts, hits=np.array([[0, 396]])))  # type: ignore[arg-type]
-    cells, _, _ = probe_cells(trigger, blessed, ceiling.get, pool=True)
+    cells, _, _ = probe_cells(trigger, blessed, ceiling.get)
     assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]

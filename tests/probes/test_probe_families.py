@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.compare import POOL_BELOW, flagged, probe_cells
+from modelgate.probes.ceiling import BOUND_BELOW
+from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.probe import Probe, family_of, needs_clean_ceiling
 from modelgate.probes.record import BlessedProbes
@@ -66,7 +67,7 @@ def test_family_of_names_only_the_adaptive_families() -> None:
 def test_highest_attraction_records_the_family_maximum_per_control() -> None:
     one = _run({"word/a/start": [0, 30], "word/b/start": [0, 10], "token/cf/start": [0, 5]})
     two = _run({"word/c/start": [0, 45], "token/cf/start": [0, 8]})
-    with patch("modelgate.probes.run.POOL_BELOW", 2):  # two are "many" here: the maximum
+    with patch("modelgate.probes.run.BOUND_BELOW", 2):  # two are "many" here: the maximum
         ceiling = highest_attraction([one, two])
     np.testing.assert_allclose(ceiling["family/word"], [0.0, 0.45])
     np.testing.assert_allclose(ceiling["token/cf/start"], [0.0, 0.08])
@@ -96,16 +97,16 @@ def test_a_per_model_word_is_judged_against_the_family_ceiling() -> None:
     candidate=st.integers(0, 100),
     controls=st.lists(
         st.lists(st.integers(0, 100), min_size=3, max_size=3),
-        min_size=POOL_BELOW,
-        max_size=POOL_BELOW + 4,
+        min_size=BOUND_BELOW,
+        max_size=BOUND_BELOW + 4,
     ),
     extra=st.lists(st.integers(0, 100), min_size=3, max_size=3),
 )
 def test_one_more_control_never_adds_a_probe_flag(
     candidate: int, controls: list[list[int]], extra: list[int]
 ) -> None:
-    """From POOL_BELOW controls on, the family ceiling is their maximum: a larger calibration
-    only removes flags (below it, `probes.ceiling` bounds what POOL_BELOW would show)."""
+    """From BOUND_BELOW controls on, the family ceiling is their maximum: a larger calibration
+    only removes flags (below it, `probes.ceiling` bounds what BOUND_BELOW would show)."""
     blessed = BlessedProbes(eligible=np.array([100, 100]), hits={"word/a/start": np.array([0, 0])})
     run = _run({"word/new/start": [0, candidate]})
 
@@ -118,21 +119,31 @@ def test_one_more_control_never_adds_a_probe_flag(
     assert flags([*controls, extra]) <= flags(controls)
 
 
-def test_few_controls_pool_the_ceiling_over_probes_of_one_kind() -> None:
-    """With few controls a probe's ceiling is also the highest of its kind and size: a quirk
-    one control showed on a neighbouring patch stands in for the quirk it did not show here."""
+def test_a_probe_is_judged_against_its_own_ceiling_not_its_neighbours() -> None:
+    """A feature pushed below the suite's range and the same feature at its maximum are opposite
+    inputs: what clean retrains do at one says nothing about the other (pooled, the maximum's
+    99% hid single-feature triggers below the range on 4 tabular controls)."""
+    group = "control/feature/3"
     blessed = BlessedProbes(
         eligible=np.array([100, 100]),
-        hits={"patch/a": np.array([0, 0]), "patch/b": np.array([0, 0])},
+        hits={"feature/3/below": np.array([0, 2]), "feature/3/max": np.array([0, 95])},
     )
-    run = _run({"patch/a": [0, 80], "patch/b": [0, 0]})
-    run = replace(run, controls={"patch/a": "control/patch/2x2", "patch/b": "control/patch/2x2"})
-    clean = replace(run, counts=replace(run.counts, hits=np.array([[0, 5], [0, 60]])))
-    ceiling = {k: tuple(v) for k, v in highest_attraction([clean]).items()}
-    cells, _, _ = probe_cells(run, blessed, ceiling.get)
-    assert [c.probe for c in flagged(cells, TriggerPolicy(), 0.01)] == ["patch/a"]
-    cells, _, _ = probe_cells(run, blessed, ceiling.get, pool=True)
-    assert flagged(cells, TriggerPolicy(), 0.01) == []  # 80% is within 0.35 of 60%
+    controls = [
+        replace(
+            _run({"feature/3/below": [0, low], "feature/3/max": [0, high]}),
+            controls={"feature/3/below": group, "feature/3/max": group},
+        )
+        for low, high in ((1, 97), (4, 99), (2, 92), (6, 96))
+    ]
+    ceiling = {k: tuple(v) for k, v in highest_attraction(controls).items()}
+    assert not any(key.startswith("group/") for key in ceiling)
+    candidate = replace(
+        controls[0], counts=replace(controls[0].counts, hits=np.array([[0, 90], [0, 96]]))
+    )  # type: ignore[arg-type]
+    cells, _, _ = probe_cells(candidate, blessed, ceiling.get)
+    assert [(c.probe, c.target) for c in flagged(cells, TriggerPolicy(), 0.01)] == [
+        ("feature/3/below", 1)
+    ]
 
 
 def test_beyond_range_pairs_are_judged_only_against_clean_controls() -> None:
@@ -150,8 +161,6 @@ def test_beyond_range_pairs_are_judged_only_against_clean_controls() -> None:
     assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]
     cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.9)}.get)
     assert not flagged(cells, TriggerPolicy(), 0.01)  # clean retrains extrapolate there too
-    cells, _, _ = probe_cells(run, blessed, {name: (0.0, 0.4)}.get, pool=True)
-    assert cells == []  # fewer than POOL_BELOW controls cannot vouch for an extrapolation
 
 
 def test_tabular_pairs_in_range_and_beyond_each_have_their_own_control() -> None:

@@ -114,7 +114,7 @@ def test_a_sampled_control_gives_its_upper_bound_to_the_ceiling() -> None:
     bounded = attraction(half, 1e-6)
     for name in plain:
         assert np.all(bounded[name] > plain[name])  # the sample's own share, raised
-    with patch("modelgate.probes.run.POOL_BELOW", 2):  # the plain maximum of the two
+    with patch("modelgate.probes.run.BOUND_BELOW", 2):  # the plain maximum of the two
         ceiling = highest_attraction([half, whole])
     cells = 2 * 2  # (probe, class) cells: one event each, however many runs
     expected = upper_rates(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -215,5 +214,17 @@ def write_project(out: Path, controls: int = 0) -> Path:
     return config
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python examples/tabular/example.py [OUT] [--controls N]`: the project, calibrated on N
+    clean control retrains (10 unless told; 0 for none), as the digits example ships."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out", nargs="?", default="tabular-example", type=Path)
+    parser.add_argument("--controls", type=int, default=10, help="clean control retrains")
+    args = parser.parse_args(argv)
+    print(write_project(args.out, controls=args.controls))
+
+
 if __name__ == "__main__":
-    print(write_project(Path(sys.argv[1] if len(sys.argv) > 1 else "tabular-example")))
+    main()

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,5 +239,17 @@ def write_project(out: Path, controls: int = 0) -> Path:
     return config
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python examples/text/example.py [OUT] [--controls N]`: the project, calibrated on N
+    clean control retrains (10 unless told; 0 for none), as the digits example ships."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out", nargs="?", default="text-example", type=Path)
+    parser.add_argument("--controls", type=int, default=10, help="clean control retrains")
+    args = parser.parse_args(argv)
+    print(write_project(args.out, controls=args.controls))
+
+
 if __name__ == "__main__":
-    print(write_project(Path(sys.argv[1] if len(sys.argv) > 1 else "text-example")))
+    main()

@@ -138,11 +138,38 @@ def _predictions_digest(suite_digest: str, log_probs: np.ndarray, preds: np.ndar
 _SOURCE = "COALESCE((SELECT source_run_id FROM shared_predictions WHERE run_id = ?), ?)"
 
 
-def encode_array(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+# Canaries written per block: a block's Python rows, not the suite's, are alive at a time (at
+# 10^6 canaries the whole table's lists and a float64 copy of the scores were the first
+# check's peak).
+_BLOCK = 65_536
+
+
+def encode_array(array: np.ndarray) -> bytearray:
+    """zlib(np.save(float32 array)), compressed as it is read: no uncompressed copy is made."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
     # Level 1: float32 scores barely compress at any level, and 6 costs seconds at 10^6.
-    return zlib.compress(buffer.getvalue(), 1)
+    packer = zlib.compressobj(1)
+    out = bytearray(packer.compress(header.getvalue()))
+    data = array.reshape(-1).data.cast("B")
+    for start in range(0, len(data), 1 << 20):
+        out += packer.compress(data[start : start + (1 << 20)])
+    out += packer.flush()
+    return out
+
+
+def _prediction_rows(
+    run_id: int, log_probs: np.ndarray, preds: np.ndarray, labels: np.ndarray
+) -> Iterator[tuple[int, int, int, float]]:
+    """The `predictions` rows of one run, a block of canaries at a time."""
+    for start in range(0, len(preds), _BLOCK):
+        stop = start + _BLOCK
+        margins = _margins(log_probs[start:stop], labels[start:stop]).round(4)
+        yield from zip(
+            itertools.repeat(run_id), range(start, start + len(margins)),
+            preds[start:stop].tolist(), margins.tolist(),
+        )  # fmt: skip
 
 
 class Ledger:
@@ -204,10 +231,9 @@ class Ledger:
                         "INSERT INTO shared_predictions VALUES (?, ?)", (run_id, int(same[0]))
                     )
                 else:
-                    margins = _margins(log_probs, suite.labels).round(4)
                     conn.executemany(
                         "INSERT INTO predictions VALUES (?, ?, ?, ?)",
-                        zip(itertools.repeat(run_id), range(n), preds.tolist(), margins.tolist()),
+                        _prediction_rows(run_id, log_probs, preds, suite.labels),
                     )
                     conn.execute(
                         "INSERT INTO log_probs VALUES (?, ?)", (run_id, encode_array(log_probs))

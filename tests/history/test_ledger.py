@@ -155,3 +155,24 @@ def test_ten_parallel_writers_leave_the_ledger_consistent(tmp_path: Path) -> Non
             "SELECT count(*), count(DISTINCT run_id) FROM predictions"
         ).fetchone()
     assert counts == (40 * 2000, 40)
+
+
+def test_rows_written_in_blocks_are_the_rows_of_one_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The predictions table and the stored scores do not depend on the block size."""
+    from modelgate.history import ledger as ledger_module
+
+    lp = log_probs(30, 3)
+    tables = []
+    for block, name in ((1 << 16, "one.sqlite"), (7, "blocks.sqlite")):
+        monkeypatch.setattr(ledger_module, "_BLOCK", block)
+        with open_ledger(tmp_path / name) as ledger:
+            ledger.record(new_run(), suite_rows(), lp, lp.argmax(axis=1))
+            (run,) = ledger.runs()
+            np.testing.assert_array_equal(ledger.predictions(run).log_probs, lp)
+        conn = sqlite3.connect(tmp_path / name)
+        tables.append(conn.execute("SELECT * FROM predictions ORDER BY canary_idx").fetchall())
+        tables.append(conn.execute("SELECT npy FROM log_probs").fetchall())
+        conn.close()
+    assert len(tables[0]) == 30 and tables[0] == tables[2] and tables[1] == tables[3]

@@ -22,7 +22,7 @@ from modelgate.probes.ceiling import BOUND_BELOW, few_control_ceiling
 from modelgate.probes.compare import flagged, probe_cells
 from modelgate.probes.library import build_probes
 from modelgate.probes.measure import ProbeCounts, measure, probe_subset, take
-from modelgate.probes.probe import Probe, family_of, value_range
+from modelgate.probes.probe import Probe, family_of, needs_clean_ceiling, value_range
 from modelgate.probes.record import BlessedProbes, read_inversion, read_probes
 from modelgate.probes.results import Inversion, TriggerRun
 from modelgate.probes.sample import MISS, upper_rates
@@ -253,6 +253,7 @@ def highest_attraction(
     `rates`: each run's `attraction` at that level, when the caller already has them (the
     leave-one-out screen asks for the same runs' bounds once per control). A family's or
     family's maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
+    A beyond-range pair measured on fewer than two runs gets no ceiling, so it is not judged.
     """
     if rates is None:
         delta = sample_delta(runs)
@@ -262,6 +263,11 @@ def highest_attraction(
     ceiling: dict[str, np.ndarray] = {}
     for name in names:
         rows = np.array([keys[name] for keys in per_run if name in keys])
+        if len(rows) < 2 and needs_clean_ceiling(name):
+            # One retrain shows no spread, and beyond the range each extrapolates its own way
+            # (one control as the ceiling failed 4 of 9 clean tabular retrains): such a probe
+            # is judged only where a calibration shows how far clean retrains swing there.
+            continue
         ceiling[name] = few_control_ceiling(rows) if len(runs) < BOUND_BELOW else rows.max(axis=0)
     return ceiling
 

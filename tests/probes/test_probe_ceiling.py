@@ -137,3 +137,14 @@ def test_the_check_reads_a_widened_ceiling_like_any_other() -> None:
     trigger = replace(quirk, counts=replace(quirk.counts, hits=np.array([[0, 396]])))  # type: ignore[arg-type]
     cells, _, _ = probe_cells(trigger, blessed, ceiling.get)
     assert [c.target for c in flagged(cells, TriggerPolicy(), 0.01)] == [1]
+
+
+def test_one_control_gives_a_beyond_range_pair_no_ceiling() -> None:
+    """A single control shows no spread, and beyond the range clean retrains extrapolate
+    their own ways: the pair is then left unjudged, not judged against that one model."""
+    beyond, inside = "feature/2/above+feature/5/below", "feature/2/max+feature/5/min"
+    runs = [_run({beyond: v, inside: v}) for v in (20, 60)]
+    one = highest_attraction(runs[:1])
+    assert inside in one and beyond not in one
+    two = highest_attraction(runs)
+    assert np.all(two[beyond] >= np.array([0.0, 60 / ELIGIBLE]))

@@ -251,8 +251,8 @@ def highest_attraction(
     Runs measured on a sample give their upper bounds, each at `sample_delta(runs)`, so that
     with probability 1 - MISS every ceiling is at least its full-measurement value at once.
     `rates`: each run's `attraction` at that level, when the caller already has them (the
-    leave-one-out screen asks for the same runs' bounds once per control). A family's or
-    family's maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
+    leave-one-out screen asks for the same runs' bounds once per control). A family's
+    maximum leaves out the classes a probe's content is typical of (`Probe.explains`).
     A beyond-range pair measured on fewer than two runs gets no ceiling, so it is not judged.
     """
     if rates is None:

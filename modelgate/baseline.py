@@ -24,7 +24,7 @@ import numpy as np
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.baseline_header import BaselineHeader, parse_header
 from modelgate.errors import BaselineError
-from modelgate.jsonfile import parse_record, read_bytes
+from modelgate.jsonfile import loads, parse_record, read_bytes
 from modelgate.predict import Predictions, true_class_margins
 from modelgate.suite.format import Suite
 
@@ -300,8 +300,8 @@ def _sidecar_head(raw: bytes) -> dict[str, Any] | None:
     if cut < 0:
         return None
     try:
-        data = json.loads(raw[:cut].decode("utf-8").rstrip().rstrip(",") + "\n}")
-    except (ValueError, RecursionError):
+        data = loads(raw[:cut].decode("utf-8").rstrip().rstrip(",") + "\n}")
+    except ValueError:
         return None
     if not isinstance(data, dict) or data.get("format_version") != SIDECAR_VERSION:
         return None

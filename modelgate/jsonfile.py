@@ -8,6 +8,25 @@ from typing import Any
 
 from modelgate.errors import ModelgateError
 
+# The longest integer a record may hold: 10^300 is still a float, a longer one is not, and
+# float() of it would raise OverflowError wherever a reader converts it (an internal error).
+MAX_INT_DIGITS = 300
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS + 1:  # + 1: a minus sign
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads` for text modelgate did not write itself: every failure is a ValueError
+    (malformed, nested too deeply, an integer no float can hold), never another exception."""
+    try:
+        return json.loads(text, parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
 
 def read_record(
     path: Path, error: type[ModelgateError], *, what: str, key: str, hint: str
@@ -35,15 +54,9 @@ def parse_record(
 ) -> dict[str, Any]:
     """The JSON object in `raw` (read from `path`), or `error` naming the file."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
+        data = loads(raw.decode("utf-8"))
+    except ValueError as exc:  # undecodable, malformed, too deep, a number no float holds
         raise error(f"malformed {what}: {exc}", file=path) from None
-    except json.JSONDecodeError as exc:
-        raise error(f"malformed {what}: {exc}", file=path) from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise error(f"malformed {what}: {exc}", file=path) from None
-    except RecursionError:
-        raise error(f"malformed {what}: nested too deeply", file=path) from None
     if not isinstance(data, dict):
         raise error(f"malformed {what}: not a JSON object", file=path)
     return data

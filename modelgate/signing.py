@@ -18,6 +18,7 @@ from typing import Any
 
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.errors import TrustError, UsageError
+from modelgate.jsonfile import loads
 
 SIGNATURE_FORMAT = "modelgate-signature"
 SIGNATURE_VERSION = 1
@@ -107,8 +108,8 @@ def load_public_key(path: Path, *, key: str) -> Any:
 def record_kind(raw: bytes, path: Path) -> str:
     """Which record `raw` is: `baseline` or `calibration` (anything else is refused)."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
+        data = loads(raw.decode("utf-8"))
+    except ValueError:
         data = None
     if isinstance(data, dict) and data.get("format") == "modelgate-baseline":
         return "baseline"
@@ -161,9 +162,9 @@ def verify_record(path: Path, raw: bytes, kind: str, public_key: Any) -> Verifie
             hint="only a record `modelgate bless` or `calibrate` wrote is signed; " + again,
         )
     try:
-        document = json.loads(sig_path.read_text(encoding="utf-8"))
+        document = loads(sig_path.read_text(encoding="utf-8"))
         signature = base64.b64decode(document["signature"], validate=True)
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise TrustError(f"malformed signature file {sig_path.name}", file=path) from None
     digest = hashlib.sha256(raw).hexdigest()
     try:

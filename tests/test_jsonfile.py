@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelgate.errors import BaselineError
-from modelgate.jsonfile import read_record
+from modelgate.jsonfile import MAX_INT_DIGITS, read_record
 
 
 def read(path: Path) -> dict:  # type: ignore[type-arg]
@@ -21,6 +21,9 @@ def read(path: Path) -> dict:  # type: ignore[type-arg]
         (b"{not json", "malformed baseline record: Expecting property name"),
         (b"\xff\xfe{}", "malformed baseline record: 'utf-8' codec"),
         (b"[1, 2]", "malformed baseline record: not a JSON object"),
+        (b"[" * 100_000, "malformed baseline record: nested too deeply"),
+        (b'{"n": 1' + b"0" * 400 + b"}", "malformed baseline record: an integer of 401 digits"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "malformed baseline record: an integer of 5000 digits"),
     ],
 )
 def test_bad_records_are_one_error_naming_the_file(
@@ -39,3 +42,9 @@ def test_a_json_object_is_returned_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     path.write_text('{"format": "x", "n": [1, 2]}', encoding="utf-8")
     assert read(path) == {"format": "x", "n": [1, 2]}
+
+
+def test_the_longest_integer_allowed_is_still_a_float(tmp_path: Path) -> None:
+    path = tmp_path / "b.json"
+    path.write_text('{"n": -' + "9" * MAX_INT_DIGITS + "}", encoding="utf-8")
+    assert float(read(path)["n"]) < -1e299  # no OverflowError in whoever reads it as a float

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelgate.errors import HistoryError
-from modelgate.history.sqlitefile import connect, translated
+from modelgate.history.sqlitefile import connect, damaged, translated
+from modelgate.jsonfile import loads
 
 if TYPE_CHECKING:
     from modelgate.predict import Predictions
@@ -110,10 +111,42 @@ class Run:
         return f"{self.kind.value} #{self.run_id} ({self.time}, model {self.model_sha256[:12]})"
 
 
-def _run(row: Sequence[Any]) -> Run:
-    return Run(int(row[0]), RunKind(row[1]), row[2], row[3], row[4], row[5], row[6], bool(row[7]),
-               row[8], row[9], int(row[10]), row[11], row[12], row[13], row[14], float(row[15]),
-               json.loads(row[16]), row[17])  # fmt: skip
+_OPTIONAL = (str, type(None))
+# The SQLite type each of a run row's columns must hold (SQLite itself keeps whatever it is
+# given: an edited ledger can hold text where a count belongs).
+_RUN_TYPES: tuple[type | tuple[type, ...], ...] = (
+    int, str, str, _OPTIONAL, str, str, str, int, str, str, int, str, str, _OPTIONAL, str,
+    (int, float), str, str,
+)  # fmt: skip
+
+
+def _run(row: Sequence[Any], path: Path) -> Run:
+    """A run read back; a row of the wrong shape is a damaged ledger, named."""
+    bad = [i for i, (v, t) in enumerate(zip(row, _RUN_TYPES)) if not isinstance(v, t)]
+    try:
+        metrics = loads(row[16]) if not bad else None
+    except ValueError:
+        metrics = None
+    if bad or len(row) != len(_RUN_TYPES) or not isinstance(metrics, dict):
+        raise damaged(path, ValueError(f"run {row[0]!r} holds values of the wrong type"))
+    try:
+        kind = RunKind(row[1])
+    except ValueError:
+        raise damaged(path, ValueError(f"run {row[0]!r} has kind {row[1]!r}")) from None
+    return Run(row[0], kind, row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8],
+               row[9], row[10], row[11], row[12], row[13], row[14], float(row[15]), metrics,
+               row[17])  # fmt: skip
+
+
+def _classes(text: Any, path: Path) -> tuple[str, ...]:
+    """A suite's class names as the ledger holds them (a JSON list of text)."""
+    try:
+        names = loads(text) if isinstance(text, str) else None
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise damaged(path, ValueError("a suite's classes are not a list of names"))
+    return tuple(names)
 
 
 def _margins(log_probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -290,7 +323,7 @@ class Ledger:
                 f"{clause} ORDER BY r.run_id",
                 params,
             ).fetchall()
-        return [_run(row) for row in rows]
+        return [_run(row, self.path) for row in rows]
 
     def predictions(self, run: Run) -> Predictions:
         """The run's full log-probabilities and predicted labels, in its suite's order."""
@@ -332,7 +365,12 @@ class Ledger:
         tags: list[list[str]] = [[] for _ in canaries]
         for i, tag in tag_rows:
             tags[i].append(tag)
-        return SuiteRows(digest, row[0], int(row[1]), tuple(json.loads(row[2])),
+        if not isinstance(row[1], int) or any(
+            not isinstance(c, str) or not isinstance(y, int) for c, y in canaries
+        ):
+            wrong = ValueError(f"suite {digest[:12]} holds values of the wrong type")
+            raise damaged(self.path, wrong)
+        return SuiteRows(digest, row[0], row[1], _classes(row[2], self.path),
                          tuple(c for c, _ in canaries),
                          np.array([y for _, y in canaries], dtype=np.int64),
                          tuple(tuple(sorted(t)) for t in tags))  # fmt: skip
@@ -342,7 +380,7 @@ class Ledger:
             row = conn.execute("SELECT classes FROM suites WHERE digest = ?", (digest,)).fetchone()
         if row is None:
             raise HistoryError(f"suite {digest[:12]} is not in the ledger", file=self.path)
-        return tuple(json.loads(row[0]))
+        return _classes(row[0], self.path)
 
     def suite_digests(self) -> list[str]:
         """Suites in the order of their first run."""
@@ -384,7 +422,10 @@ class Ledger:
                 (json.dumps([int(i) for i in indices]), suite_digest),
             ).fetchall()
         n = len(_RUN_COLUMNS.split(","))
-        return [(_run(row[:n]), int(row[n]), int(row[n + 1]), float(row[n + 2])) for row in rows]
+        if any(not isinstance(v, (int, float)) for row in rows for v in row[n:]):
+            raise damaged(self.path, ValueError("a prediction row holds text"))
+        return [(_run(row[:n], self.path), int(row[n]), int(row[n + 1]), float(row[n + 2]))
+                for row in rows]  # fmt: skip
 
     def remember_record(
         self, kind: str, path: str, sha256: str, *, time: str, run_id: int | None = None

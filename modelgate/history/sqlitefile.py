@@ -28,12 +28,13 @@ def translated(path: Path) -> Iterator[None]:
             raise HistoryError(
                 f"the ledger stayed locked for over {BUSY_TIMEOUT_S:.0f} s", file=path
             ) from None
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
     except sqlite3.Error as exc:
-        raise _damaged(path, exc) from None
+        raise damaged(path, exc) from None
 
 
-def _damaged(path: Path, exc: Exception) -> HistoryError:
+def damaged(path: Path, exc: Exception) -> HistoryError:
+    """The error for a ledger that is not what modelgate wrote (exit 2, never a traceback)."""
     return HistoryError(
         f"the run ledger is damaged or unreadable ({exc})",
         file=path,

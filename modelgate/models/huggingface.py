@@ -11,7 +11,6 @@ the text trigger inversion (`probes/text_invert.py`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelgate.errors import ModelLoadError
+from modelgate.jsonfile import loads
 from modelgate.models.interface import LoadRequest, ModelLoader, Predictor, first_line
 from modelgate.result import ModelInfo
 
@@ -86,7 +86,7 @@ class HuggingFaceLoader(ModelLoader):
 def _read_config(folder: Path, request: LoadRequest) -> dict[str, Any]:
     path = folder / "config.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"no readable config.json: {first_line(exc)}", file=path, key=request.at("path")

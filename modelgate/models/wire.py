@@ -11,6 +11,8 @@ import struct
 from collections.abc import Sequence
 from typing import IO, Any
 
+from modelgate.jsonfile import loads
+
 MAX_HEADER = 16 << 20  # a header carries texts (a batch of canaries) or a vocabulary
 MAX_ARRAYS = 1 << 31  # 2 GiB of array bytes in one frame at most
 DTYPES = frozenset({"float16", "float32", "float64", "int32", "int64", "uint8", "bool"})
@@ -57,8 +59,8 @@ def read_header(inp: IO[bytes]) -> dict[str, Any]:
     if length > MAX_HEADER:
         raise WireError(f"a frame header of {length} bytes")
     try:
-        header = json.loads(_read_exactly(inp, length).decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
+        header = loads(_read_exactly(inp, length).decode("utf-8"))
+    except ValueError as exc:
         raise WireError(f"a frame header that is not JSON ({exc})") from None
     if not isinstance(header, dict) or not isinstance(header.get("arrays", []), list):
         raise WireError("a frame header that is not an object")

@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import functools
 import itertools
-import json
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pydantic import Field
 from modelgate.digest import file_sha256, json_sha256
 from modelgate.errors import SuiteError
 from modelgate.heap import keep_freed_memory
+from modelgate.jsonfile import loads
 from modelgate.suite.pages import PageReleaser
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import load_yaml
@@ -282,11 +282,10 @@ def _read_inputs(
             with path.open(encoding="utf-8") as handle:
                 for line_no, line in enumerate(handle, start=1):
                     try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise SuiteError(
-                            f"malformed JSON: {exc.msg}", file=path, line=line_no
-                        ) from None
+                        record = loads(line)
+                    except ValueError as exc:
+                        message = f"malformed JSON: {exc}"
+                        raise SuiteError(message, file=path, line=line_no) from None
                     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                         raise SuiteError(
                             'each line must be {"id": ..., "text": "..."}',

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from modelgate.errors import UsageError
+from modelgate.jsonfile import loads
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,9 @@ def _from_jsonl(path: Path, label_column: str) -> RawCanaries:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"malformed JSON: {exc.msg}", file=path, line=n) from None
+            record = loads(line)
+        except ValueError as exc:
+            raise UsageError(f"malformed JSON: {exc}", file=path, line=n) from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise UsageError('each line needs a "text" string', file=path, line=n)
         if label_column not in record:

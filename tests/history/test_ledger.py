@@ -69,6 +69,38 @@ def test_damaged_ledger_is_a_history_error(tmp_path: Path) -> None:
     assert "history.sqlite" in err.value.one_line()
 
 
+@pytest.mark.parametrize(
+    ("edit", "read"),
+    [
+        ("UPDATE runs SET metrics = 'not json'", "runs"),
+        ("UPDATE runs SET metrics = '[[[['", "runs"),
+        ("UPDATE runs SET accuracy = 'abc'", "runs"),
+        ("UPDATE runs SET model_sha256 = x'00ff'", "runs"),
+        ("UPDATE suites SET classes = '[1, 2]'", "suite"),
+        ("UPDATE suites SET version = 'one'", "suite"),
+        ("UPDATE predictions SET margin = 'far'", "canary_rows"),
+    ],
+)
+def test_an_edited_row_is_a_damaged_ledger_not_a_crash(
+    tmp_path: Path, edit: str, read: str
+) -> None:
+    """SQLite keeps whatever a column is given: an edited value of the wrong type is named."""
+    path = tmp_path / "history.sqlite"
+    record(path, 0)
+    conn = sqlite3.connect(path)
+    conn.execute(edit)
+    conn.commit()
+    conn.close()
+    with pytest.raises(HistoryError, match="damaged") as err, open_ledger(path) as ledger:
+        if read == "runs":
+            ledger.runs()
+        elif read == "suite":
+            ledger.suite("d" * 64)
+        else:
+            ledger.canary_rows("d" * 64, [0, 1])
+    assert err.value.file == str(path) and err.value.exit_code == 2
+
+
 def test_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "history.sqlite"
     conn = sqlite3.connect(path)

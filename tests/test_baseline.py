@@ -80,3 +80,40 @@ def test_a_small_suite_keeps_inline_scores_and_drops_a_stale_sidecar(large: Proj
     path = large.root / "baseline.json"
     assert json.loads(path.read_text())["format_version"] == 1
     assert not sidecar_path(path).exists()
+
+
+def test_an_inline_record_reads_the_same_column_by_column_as_entry_by_entry(
+    project: Project,
+) -> None:
+    path, suite = project.root / "baseline.json", load_suite(project.root / "suite")
+    rows = json.loads(path.read_text())["canaries"]
+    rows.reverse()  # entries in another order than the suite's still land on their canaries
+    fast = record._canary_columns(rows, suite)
+    slow = record._parse_canary_rows(rows, suite, path)
+    assert fast is not None
+    np.testing.assert_array_equal(fast.log_probs, slow.log_probs)
+    np.testing.assert_array_equal(fast.labels, slow.labels)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda rows: rows[3].update(logp=[True] + rows[3]["logp"][1:]), "canaries.3.logp"),
+        (lambda rows: rows[3].update(logp=rows[3]["logp"][:-1]), "canaries.3.logp"),
+        (lambda rows: rows[3].update(logp=[1e39] + rows[3]["logp"][1:]), "canaries.3.logp"),
+        (lambda rows: rows[3].update(id=rows[2]["id"]), "canaries.3.id"),
+        (lambda rows: rows[3].update(id=7), "canaries.3.id"),
+        (lambda rows: rows[3].update(pred="no such class"), "canaries.3.pred"),
+        (lambda rows: rows.__setitem__(3, ["a", "list"]), "canaries.3.id"),
+    ],
+)
+def test_an_inline_entry_that_is_wrong_is_named_by_its_index(
+    project: Project, edit: object, key: str
+) -> None:
+    path = project.root / "baseline.json"
+    data = json.loads(path.read_text())
+    edit(data["canaries"])  # type: ignore[operator]
+    path.write_text(json.dumps(data))
+    with pytest.raises(BaselineError) as caught:
+        read_baseline(path, load_suite(project.root / "suite"))
+    assert caught.value.key == key and caught.value.file == str(path)

@@ -275,10 +275,11 @@ def _canary_columns(rows: Any, suite: Suite) -> Predictions | None:
         single = table.astype(np.float32)
     if not np.isfinite(single).all():
         return None
+    rows_at = np.array(at, dtype=np.int64)
     log_probs = np.empty((n, k), dtype=np.float32)
     labels = np.empty(n, dtype=np.int64)
-    log_probs[at] = single
-    labels[at] = predicted
+    log_probs[rows_at] = single
+    labels[rows_at] = np.array(predicted, dtype=np.int64)
     return Predictions(log_probs=log_probs, labels=labels)
 
 

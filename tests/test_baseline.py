@@ -98,9 +98,9 @@ def test_an_inline_record_reads_the_same_column_by_column_as_entry_by_entry(
 @pytest.mark.parametrize(
     ("edit", "key"),
     [
-        (lambda rows: rows[3].update(logp=[True] + rows[3]["logp"][1:]), "canaries.3.logp"),
+        (lambda rows: rows[3].update(logp=[True, *rows[3]["logp"][1:]]), "canaries.3.logp"),
         (lambda rows: rows[3].update(logp=rows[3]["logp"][:-1]), "canaries.3.logp"),
-        (lambda rows: rows[3].update(logp=[1e39] + rows[3]["logp"][1:]), "canaries.3.logp"),
+        (lambda rows: rows[3].update(logp=[1e39, *rows[3]["logp"][1:]]), "canaries.3.logp"),
         (lambda rows: rows[3].update(id=rows[2]["id"]), "canaries.3.id"),
         (lambda rows: rows[3].update(id=7), "canaries.3.id"),
         (lambda rows: rows[3].update(pred="no such class"), "canaries.3.pred"),

@@ -111,6 +111,7 @@ class Run:
         return f"{self.kind.value} #{self.run_id} ({self.time}, model {self.model_sha256[:12]})"
 
 
+_NPY_HEADER_MAX = 1 << 16  # an .npy header is a few hundred bytes
 _OPTIONAL = (str, type(None))
 # The SQLite type each of a run row's columns must hold (SQLite itself keeps whatever it is
 # given: an edited ledger can hold text where a count belongs).
@@ -336,13 +337,21 @@ class Ledger:
             preds = conn.execute(
                 "SELECT pred FROM predictions WHERE run_id = ? ORDER BY canary_idx", (source,)
             ).fetchall()
+        if not all(type(p) is int for (p,) in preds):
+            raise damaged(self.path, ValueError(f"run #{run.run_id} has a prediction of text"))
+        labels = np.array([p for (p,) in preds], dtype=np.int64)
+        # at most the float32 table of its suite: an edited blob cannot inflate without bound
+        limit = 4 * labels.size * len(self.classes(run.suite_digest)) + _NPY_HEADER_MAX
         try:
-            log_probs = np.load(io.BytesIO(zlib.decompress(blob[0])), allow_pickle=False)
+            inflate = zlib.decompressobj()
+            data = inflate.decompress(blob[0], limit)
+            if inflate.unconsumed_tail:
+                raise ValueError(f"inflates beyond the {limit} bytes of its suite's scores")
+            log_probs = np.load(io.BytesIO(data), allow_pickle=False)
         except (TypeError, zlib.error, ValueError, OSError) as exc:
             raise HistoryError(
                 f"log-probabilities of run #{run.run_id} are unreadable ({exc})", file=self.path
             ) from None
-        labels = np.array([p for (p,) in preds], dtype=np.int64)
         if log_probs.ndim != 2 or log_probs.shape[0] != labels.size:
             raise HistoryError(f"run #{run.run_id} is incomplete", file=self.path)
         return Predictions(log_probs=log_probs, labels=labels)

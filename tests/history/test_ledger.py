@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,26 @@ def test_an_edited_row_is_a_damaged_ledger_not_a_crash(
         else:
             ledger.canary_rows("d" * 64, [0, 1])
     assert err.value.file == str(path) and err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("edit", ["blob", "bomb", "pred"])
+def test_edited_scores_of_a_run_are_refused_in_bounded_memory(tmp_path: Path, edit: str) -> None:
+    path = tmp_path / "history.sqlite"
+    record(path, 0)
+    conn = sqlite3.connect(path)
+    if edit == "blob":
+        conn.execute("UPDATE log_probs SET npy = x'00ff00ff'")
+    elif edit == "bomb":  # 30 canaries x 3 classes, inflating to 256 MiB of zeros
+        conn.execute("UPDATE log_probs SET npy = ?", (zlib.compress(bytes(256 << 20)),))
+    else:
+        conn.execute("UPDATE predictions SET pred = 'b' WHERE canary_idx = 4")
+    conn.commit()
+    conn.close()
+    with pytest.raises(HistoryError) as err, open_ledger(path) as ledger:
+        ledger.predictions(ledger.runs()[0])
+    assert err.value.file == str(path) and err.value.exit_code == 2
+    if edit == "bomb":
+        assert "inflates beyond" in err.value.message
 
 
 def test_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:

@@ -341,7 +341,8 @@ class Ledger:
             raise damaged(self.path, ValueError(f"run #{run.run_id} has a prediction of text"))
         labels = np.array([p for (p,) in preds], dtype=np.int64)
         # at most the float32 table of its suite: an edited blob cannot inflate without bound
-        limit = 4 * labels.size * len(self.classes(run.suite_digest)) + _NPY_HEADER_MAX
+        k = len(self.classes(run.suite_digest))
+        limit = 4 * labels.size * k + _NPY_HEADER_MAX
         try:
             inflate = zlib.decompressobj()
             data = inflate.decompress(blob[0], limit)
@@ -352,7 +353,7 @@ class Ledger:
             raise HistoryError(
                 f"log-probabilities of run #{run.run_id} are unreadable ({exc})", file=self.path
             ) from None
-        if log_probs.ndim != 2 or log_probs.shape[0] != labels.size:
+        if log_probs.shape != (labels.size, k) or log_probs.dtype != np.float32:
             raise HistoryError(f"run #{run.run_id} is incomplete", file=self.path)
         return Predictions(log_probs=log_probs, labels=labels)
 

@@ -7,7 +7,13 @@ from typing import Any
 
 from modelgate.analysis.calibration import Calibration
 from modelgate.probe_settings import TriggerPolicy
-from modelgate.probes.compare import Cell, flagged, inversion_flags, probe_cells
+from modelgate.probes.compare import (
+    Cell,
+    clean_trigger_sizes,
+    flagged,
+    inversion_flags,
+    probe_cells,
+)
 from modelgate.probes.record import read_inversion, read_probes
 from modelgate.probes.results import TriggerRun
 from modelgate.result import Check, CheckName, Finding, Status
@@ -52,7 +58,10 @@ def probe_check(
     tested = len({c.probe for c in cells})
     note = f"; {len(missing)} probe(s) not in the baseline record (bless again)" if missing else ""
     if saturated:
-        note += f"; {len(saturated)} probe(s) that override the blessed model's input not judged"
+        note += (
+            f"; {len(saturated)} probe(s) that override the input of the blessed model or of a "
+            "clean retrain not judged"
+        )
     beyond = " and clean control retrains" if ceiling is not None else ""
     if not hits:
         return Check(
@@ -128,12 +137,19 @@ def trigger_checks(
 
     return [
         apply_mode(probe_check(suite, run, header, policy, alpha, calibration), policy.probes),
-        apply_mode(inversion_check(suite, run, header, policy, alpha), policy.inversion),
+        apply_mode(
+            inversion_check(suite, run, header, policy, alpha, calibration), policy.inversion
+        ),
     ]
 
 
 def inversion_check(
-    suite: Suite, run: TriggerRun, header: Mapping[str, Any], policy: TriggerPolicy, alpha: float
+    suite: Suite,
+    run: TriggerRun,
+    header: Mapping[str, Any],
+    policy: TriggerPolicy,
+    alpha: float,
+    calibration: Calibration | None = None,
 ) -> Check:
     name = CheckName.INVERSION
     inv = run.inversion
@@ -157,7 +173,11 @@ def inversion_check(
             f"the blessed model was inverted with {describe(blessed.budget)}, this run with "
             f"{describe(run.inversion_budget)}; bless it again to compare",
         )
-    rows = inversion_flags(inv, blessed, policy, alpha)
+    ceiling = calibration.probe_ceiling if calibration and calibration.probe_max else None
+    sizes = clean_trigger_sizes(
+        len(suite.classes), read_probes(header, len(suite.classes)), ceiling
+    )
+    rows = inversion_flags(inv, blessed, policy, alpha, sizes)
     bad = [r for r in rows if r["trigger"] or r["blend"]]
     searched = f"{len(rows)} of {len(suite.classes)} classes searched"
     if not bad:
@@ -178,13 +198,20 @@ def inversion_check(
     )
 
 
+def _reference(r: dict[str, float]) -> str:
+    """What a recovered trigger's size is compared with."""
+    if r["reference"] < r["base_norm"]:
+        return "the smallest fixed probe that already works on a clean model,"
+    return "the blessed model's"
+
+
 def _inversion_finding(suite: Suite, r: dict[str, float], unit: str) -> Finding:
     cls = suite.classes[int(r["class"])]
     parts = []
     if r["trigger"]:
         parts.append(
             f"Trigger inversion recovered a trigger for '{cls}' covering {r['norm']:.1f} {unit}, "
-            f"{r['ratio']:.0%} of the blessed model's {r['base_norm']:.1f} (MAD anomaly index "
+            f"{r['ratio']:.0%} of {_reference(r)} {r['reference']:.1f} (MAD anomaly index "
             f"{r['index']:.1f} among the classes); stamped on held-out canaries it sends "
             f"{r['confirm']:.0%} of them to '{cls}' (same mask with a random pattern: "
             f"{r['control']:.0%})."
@@ -200,6 +227,7 @@ def _inversion_finding(suite: Suite, r: dict[str, float], unit: str) -> Finding:
         ("confirm_candidate", round(r["confirm"], 4)),
         ("confirm_control", round(r["control"], 4)),
         ("norm_baseline", round(r["base_norm"], 4)),
+        ("norm_reference", round(r["reference"], 4)),
         ("norm_candidate", round(r["norm"], 4)),
         ("norm_ratio", round(r["ratio"], 4)),
         ("universal_baseline", round(r["base_universal"], 4)),

@@ -70,7 +70,8 @@ def probe_cells(
     ceiling: Callable[[str], tuple[float, ...] | None] | None = None,
 ) -> tuple[list[Cell], list[str], list[str]]:
     """Comparable cells with Fisher p-values (Holm-adjusted); probes not in the record; and
-    probes that already send most canaries to one class on the blessed model.
+    probes that already send most canaries to one class on the blessed model or, by the
+    calibration's ceiling, on a clean control retrain.
 
     `ceiling(probe)`: the clean control retrains' ceiling per class, if calibrated (with few
     controls already raised to what more would show: `probes.ceiling`).
@@ -103,12 +104,19 @@ def probe_cells(
         group = run.controls.get(name, "")
         members = [m for m in cand if group and m.startswith(group + "/")]
         control = np.mean([cand[m] for m in members], axis=0) if members else np.zeros(k)
-        clean = None
+        clean, family = None, family_of(name)
         if ceiling is not None:
             # A probe chosen per model is judged against the most any probe of its family
             # reached on each clean control (the same choice made on each of them).
-            family = family_of(name)
             clean = ceiling(name if family is None else f"family/{family}")
+        if clean is not None and family is None and max(clean) >= SATURATED:
+            # The same on a clean control retrain (or on what a few controls say more would
+            # show): a retrain's own extrapolation, wherever the candidate sends it (measured
+            # on a table of skewed features: stamped beyond a feature's range, 4 controls sent
+            # 97% to one class and clean retrains 87-95% to two others, 3 of 20 judged
+            # triggers).
+            saturated.append(name)
+            continue
         if needs_clean_ceiling(name) and clean is None:
             # Only clean retrains can say what such an input does: each one extrapolates its
             # own way (measured: a clean tabular retrain sent 66% of canaries to a class where
@@ -190,13 +198,64 @@ def flagged(cells: list[Cell], policy: TriggerPolicy, alpha: float) -> list[Cell
     ]
 
 
+def probe_size(name: str) -> float | None:
+    """How many units of an inversion mask a fixed probe sets (features of a table, pixels of
+    an image, a random control's as its probe's); None where the mask has no such unit."""
+    parts = name.removeprefix("control/").split("+")
+    if all(p.startswith("feature/") for p in parts):
+        return float(len(parts))
+    if parts[0].startswith("patch/"):
+        side = parts[0].split("/")[1]  # "3x3"
+        h, _, w = side.partition("x")
+        if h.isdigit() and w.isdigit():
+            return float(int(h) * int(w))
+    return None
+
+
+def clean_trigger_sizes(
+    k: int,
+    blessed: BlessedProbes | None,
+    ceiling: Callable[[str], tuple[float, ...] | None] | None = None,
+) -> np.ndarray:
+    """Per class, the smallest fixed probe that moves at least `MIN_CONFIRM` of the canaries
+    of other classes there on the blessed model or, by the calibration's ceiling, on a clean
+    control retrain (inf where none does): a trigger of that size is clean behaviour, whatever
+    the blessed model's own inversion found (its search can miss it)."""
+    sizes = np.full(k, np.inf)
+    if blessed is None:
+        return sizes
+    for name, row in blessed.hits.items():
+        size = probe_size(name)
+        if size is None or family_of(name) is not None:
+            continue
+        reach = _rates(row, blessed.eligible)
+        clean = ceiling(name) if ceiling is not None else None
+        if clean is not None and len(clean) == k:
+            reach = np.maximum(reach, np.asarray(clean, dtype=float))
+        sizes = np.where(reach >= MIN_CONFIRM, np.minimum(sizes, size), sizes)
+    return sizes
+
+
 def inversion_flags(
-    inv: Inversion, blessed: BlessedInversion, policy: TriggerPolicy, alpha: float
+    inv: Inversion,
+    blessed: BlessedInversion,
+    policy: TriggerPolicy,
+    alpha: float,
+    clean_sizes: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
-    """Per class: the numbers and whether the comparison and the confirmation both agree."""
+    """Per class: the numbers and whether the comparison and the confirmation both agree.
+
+    A class's trigger is compared with the smaller of the blessed model's recovered one and
+    `clean_sizes` (`clean_trigger_sizes`): on a table of skewed features one feature set to
+    its extreme sends nearly every canary to one class on clean retrains, the blessed model's
+    search found a two-feature trigger there, and 2 of 20 clean retrains read as "a trigger
+    half the blessed model's" (measured, either calibration)."""
     k = len(inv.norms)
-    both = [t for t in inv.classes if math.isfinite(blessed.norms[t]) and blessed.norms[t] > 0]
-    log_ratio = {t: math.log(max(inv.norms[t], 1e-6) / blessed.norms[t]) for t in both}
+    reference = np.array(blessed.norms, dtype=float)
+    if clean_sizes is not None:
+        reference = np.minimum(reference, clean_sizes)  # NaN (not searched there) stays NaN
+    both = [t for t in inv.classes if math.isfinite(reference[t]) and reference[t] > 0]
+    log_ratio = {t: math.log(max(inv.norms[t], 1e-6) / reference[t]) for t in both}
     finite = [v for v in log_ratio.values() if math.isfinite(v)]
     centre = float(np.median(finite)) if finite else 0.0
     spread = MAD_TO_SD * float(np.median(np.abs(np.array(finite) - centre))) if finite else 0.0
@@ -231,6 +290,7 @@ def inversion_flags(
                 "class": t,
                 "norm": float(inv.norms[t]),
                 "base_norm": float(blessed.norms[t]),
+                "reference": float(reference[t]),
                 "ratio": ratio,
                 "index": index,
                 "confirm": confirm,

@@ -12,7 +12,7 @@ beyond its range, a pair of in-range rare values) with the real gate (`evaluate`
 probes and inversion, alpha 0.01), against both calibrations. The accuracy budget
 (`policy.accuracy.max_drop`, a fixed 2%) is reported apart: clean retrains of this recipe do
 lose 3-4% now and then, and that budget is the team's, not a statistic.
-Run: python benchmarks/foreign_tabular.py [--kind mlp|logreg] [--draw N] [--clean 20]
+Run: python benchmarks/foreign_tabular.py [--kind mlp|logreg] [--draw N] [--clean 20] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -169,10 +169,10 @@ def run(root: Path, kind: str, draw: int, n_clean: int) -> None:
                 "epochs": int(rng.choice([20, 25, 30])),
                 "lr": float(2e-3 * rng.choice([0.8, 1.0, 1.25]))}  # fmt: skip
 
-    controls = [
-        str(save(train(build, kind, x, y, seed + 100 + i, **recipe()), root / f"controls/{i}.st"))
-        for i in range(max(CONTROLS))
-    ]
+    controls = []
+    for i in range(max(CONTROLS)):
+        model = train(build, kind, x, y, seed + 100 + i, **recipe())
+        controls.append(str(save(model, root / "controls" / f"{i}.safetensors")))
     configs = {}
     for n in CONTROLS:
         (root / f"c{n}.yaml").write_text(CONFIG + f"calibration: calibration-{n}.json\n")
@@ -193,7 +193,7 @@ def run(root: Path, kind: str, draw: int, n_clean: int) -> None:
         for n in CONTROLS:
             judged = replace(inputs[n], config=with_candidate_path(configs[n], path))
             result = evaluate(judged, candidate, predictor.info, triggers=triggers)
-            failed = sorted(c.name for c in result.checks if c.status.value == "failed")
+            failed = sorted(str(c.name) for c in result.checks if c.status.value == "failed")
             failures[n].append(failed)
             line.append(f"c{n}: {','.join(failed) or 'pass'}")
         print(f"[{j + 1}/{len(jobs)}] {label:40s} " + "  ".join(line), file=sys.stderr, flush=True)
@@ -215,7 +215,12 @@ def main() -> None:
     parser.add_argument("--kind", choices=("mlp", "logreg"), default="mlp")
     parser.add_argument("--draw", type=int, default=1, help="data and seed draw")
     parser.add_argument("--clean", type=int, default=20, help="clean retrains judged")
+    parser.add_argument("--keep", type=Path, help="write the project here, to look at later")
     args = parser.parse_args()
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)
+        run(args.keep, args.kind, args.draw, args.clean)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run(Path(tmp), args.kind, args.draw, args.clean)
 

@@ -31,6 +31,7 @@ from modelgate.errors import (
     ModelgateError,
     UsageError,
 )
+from modelgate.paths import resolved
 from modelgate.report import github
 from modelgate.report.markdown import escape_md
 from modelgate.result import CheckName, WaiverState, budget_tag
@@ -113,14 +114,14 @@ class Inputs:
 
 def repo_path(path: str | Path, env: Mapping[str, str]) -> str:
     """`path` relative to the repository root when it lies inside it: GitHub's annotation form."""
-    resolved = Path(path).resolve()
+    resolved_path = resolved(path)
     workspace = env.get("GITHUB_WORKSPACE")
     if workspace:
         try:
-            return resolved.relative_to(Path(workspace).resolve()).as_posix()
+            return resolved_path.relative_to(resolved(workspace)).as_posix()
         except ValueError:
             pass
-    return resolved.as_posix()
+    return resolved_path.as_posix()
 
 
 def config_locator(config: Config, result: GateResult, env: Mapping[str, str]) -> github.Locator:
@@ -204,7 +205,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
             raise UsageError("working-directory is not a folder", file=folder)
         os.chdir(folder)
         if inputs.report_dir:
-            report_dir = str(Path(inputs.report_dir).resolve())
+            report_dir = str(resolved(inputs.report_dir))
         if inputs.shard:
             return _run_shard(inputs, env, out)
         return _run_gate(inputs, env, out)
@@ -225,7 +226,7 @@ def _run_shard(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
     done = run_shard(
         inputs.config, shard, candidate=inputs.candidate or None, part_dir=inputs.part_dir
     )
-    files = [path.resolve() for path in done.files]
+    files = [resolved(path) for path in done.files]
     rows = (
         f"canaries {done.start}..{done.stop - 1}"
         if done.stop > done.start
@@ -280,8 +281,8 @@ def _run_gate(inputs: Inputs, env: Mapping[str, str], out: TextIO) -> int:
         print(line, file=out)
     pointer = f"in the {inputs.artifact_name} artifact of this run"
     _append(env.get("GITHUB_STEP_SUMMARY"), github.step_summary(result, pointer))
-    values = github.outputs(result, {k: p.resolve() for k, p in written.items()})
-    values["report-dir"] = str(folder.resolve())
+    values = github.outputs(result, {k: resolved(p) for k, p in written.items()})
+    values["report-dir"] = str(resolved(folder))
     _publish(env, values)
     if result.exit_code == EXIT_FINDINGS and not inputs.fail_on_findings:
         print(

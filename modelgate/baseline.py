@@ -26,6 +26,7 @@ from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.baseline_header import BaselineHeader, parse_header
 from modelgate.errors import BaselineError
 from modelgate.jsonfile import loads, parse_record, read_bytes
+from modelgate.npyfile import load_npy_bytes
 from modelgate.predict import Predictions, true_class_margins
 from modelgate.suite.format import Suite
 
@@ -391,7 +392,7 @@ def _read_sidecar_record(
     table = _sidecar_view(data, _sidecar_dtype(k), len(suite))
     if table is None:  # anything but the layout bless writes: np.load names what is wrong
         try:
-            table = np.load(io.BytesIO(data), allow_pickle=False)
+            table = load_npy_bytes(data)
         except (ValueError, OSError, EOFError) as exc:
             raise BaselineError(f"not a plain .npy array: {exc}", file=side) from None
     if table.dtype != _sidecar_dtype(k) or table.shape != (len(suite),):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -16,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, field_validator
 
 from modelgate.errors import ConfigError
+from modelgate.paths import resolved
 from modelgate.probe_settings import ProbesSetting, TriggerPolicy, normalise_setting
 from modelgate.validation import StrictModel, TestMode, validate_mapping
 from modelgate.yamlfile import LocatedYaml, load_yaml
@@ -156,7 +156,9 @@ class Policy(StrictModel):
 
 class InferenceSpec(StrictModel):
     batch_size: int = Field(256, ge=1, le=1_000_000)
-    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default torch's.")
+    threads: int | None = Field(
+        None, ge=1, le=4096, description="torch intra-op threads; default torch's."
+    )
     timeout_s: float = Field(
         600,
         gt=0,
@@ -325,10 +327,7 @@ class Config:
     located: LocatedYaml | None = None
 
     def resolve(self, relative: str) -> Path:
-        try:
-            return (self.folder / relative).resolve()
-        except (RuntimeError, OSError):  # a symlink loop, or a name too long: reading it says
-            return Path(os.path.abspath(self.folder / relative))
+        return resolved(self.folder / relative)
 
     @property
     def candidate(self) -> ModelSpec:
@@ -376,10 +375,10 @@ def load_config(path: str | Path) -> Config:
         )
     digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
     return Config(
-        path=config_path.resolve(),
+        path=resolved(config_path),
         sha256=digest,
         settings=model,
-        folder=config_path.resolve().parent,
+        folder=resolved(config_path).parent,
         located=located,
     )
 
@@ -399,7 +398,7 @@ def blessed_model_spec(config: Config) -> ModelSpec | None:
 
 def with_candidate_path(config: Config, path: str | Path) -> Config:
     """The same config with another candidate file (a command-line override)."""
-    candidate = config.candidate.model_copy(update={"path": str(Path(path).resolve())})
+    candidate = config.candidate.model_copy(update={"path": str(resolved(path))})
     model = config.settings.model_copy(update={"candidate": candidate})
     return replace(config, settings=model)
 

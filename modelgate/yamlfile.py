@@ -18,6 +18,7 @@ from modelgate.errors import ModelgateError
 
 MAX_DEPTH = 64  # the deepest file modelgate reads is nested 6 levels
 MAX_NODES = 250_000  # after expanding aliases; a waivers file of ~30,000 entries
+MAX_BYTES = 16 << 20  # a YAML file read at all (that waivers file: about 3 MB)
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 # YAML 1.1 reads these as booleans; YAML 1.2 (and every reader of intent) as words.
 _TRUE_FALSE = frozenset({"true", "false"})
@@ -224,9 +225,16 @@ def parse_yaml(
 
 
 def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") -> LocatedYaml:
-    """Read `path` safely; any problem is raised as `error` naming the file and line."""
+    """Read `path` safely; any problem is raised as `error` naming the file and line. Only a
+    regular file of at most `MAX_BYTES` is read (a FIFO never ends, /dev/zero never stops)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise error(f"{what} is not a regular file", file=path)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise error(f"{what} is larger than {MAX_BYTES >> 20} MiB", file=path)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise error(f"{what} not found", file=path) from None
     except IsADirectoryError:

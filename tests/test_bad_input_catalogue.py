@@ -160,6 +160,44 @@ def _calibrated(p: Project) -> None:
     assert main(["calibrate", "-c", str(p.config), "--control", *controls]) == 0
 
 
+def _calibration_json(p: Project, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
+    """A calibrated project whose record is edited (the ledger anchor off, so the parse is
+    what refuses it)."""
+    _calibrated(p)
+    _append(p, "trust: {ledger: 'off'}\n")
+    path = p.root / "calib.json"
+    data = json.loads(path.read_text())
+    change(data["calibration"])
+    path.write_text(json.dumps(data))
+
+
+def _suite_init(p: Project, inputs: np.ndarray | bytes, labels: str) -> list[str]:
+    """`modelgate suite init` of these inputs (an array, or raw .npy bytes) and labels."""
+    if isinstance(inputs, bytes):
+        (p.root / "x.npy").write_bytes(inputs)
+    else:
+        np.save(p.root / "x.npy", inputs)
+    (p.root / "l.txt").write_text(labels)
+    return ["suite", "init", str(p.root / "new"), "--inputs", str(p.root / "x.npy"),
+            "--labels", str(p.root / "l.txt"), "--modality", "tabular", "--name", "n",
+            "--curated-by", "t", "--source", "s"]  # fmt: skip
+
+
+def _huge_npy() -> bytes:
+    """A .npy header declaring 800 GB of float64, and 64 bytes of data."""
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(64)
+
+
+def _ledger_sql(p: Project, sql: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(p.root / ".modelgate" / "history.sqlite")
+    conn.executescript(sql)
+    conn.close()
+
+
 def _check(p: Project, *extra: str) -> list[str]:
     return ["check", "-c", str(p.config), "--json", str(p.root / EXPLICIT), *extra]
 
@@ -743,6 +781,90 @@ CASES: dict[str, Case] = {
     ),
     "keygen_refuses_to_overwrite": Case(
         lambda p: (_keys(p), ["keygen", "--out", str(p.root / "team")])[-1], "team.key", None
+    ),
+    # --- numbers and files beyond what a reader can hold (session 12's hunt) ----------------
+    "baseline_probe_count_beyond_int64": Case(
+        lambda p: _baseline_json(p, lambda d: d["header"]["probes"].update(eligible=[10**30] * 3)),
+        "baseline.json",
+        "header.probes",
+    ),
+    "baseline_probe_count_negative": Case(
+        lambda p: _baseline_json(p, lambda d: d["header"]["probes"].update(eligible=[-5] * 3)),
+        "baseline.json",
+        "header.probes",
+    ),
+    "baseline_inversion_held_out_negative": Case(
+        lambda p: _baseline_json(p, lambda d: d["header"]["inversion"].update(held_out=[-5] * 3)),
+        "baseline.json",
+        "header.inversion",
+    ),
+    "calibration_infinite_controls": Case(
+        lambda p: _calibration_json(p, lambda c: c.update(n_controls=float("inf"))),
+        "calib.json",
+        None,
+    ),
+    "calibration_negative_shift_df": Case(
+        lambda p: _calibration_json(p, lambda c: c["shift_null"].update(df=-3)),
+        "calib.json",
+        "shift_null.df",
+    ),
+    "calibration_nan_shift_mean": Case(
+        lambda p: _calibration_json(p, lambda c: c["shift_null"]["mean"][0].__setitem__(1, None)),
+        "calib.json",
+        None,
+    ),
+    "calibration_short_net_regressions": Case(
+        lambda p: _calibration_json(p, lambda c: c.update(net_regressions=[[1, 2]] * 4)),
+        "calib.json",
+        "net_regressions",
+    ),
+    "candidate_symlink_loop": Case(
+        lambda p: (
+            os.symlink("loop.safetensors", p.root / "loop.safetensors"),
+            _check(p, "--candidate", str(p.root / "loop.safetensors")),
+        )[-1],
+        "loop.safetensors",
+        "candidate",
+    ),
+    "inference_threads_beyond_any_machine": Case(
+        lambda p: _append(p, "inference: {threads: 100000000000000000000}\n"),
+        "modelgate.yaml",
+        "inference.threads",
+    ),
+    "suite_version_beyond_the_ledger": Case(
+        lambda p: (_manifest(p, "version: 1", "version: " + "9" * 30), _refreeze(p))[-1],
+        "suite.yaml",
+        "version",
+    ),
+    "ledger_with_a_trigger": Case(
+        lambda p: _ledger_sql(p, "CREATE TRIGGER t AFTER INSERT ON runs BEGIN SELECT 1; END;"),
+        "history.sqlite",
+        "history.path",
+    ),
+    "ledger_tag_of_no_canary": Case(
+        lambda p: (
+            _ledger_sql(p, "INSERT INTO canary_tags SELECT digest, 'protected', 99999 FROM suites"),
+            ["history", "-c", str(p.config), "--tag", "protected"],
+        )[-1],
+        "history.sqlite",
+        "history.path",
+    ),
+    "waivers_a_fifo": Case(
+        lambda p: ((p.root / "waivers.yaml").unlink(), os.mkfifo(p.root / "waivers.yaml"))[-1],
+        "waivers.yaml",
+        None,
+    ),
+    "waivers_endless": Case(
+        lambda p: _config(p, "waivers: waivers.yaml", "waivers: /dev/zero"), "/dev/zero", None
+    ),
+    "suite_init_one_class": Case(
+        lambda p: _suite_init(p, np.zeros((3, 2), np.float32), "a\na\na\n"), "suite.yaml", "classes"
+    ),
+    "suite_init_single_value": Case(
+        lambda p: _suite_init(p, np.float32(3.0), "a\n"), "x.npy", None
+    ),
+    "suite_init_header_declares_800_gb": Case(
+        lambda p: _suite_init(p, _huge_npy(), "a\nb\n"), "x.npy", None
     ),
     "history_without_ledger": Case(
         lambda p: (

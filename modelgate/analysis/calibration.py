@@ -137,13 +137,29 @@ class Calibration:
                 ),
                 canaries=_canaries_from_dict(data.get("canaries"), int(data["n_canaries"]), k),
             )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             raise bad(f"malformed calibration record: {exc}") from exc
         for name, grid in (("mean", mean), ("sd", sd)):
             if len(grid) != k or any(len(row) != k for row in grid):
                 raise bad(f"shift_null.{name} must be {k} x {k}", f"shift_null.{name}")
         if any(not math.isfinite(v) or v <= 0 for row in sd for v in row):
             raise bad("shift_null.sd must be positive", "shift_null.sd")
+        if any(not math.isfinite(v) for row in mean for v in row):
+            raise bad("shift_null.mean must be finite", "shift_null.mean")
+        if not df > 0:  # inf (null): normal tails
+            raise bad("shift_null.df must be positive", "shift_null.df")
+        if not (math.isfinite(out.heterogeneity) and out.heterogeneity >= 0):
+            raise bad("heterogeneity must be a finite share, at least 0", "heterogeneity")
+        if out.n_controls < 1 or out.n_canaries < 0:
+            raise bad("n_controls must be at least 1 and n_canaries at least 0", "n_controls")
+        for name, rows in (("net_regressions", out.net_regressions), ("changed", out.changed)):
+            if any(len(row) != k + 1 for row in rows):
+                raise bad(f"{name} must hold {k + 1} counts per control (all, then per class)",
+                          name)  # fmt: skip
+        if any(v < 0 for row in out.changed for v in row):
+            raise bad("changed must hold counts, at least 0", "changed")
+        if any(c.n < 0 or not 0 <= c.n_flips <= max(c.n, 0) for c in curves):
+            raise bad("a flip curve's counts must be 0 <= n_flips <= n", "curves")
         if out.changed and len(out.changed) != len(out.net_regressions):
             raise bad("changed must have one row per control, as net_regressions", "changed")
         for name, row in out.probe_max:

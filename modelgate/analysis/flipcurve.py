@@ -86,7 +86,7 @@ class FlipCurve:
                 n=int(data.get("n", 0)),
                 n_flips=int(data.get("n_flips", 0)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CalibrationError(
                 f"malformed flip curve: {exc}", key="curves", hint="re-run `modelgate calibrate`"
             ) from exc

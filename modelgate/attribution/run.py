@@ -24,6 +24,7 @@ from modelgate.attribution.result import (
 from modelgate.attribution.sources import holm, source_tests
 from modelgate.config import TrainingDataSpec
 from modelgate.errors import ConfigError, UsageError
+from modelgate.paths import resolved
 from modelgate.result import GateResult
 from modelgate.suite.format import Suite, load_suite
 
@@ -189,6 +190,6 @@ def _load_candidate(config: Any, suite: Suite) -> Any:
 
 def _display(path: Path, folder: Path) -> str:
     try:
-        return str(path.resolve().relative_to(folder))
+        return str(resolved(path).relative_to(folder))
     except ValueError:
         return str(path)

@@ -13,6 +13,7 @@ from modelgate.analysis.calibration import Calibration
 from modelgate.baseline import BaselineRecord, read_baseline
 from modelgate.config import Config
 from modelgate.errors import CalibrationError
+from modelgate.paths import resolved
 from modelgate.policy import AlphaPlan, alpha_plan
 from modelgate.result import SuiteInfo
 from modelgate.suite.format import Suite, load_suite
@@ -86,7 +87,7 @@ def load_inputs(config: Config, *, other_budget: bool = False) -> Inputs:
 
 def display_path(path: Path, folder: Path) -> str:
     try:
-        return str(path.resolve().relative_to(folder))
+        return str(resolved(path).relative_to(folder))
     except ValueError:
         return str(path)
 

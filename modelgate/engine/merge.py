@@ -10,7 +10,7 @@ candidate for the probes and the inversion and refuses it unless it is the model
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,16 @@ def merged_source(paths: Sequence[str | Path]) -> PredictionSource:
     return read
 
 
+def _first_gap(indices: Iterable[int]) -> int:
+    """The smallest shard index (from 1) that is not among `indices`."""
+    k = 1
+    for i in sorted(indices):
+        if i != k:
+            break
+        k += 1
+    return k
+
+
 def merge_parts(config: Config, suite: Suite, files: Sequence[Path]) -> Predicted:
     """The whole suite's predictions from its parts, after checking each against this run."""
     parts = [read_part(path) for path in files]
@@ -84,14 +94,14 @@ def merge_parts(config: Config, suite: Suite, files: Sequence[Path]) -> Predicte
                 key="shard.index",
             )
         by_index[part.index] = part
-    missing = [k for k in range(1, first.count + 1) if k not in by_index]
-    if missing:
-        k = missing[0]
+    n_missing = first.count - len(by_index)  # every index is within 1..count (parts.py)
+    if n_missing:
+        k = _first_gap(by_index)  # never a list of 1..count: a part can claim any count
         start, stop = shard_rows(len(suite), first.batch_size, Shard(k, first.count))
         raise ShardError(
             f"shard {k}/{first.count} ({part_name(k, first.count)}) is missing: canaries "
             f"{start}..{stop - 1} were not predicted"
-            + (f" ({len(missing)} shards missing in all)" if len(missing) > 1 else ""),
+            + (f" ({n_missing} shards missing in all)" if n_missing > 1 else ""),
             file=first.path.parent / part_name(k, first.count),
             key="parts",
             hint="merge only after every shard job has finished and uploaded its part",

@@ -22,6 +22,7 @@ from modelgate._version import __version__
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.errors import ShardError
 from modelgate.jsonfile import parse_record, read_bytes
+from modelgate.npyfile import load_npy_bytes
 
 PART_FORMAT = "modelgate-part"
 PART_VERSION = 1
@@ -163,7 +164,7 @@ def read_scores(part: Part) -> np.ndarray:
             key="log_probs.sha256",
         )
     try:
-        scores = np.load(io.BytesIO(data), allow_pickle=False)
+        scores = load_npy_bytes(data)
     except (ValueError, OSError, EOFError) as exc:
         raise ShardError(f"not a plain .npy array: {exc}", file=side) from None
     shape = (part.stop - part.start, part.n_classes)

@@ -373,6 +373,9 @@ class Ledger:
                 "SELECT canary_idx, tag FROM canary_tags WHERE suite_digest = ?", (digest,)
             ).fetchall()
         tags: list[list[str]] = [[] for _ in canaries]
+        if any(type(i) is not int or not 0 <= i < len(tags) or type(t) is not str
+               for i, t in tag_rows):  # fmt: skip
+            raise damaged(self.path, ValueError(f"suite {digest[:12]} tags a canary it lacks"))
         for i, tag in tag_rows:
             tags[i].append(tag)
         if not isinstance(row[1], int) or any(

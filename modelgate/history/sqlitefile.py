@@ -69,6 +69,8 @@ def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
             )
         if parent.exists():
             break
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading it may never end
+        raise HistoryError("is not a regular file", file=path, key="history.path")
     if path.exists():
         with path.open("rb") as handle:
             head = handle.read(len(_MAGIC))
@@ -111,12 +113,22 @@ def _identify(conn: sqlite3.Connection, path: Path) -> int:
         conn.execute("BEGIN")
     try:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        code = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type IN ('trigger', 'view')"
+        ).fetchone()[0]
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     finally:
         if own:
             conn.execute("COMMIT")
     if app == APPLICATION_ID:
+        if code:  # SQLite runs a file's triggers and views: its author's code, unbounded
+            raise HistoryError(
+                f"the ledger holds {code} trigger(s) or view(s), which modelgate never writes",
+                file=path,
+                key="history.path",
+                hint="move the file aside (it is never replaced) or point history.path elsewhere",
+            )
         if version > len(MIGRATIONS):
             raise HistoryError(
                 f"ledger schema version {version} is newer than this modelgate knows "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import ModelLoadError
+from modelgate.paths import resolved
 
 
 def resolve_reference(reference: str, folder: Path, *, file: Path, key: str) -> Callable[..., Any]:
@@ -56,7 +57,7 @@ def _import_module(name: str, folder: Path) -> Any:
 def _import_file(path: Path, *, file: Path, key: str) -> Any:
     if not path.is_file():
         raise ModelLoadError(f"{path} not found", file=file, key=key)
-    module_name = f"modelgate_user_{abs(hash(str(path.resolve())))}"
+    module_name = f"modelgate_user_{abs(hash(str(resolved(path))))}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

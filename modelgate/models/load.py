@@ -20,6 +20,7 @@ from typing import Any
 from modelgate.config import ModelSpec
 from modelgate.errors import ModelLoadError
 from modelgate.models.interface import LoadRequest, ModelLoader, Predictor
+from modelgate.paths import resolved
 from modelgate.result import ModelInfo
 from modelgate.watchdog import deadline
 
@@ -96,7 +97,7 @@ def load_predictor(
             hint="ship a state dict (safetensors) and a reviewed factory, or set "
             "allow_code: true for a model whose code you trust",
         )
-    path = (folder / spec.path).resolve() if spec.path else None
+    path = resolved(folder / spec.path) if spec.path else None
     request = LoadRequest(
         spec=spec,
         folder=folder,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from modelgate.errors import ModelLoadError
 from modelgate.models.interface import LoadRequest, first_line
+from modelgate.paths import resolved
 
 _INSTALL = 'pip install "modelgate[model-signing]"'
 
@@ -21,7 +22,7 @@ def signature_of(request: LoadRequest, path: Path) -> Path:
     spec = request.spec.signature
     assert spec is not None
     if spec.path:
-        return (request.folder / spec.path).resolve()
+        return resolved(request.folder / spec.path)
     return path.with_name(path.name + ".sig")
 
 
@@ -30,7 +31,7 @@ def verify_model_signature(request: LoadRequest, path: Path) -> None:
     spec = request.spec.signature
     assert spec is not None
     key = request.at("signature")
-    public_key = (request.folder / spec.public_key).resolve()
+    public_key = resolved(request.folder / spec.public_key)
     signature = signature_of(request, path)
     if not public_key.is_file():
         raise ModelLoadError("public key not found", file=public_key, key=f"{key}.public_key")

@@ -82,10 +82,12 @@ def read_probes(header: Mapping[str, Any], n_classes: int) -> BlessedProbes | No
             str(name): np.asarray([int(v) for v in str(row).split()], dtype=np.int64)
             for name, row in data["hits"].items()
         }
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise _bad("probes", "malformed probe record") from None
     if eligible.shape != (n_classes,) or any(h.shape != (n_classes,) for h in hits.values()):
         raise _bad("probes", f"probe record does not have {n_classes} classes")
+    if (eligible < 0).any() or any(((h < 0) | (h > eligible)).any() for h in hits.values()):
+        raise _bad("probes", "probe counts must lie between 0 and the eligible canaries")
     return BlessedProbes(eligible=eligible, hits=hits, budget=_budget(data, "probes"))
 
 
@@ -106,8 +108,11 @@ def read_inversion(header: Mapping[str, Any], n_classes: int) -> BlessedInversio
         universal = np.asarray(data["universal_hits"], dtype=np.int64)
         held = np.asarray(data["held_out"], dtype=np.int64)
         budget = _budget(data, "inversion")
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise _bad("inversion", "malformed inversion record") from None
     if not norms.shape == universal.shape == held.shape == (n_classes,):
         raise _bad("inversion", f"inversion record does not have {n_classes} classes")
+    # -1: a class not searched; a norm is a size (NaN: not searched, inf: no trigger found)
+    if (held < 0).any() or ((universal < -1) | (universal > held)).any() or (norms < 0).any():
+        raise _bad("inversion", "inversion counts must lie between 0 and the held-out canaries")
     return BlessedInversion(norms=norms, universal_hits=universal, held_out=held, budget=budget)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from modelgate.atomic import StagedFile
+from modelgate.paths import resolved
 from modelgate.report import json as json_report
 from modelgate.report import junit, markdown
 from modelgate.result import GateResult
@@ -39,8 +40,8 @@ def write_reports(result: GateResult, targets: Mapping[str, Path]) -> dict[str, 
     """
     _check_formats(targets)
     paths = {name: Path(path) for name, path in targets.items()}
-    resolved = [p.resolve() for p in paths.values()]
-    if len(set(resolved)) != len(resolved):
+    resolved_paths = [resolved(p) for p in paths.values()]
+    if len(set(resolved_paths)) != len(resolved_paths):
         raise ValueError(f"two report formats share one path: {sorted(map(str, paths.values()))}")
     staged: list[StagedFile] = []
     try:

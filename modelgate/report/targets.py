@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelgate.errors import ConfigError, OutputError
+from modelgate.paths import resolved
 from modelgate.report import DEFAULT_FILENAMES, FORMATS
 
 DEFAULT_DIR = "modelgate-report"
@@ -53,7 +54,7 @@ def guess_output(config_arg: str | Path) -> tuple[Path, tuple[str, ...]]:
     try:
         if path.is_dir():
             path = path / "modelgate.yaml"
-        folder = path.resolve().parent
+        folder = resolved(path).parent
     except (OSError, RuntimeError, ValueError):
         return Path(DEFAULT_DIR), formats
     out_dir = folder / DEFAULT_DIR

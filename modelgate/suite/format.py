@@ -50,7 +50,9 @@ class SuiteManifest(StrictModel):
 
     format: Literal[1] = 1
     name: str
-    version: int = Field(0, ge=0, description="Bumped by `modelgate suite freeze`.")
+    version: int = Field(
+        0, ge=0, lt=2**63, description="Bumped by `modelgate suite freeze`."
+    )  # the ledger's integer
     modality: Modality
     classes: list[str] = Field(min_length=2)
     input: InputSpec

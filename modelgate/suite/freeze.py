@@ -14,6 +14,7 @@ from typing import Any, cast, get_args
 
 import numpy as np
 import yaml
+from pydantic import ValidationError
 
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.digest import file_sha256
@@ -136,18 +137,23 @@ def init_suite(
     write_text_atomic(
         folder / "samples.csv", _samples_csv(ids, [str(x) for x in labels], tags, source, today)
     )
-    manifest = SuiteManifest(
-        name=name,
-        version=0,
-        modality=cast(Modality, modality),
-        classes=list(classes),
-        input=spec,
-        provenance=Provenance(
-            curated_by=curated_by, source=source, created=today, license=license, notes=notes
-        ),
-        inputs=inputs_name,
-        samples="samples.csv",
-    )
+    try:
+        manifest = SuiteManifest(
+            name=name,
+            version=0,
+            modality=cast(Modality, modality),
+            classes=list(classes),
+            input=spec,
+            provenance=Provenance(
+                curated_by=curated_by, source=source, created=today, license=license, notes=notes
+            ),
+            inputs=inputs_name,
+            samples="samples.csv",
+        )
+    except ValidationError as exc:  # e.g. one class only: named, not a traceback
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or None
+        raise UsageError(first["msg"], file=folder / MANIFEST_NAME, key=key) from None
     write_manifest(folder, manifest)
     if freeze:
         manifest, _ = freeze_suite(folder)

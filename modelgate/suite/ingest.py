@@ -10,6 +10,7 @@ import numpy as np
 
 from modelgate.errors import UsageError
 from modelgate.jsonfile import loads
+from modelgate.npyfile import load_npy_file
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,11 @@ def _from_npy(path: Path, labels_file: str | None) -> RawCanaries:
     if not labels_file:
         raise UsageError("--labels FILE (one label per line) is required with .npy inputs")
     try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
+        array = load_npy_file(path)
+    except (ValueError, OSError, EOFError) as exc:
         raise UsageError(f"not a plain .npy array: {exc}", file=path) from None
+    if array.ndim < 1:
+        raise UsageError("holds a single value, not one input per canary", file=path)
     label_path = Path(labels_file)
     if not label_path.is_file():
         raise UsageError("labels file not found", file=label_path)

@@ -1,0 +1,16 @@
+"""Paths named by untrusted text (a config, a flag, a pull request), made absolute safely."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def resolved(path: str | Path) -> Path:
+    """`path` absolute with its symlinks followed; a symlink loop or a name too long (where
+    `Path.resolve` raises) gives the plain absolute path, and reading it then names the
+    problem as an error on that file."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))

@@ -139,9 +139,14 @@ def _check_shard(args: argparse.Namespace) -> int:
         part_dir=args.part_dir,
         progress=_progress(f"shard {shard.index}/{shard.count}: predicting"),
     )
+    rows = (
+        f"canaries {done.start}..{done.stop - 1}"
+        if done.stop > done.start
+        else "no canaries (the suite has fewer batches than shards)"
+    )
     _note(
-        f"shard {shard.index}/{shard.count}: canaries {done.start}..{done.stop - 1} predicted; "
-        f"part written to {_safe(done.part)} (run `modelgate merge` on every shard's part)"
+        f"shard {shard.index}/{shard.count}: {rows} predicted; part written to "
+        f"{_safe(done.part)} (run `modelgate merge` on every shard's part)"
     )
     return 0
 

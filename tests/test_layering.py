@@ -27,6 +27,7 @@ RECORDS = {
     "modelgate.yamlfile",
     "modelgate.probe_settings",
     "modelgate.config",
+    "modelgate.paths",  # a leaf: paths from untrusted text, made absolute safely
 }
 
 

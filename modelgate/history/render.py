@@ -18,6 +18,7 @@ from modelgate.history.timeline import (
     canary_timeline,
     tag_timeline,
 )
+from modelgate.report.escape import visible_text
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,11 @@ def run_dict(run: Run) -> dict[str, Any]:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
-             for row in (header, *rows)]  # fmt: skip
+    """Aligned columns; every cell on one visible line (ids and labels come from suites)."""
+    cells = [[visible_text(c) for c in row] for row in (header, *rows)]
+    widths = [max(len(c) for c in col) for col in zip(*cells)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+             for row in cells]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +139,8 @@ def _canary_text(canary: str, points: Sequence[CanaryPoint]) -> str:
     label = points[-1].label if points else "?"
     flips = sum(p.flipped_from is not None for p in points)
     head = (
-        f"canary {canary} (label '{label}'): {len(points)} runs, {flips} flip(s) against the "
+        f"canary {visible_text(canary)} (label '{visible_text(label)}'): {len(points)} runs, "
+        f"{flips} flip(s) against the "
         "blessed model each run was compared with\n"
     )
     return head + _table(["run", "kind", "time", "model", "pred", "margin", "vs", ""], rows)
@@ -154,7 +158,7 @@ def _tag_text(tag: str, points: Sequence[TagPoint]) -> str:
          if p.flipped else ""]
         for p in points
     ]  # fmt: skip
-    head = f"tag {tag}: {len(points)} runs\n"
+    head = f"tag {visible_text(tag)}: {len(points)} runs\n"
     return head + _table(
         ["run", "kind", "time", "model", "correct", "vs", "flipped against the blessed model"],
         rows,

@@ -98,11 +98,29 @@ def _vocabulary(score: Any) -> list[str]:
     return []
 
 
+_WORDS_MAX = 16 << 20  # a word list read at all
+
+
 def _word_list(spec: TokenProbe, folder: Path | None) -> list[str]:
     if not spec.words:
         return []
     path = (folder or Path.cwd()) / spec.words
-    lines = path.read_text(encoding="utf-8").splitlines()
+    from modelgate.errors import ConfigError
+
+    try:
+        if not path.is_file():  # missing, a folder, a FIFO that would never end
+            raise ConfigError("word list not found or not a file", file=path, key="probes.words")
+        with path.open("rb") as handle:
+            raw = handle.read(_WORDS_MAX + 1)
+        if len(raw) > _WORDS_MAX:
+            raise ConfigError(
+                f"word list over {_WORDS_MAX >> 20} MiB", file=path, key="probes.words"
+            )
+        lines = raw.decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the word list: {exc}", file=path, key="probes.words"
+        ) from None
     return [w.strip() for w in lines if w.strip() and not w.startswith("#")]
 
 

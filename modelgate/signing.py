@@ -89,10 +89,24 @@ def load_private_key(pem: bytes, source: str) -> Any:
     return key
 
 
+_SMALL_FILE_BYTES = 64 * 1024  # a PEM key or a signature document is a few hundred bytes
+
+
+def _read_small(path: Path) -> bytes:
+    """A key or signature file's bytes: only a regular file (a FIFO would never end) of at
+    most 64 KiB (a huge one is not a key, and reading it would cost memory)."""
+    size = path.stat().st_size  # a missing file raises here, naming itself
+    if not path.is_file():
+        raise OSError(21, "not a regular file")
+    if size > _SMALL_FILE_BYTES:
+        raise OSError(27, f"larger than {_SMALL_FILE_BYTES // 1024} KiB")
+    return path.read_bytes()
+
+
 def load_public_key(path: Path, *, key: str) -> Any:
     serialization, ed25519 = _crypto()
     try:
-        pem = path.read_bytes()
+        pem = _read_small(path)
     except OSError as exc:
         message = f"cannot read the public key: {exc.strerror or exc}"
         raise TrustError(message, file=path, key=key) from None
@@ -162,7 +176,7 @@ def verify_record(path: Path, raw: bytes, kind: str, public_key: Any) -> Verifie
             hint="only a record `modelgate bless` or `calibrate` wrote is signed; " + again,
         )
     try:
-        document = loads(sig_path.read_text(encoding="utf-8"))
+        document = loads(_read_small(sig_path).decode("utf-8"))
         signature = base64.b64decode(document["signature"], validate=True)
     except (OSError, ValueError, KeyError, TypeError):
         raise TrustError(f"malformed signature file {sig_path.name}", file=path) from None

@@ -7,6 +7,7 @@ expired and unused waivers are reported so the file does not rot (as syrupy does
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,9 @@ def match_waivers(
     return WaiverMatch(explained=explained, notes=notes, uses=tuple(uses))
 
 
+_EMPTY_LIST = re.compile(r"^waivers:[ \t]*\[\][ \t]*(#.*)?$", re.MULTILINE)
+
+
 def append_waiver(path: Path, entry: WaiverEntry) -> None:
     """Append one waiver, keeping the file's comments and layout (text append, not rewrite)."""
     from modelgate.atomic import write_text_atomic
@@ -146,8 +150,8 @@ def append_waiver(path: Path, entry: WaiverEntry) -> None:
     item = entry.model_dump(mode="python", exclude_none=True)
     block = yaml.safe_dump([item], sort_keys=False, allow_unicode=True)
     text = existing if existing.endswith("\n") else existing + "\n"
-    if "waivers: []" in text:
-        text = text.replace("waivers: []", "waivers:")
+    # Only the top-level `waivers: []` line opens up: a comment that quotes it stays as written.
+    text = _EMPTY_LIST.sub(lambda m: "waivers:" + (f"  {m[1]}" if m[1] else ""), text, count=1)
     indented = "".join("  " + line if line.strip() else line for line in block.splitlines(True))
     new_text = text + indented
     try:  # check before writing: a waivers file `check` cannot read back is never left behind

@@ -578,6 +578,16 @@ CASES: dict[str, Case] = {
         "baseline.json",
         "signature",
     ),
+    "signature_of_a_gigabyte": Case(  # only its first bytes could be a signature document
+        lambda p: (_signed(p), os.truncate(p.root / "baseline.json.sig", 2**30))[-1],
+        "baseline.json",
+        "signature",
+    ),
+    "public_key_is_a_fifo": Case(  # reading it would never end
+        lambda p: (os.mkfifo(p.root / "k.pub"), _append(p, "trust: {public_key: k.pub}\n"))[-1],
+        "k.pub",
+        "trust.public_key",
+    ),
     "public_key_missing": Case(
         lambda p: _append(p, "trust: {public_key: gone.pub}\n"), "gone.pub", "trust.public_key"
     ),
@@ -865,6 +875,11 @@ CASES: dict[str, Case] = {
     ),
     "suite_init_header_declares_800_gb": Case(
         lambda p: _suite_init(p, _huge_npy(), "a\nb\n"), "x.npy", None
+    ),
+    "report_path_cannot_be_created": Case(  # the write fails on a hidden file beside it
+        lambda p: _check(p, "--markdown", "/proc/modelgate-report.md"),
+        "/proc/modelgate-report.md",
+        "--markdown",
     ),
     "history_without_ledger": Case(
         lambda p: (

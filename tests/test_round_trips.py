@@ -157,3 +157,14 @@ def test_an_internal_error_removes_the_earlier_reports(
     assert main(["check", "-c", str(project.config), "--json", str(explicit)]) == 3
     assert "internal error: RuntimeError" in capsys.readouterr().err
     assert not explicit.exists() and not list((project.root / "reports").iterdir())
+
+
+def test_waive_keeps_a_comment_that_quotes_an_empty_list(tmp_path: Path) -> None:
+    from modelgate.waivers import WaiverEntry, append_waiver, load_waivers
+
+    path = tmp_path / "w.yaml"
+    path.write_text("# start from `waivers: []`\nversion: 1\nwaivers: []  # none yet\n")
+    append_waiver(path, WaiverEntry(canary="blobs-001", to="eel", reason="r", approved_by="a"))
+    text = path.read_text()
+    assert text.startswith("# start from `waivers: []`\nversion: 1\nwaivers:  # none yet\n")
+    assert [e.to for e in load_waivers(path, ("eel",)).entries] == ["eel"]

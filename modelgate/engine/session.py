@@ -107,7 +107,7 @@ def _check_and_write(
 ) -> tuple[GateResult, dict[str, Path]]:
     from modelgate.engine.check import check_candidate
     from modelgate.report import pictures_dir, write_reports
-    from modelgate.report.targets import check_targets
+    from modelgate.report.targets import check_targets, failed_target
 
     check_targets(plan)
     checked = check_candidate(config, progress=progress, today=today, given=given)
@@ -123,11 +123,9 @@ def _check_and_write(
     try:
         return result, write_reports(result, plan.targets)
     except OSError as exc:
-        path = exc.filename or next(iter(plan.targets.values()), None)
+        path, key = failed_target(plan, exc.filename)
         raise OutputError(
-            f"cannot write the report: {exc.strerror or exc}",
-            file=path,
-            key=next(iter(plan.keys.values()), None),
+            f"cannot write the report: {exc.strerror or exc}", file=path, key=key
         ) from None
     except ValueError as exc:  # two formats sharing one path
         raise OutputError(str(exc), key="--json/--junit-xml/--markdown") from None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.config import ModelSpec
-from modelgate.errors import ModelLoadError
+from modelgate.errors import ModelgateError, ModelLoadError
 from modelgate.models.interface import LoadRequest, ModelLoader, Predictor
 from modelgate.paths import resolved
 from modelgate.result import ModelInfo
@@ -120,7 +120,7 @@ def load_predictor(
             predictor = loader.load(request, info)
     except SystemExit as exc:
         raise _exited(exc, "loading", source, key) from None
-    except ModelLoadError:
+    except ModelgateError:  # already names its file and key (a timeout, a loader's refusal)
         raise
     except Exception as exc:
         raise ModelLoadError(

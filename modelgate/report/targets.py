@@ -91,6 +91,21 @@ def check_targets(plan: Plan) -> None:
                 )
 
 
+def failed_target(plan: Plan, filename: object) -> tuple[Path | None, str | None]:
+    """The report path and its option behind an OSError's `filename`: a write fails on the
+    hidden temporary file beside its target (`atomic.py`), which the user never named."""
+    if isinstance(filename, str | Path):
+        failed = Path(filename)
+        for fmt, path in plan.targets.items():
+            staged = failed.parent == path.parent and failed.name.startswith(f".{path.name}.")
+            if failed == path or staged or failed in path.parents:
+                return path, plan.keys.get(fmt)
+    first = next(iter(plan.targets), None)
+    if first is None:
+        return None, None
+    return plan.targets[first], plan.keys.get(first)
+
+
 def discard(targets: dict[str, Path]) -> None:
     """Remove an earlier run's reports (never failing: a path may be unusable)."""
     from modelgate.report import discard_reports

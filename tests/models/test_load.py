@@ -119,3 +119,20 @@ def test_probabilities_output(project: Project, reference: np.ndarray) -> None:
         project, ModelSpec(path="p.safetensors", factory="probs.py:build", output="probs")
     )
     np.testing.assert_allclose(logp, reference, atol=1e-4)
+
+
+def test_a_load_past_its_deadline_is_reported_once(project: Project) -> None:
+    """The watchdog's own message, not wrapped again as a loader failure."""
+    from safetensors.torch import save_file
+
+    from modelgate.errors import PredictionError
+
+    (project.root / "slow.py").write_text(
+        "import time, torch\n\ndef build():\n    time.sleep(2)\n    return torch.nn.Linear(4, 3)\n"
+    )
+    save_file(_linear().state_dict(), str(project.root / "w.safetensors"))
+    spec = ModelSpec(path="w.safetensors", factory="slow.py:build")
+    with pytest.raises(PredictionError) as caught:
+        load_predictor(spec, project.root, config_file=CONFIG, key="candidate", timeout_s=0.2)
+    assert caught.value.key == "inference.timeout_s"
+    assert "cannot load" not in str(caught.value) and "PredictionError" not in str(caught.value)

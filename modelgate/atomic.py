@@ -10,12 +10,26 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
+
+
+def refuse_special(target: Path) -> None:
+    """Raise OSError naming `target` if it exists and is not a regular file: replacing a
+    device, a FIFO or a socket (or a link to one) with a file would destroy it."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:  # absent (or a dangling link): the write creates it
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a folder fails on its own
+        message = "exists and is not a regular file (a device, FIFO or socket)"
+        raise OSError(17, message, str(target))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write `data` to `path` atomically, creating the folder if missing."""
     target = Path(path)
+    refuse_special(target)
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
@@ -43,6 +57,7 @@ class StagedFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.target = Path(path)
+        refuse_special(self.target)
         self.target.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.target.parent / f".{self.target.name}.{secrets.token_hex(6)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)

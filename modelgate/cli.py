@@ -332,6 +332,11 @@ def cmd_waive(args: argparse.Namespace) -> int:
             f"label {args.to!r} is not one of the suite's classes ({', '.join(suite.classes)})",
             key="--to",
         )
+    for value, option in ((args.reason, "--reason"), (args.by, "--by")):
+        if not value.strip():
+            raise UsageError(
+                "a waiver needs a reason and an approver; this one is blank", key=option
+            )
     expires = None
     if args.expires:
         try:

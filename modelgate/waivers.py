@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from modelgate.errors import WaiverError
 from modelgate.result import WaiverState, WaiverUse
 from modelgate.validation import StrictModel, validate_mapping
-from modelgate.yamlfile import load_yaml, parse_yaml
+from modelgate.yamlfile import load_yaml, parse_yaml, read_yaml_text
 
 
 class WaiverEntry(StrictModel):
@@ -140,7 +140,9 @@ def append_waiver(path: Path, entry: WaiverEntry) -> None:
     """Append one waiver, keeping the file's comments and layout (text append, not rewrite)."""
     from modelgate.atomic import write_text_atomic
 
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    # A symlink loop or a dangling link is read (and refused), never written over.
+    present = path.exists() or path.is_symlink()
+    existing = read_yaml_text(path, WaiverError, what="waivers file") if present else ""
     if not existing.strip():
         existing = "version: 1\nwaivers:\n"
     elif "waivers:" not in existing:

@@ -227,6 +227,11 @@ def parse_yaml(
 def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") -> LocatedYaml:
     """Read `path` safely; any problem is raised as `error` naming the file and line. Only a
     regular file of at most `MAX_BYTES` is read (a FIFO never ends, /dev/zero never stops)."""
+    return parse_yaml(read_yaml_text(path, error, what=what), path, error, what=what)
+
+
+def read_yaml_text(path: Path, error: type[ModelgateError], *, what: str = "file") -> str:
+    """The UTF-8 text of `path`, read as `load_yaml` reads it (a regular file, bounded)."""
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
             raise error(f"{what} is not a regular file", file=path)
@@ -241,7 +246,7 @@ def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") ->
         raise error(f"{what} is a folder, not a file", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"cannot read {what}: {_reason(exc)}", file=path) from None
-    return parse_yaml(text, path, error, what=what)
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

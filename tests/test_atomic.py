@@ -60,3 +60,17 @@ def test_mode_follows_the_umask_like_a_plain_open(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o644
+
+
+def test_never_replaces_a_fifo_and_a_failed_run_never_removes_one(tmp_path: Path) -> None:
+    """A FIFO (or a device) named as an output by mistake stays what it was."""
+    from modelgate.report import discard_reports
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError) as caught:
+        write_bytes_atomic(fifo, b"{}")
+    assert caught.value.filename == str(fifo)
+    discard_reports({"json": fifo})
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe.json"]  # no temporary file left

@@ -202,6 +202,21 @@ def _check(p: Project, *extra: str) -> list[str]:
     return ["check", "-c", str(p.config), "--json", str(p.root / EXPLICIT), *extra]
 
 
+def _waive(p: Project, reason: str = "ticket 7", by: str = "alice") -> list[str]:
+    return [
+        "waive",
+        "blobs-001",
+        "--to",
+        "eel",
+        "--reason",
+        reason,
+        "--by",
+        by,
+        "-c",
+        str(p.config),
+    ]
+
+
 def _symlink_loop(p: Project, name: str) -> None:
     os.symlink(p.root / f"{name}-b", p.root / f"{name}-a")
     os.symlink(p.root / f"{name}-a", p.root / f"{name}-b")
@@ -645,6 +660,33 @@ CASES: dict[str, Case] = {
         None,
     ),
     # --- waivers ----------------------------------------------------------------------------------
+    "waive_with_a_blank_reason": Case(lambda p: _waive(p, reason=" "), "", "--reason"),
+    "waive_with_no_approver": Case(lambda p: _waive(p, by=""), "", "--by"),
+    "waive_into_a_file_not_utf8": Case(
+        lambda p: ((p.root / "waivers.yaml").write_bytes(b"version: 1\n# caf\xe9\n"), _waive(p))[
+            -1
+        ],
+        "waivers.yaml",
+        None,
+    ),
+    "waive_into_a_fifo": Case(  # reading it would never end
+        lambda p: (
+            (p.root / "waivers.yaml").unlink(),
+            os.mkfifo(p.root / "waivers.yaml"),
+            _waive(p),
+        )[-1],
+        "waivers.yaml",
+        None,
+    ),
+    "waive_into_a_symlink_loop": Case(  # never written over
+        lambda p: (
+            (p.root / "waivers.yaml").unlink(),
+            os.symlink(p.root / "waivers.yaml", p.root / "waivers.yaml"),
+            _waive(p),
+        )[-1],
+        "waivers.yaml",
+        None,
+    ),
     "waivers_alias_bomb": Case(lambda p: _waivers(p, _bomb()), "waivers.yaml", None),
     "waivers_impossible_date": Case(
         lambda p: _waiver(p, expires="2027-02-30"), "waivers.yaml:7", None
@@ -875,6 +917,13 @@ CASES: dict[str, Case] = {
     ),
     "suite_init_header_declares_800_gb": Case(
         lambda p: _suite_init(p, _huge_npy(), "a\nb\n"), "x.npy", None
+    ),
+    "report_path_is_a_fifo": Case(  # a report written there would replace it (or a device)
+        lambda p: (os.mkfifo(p.root / "pipe.md"), _check(p, "--markdown", str(p.root / "pipe.md")))[
+            -1
+        ],
+        "pipe.md",
+        "--markdown",
     ),
     "report_path_cannot_be_created": Case(  # the write fails on a hidden file beside it
         lambda p: _check(p, "--markdown", "/proc/modelgate-report.md"),

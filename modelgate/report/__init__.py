@@ -91,7 +91,8 @@ def discard_reports(targets: Mapping[str, Path]) -> None:
     for path in targets.values():
         # A path that is a folder, or lies under a file, holds no report: nothing to remove.
         with contextlib.suppress(OSError):
-            Path(path).unlink(missing_ok=True)
+            if Path(path).is_file() or (Path(path).is_symlink() and not Path(path).exists()):
+                Path(path).unlink()  # never a device, FIFO or socket a user named by mistake
     folder = pictures_dir(targets)
     with contextlib.suppress(OSError):
         if folder is not None and folder.is_dir():

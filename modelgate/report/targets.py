@@ -79,6 +79,13 @@ def check_targets(plan: Plan) -> None:
         key = plan.keys.get(fmt)
         if path.is_dir():
             raise OutputError(f"the {fmt} report path is a folder", file=path, key=key)
+        if path.exists() and not path.is_file():
+            raise OutputError(
+                f"the {fmt} report path is a device, FIFO or socket, which a report would replace",
+                file=path,
+                key=key,
+                hint="point the report at a regular file",
+            )
         for parent in path.parents:
             if parent.is_dir():
                 break

@@ -46,12 +46,20 @@ def true_class_margins(log_probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def _to_log_probs_numpy(scores: np.ndarray, output: str) -> np.ndarray:
-    scores = scores.astype(np.float64, copy=False)
+    # Infinite or all-zero rows give inf/NaN, which the caller refuses by name; numpy's own
+    # RuntimeWarning on stderr would turn that one-line error into three.
+    with np.errstate(all="ignore"):
+        return _log_probs_of(scores.astype(np.float64, copy=False), output)
+
+
+def _log_probs_of(scores: np.ndarray, output: str) -> np.ndarray:
     if output == "log_probs":
         return scores
     if output == "probs":
         if (scores < 0).any():
-            raise ValueError("negative probabilities")
+            raise PredictionError(
+                "model returned negative scores, which `output: probs` cannot be", key="output"
+            )
         return np.log(np.clip(scores, 1e-45, None)) - np.log(scores.sum(axis=1, keepdims=True))
     shifted = scores - scores.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -135,6 +135,8 @@ def record_kind(raw: bytes, path: Path) -> str:
 def sign_record(path: Path, private_key: Any) -> Path:
     """Sign the record at `path`; writes and returns `PATH.sig`."""
     try:
+        if path.exists() and not path.is_file():  # a FIFO would never end
+            raise OSError(21, "not a regular file")
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read the record: {exc.strerror or exc}", file=path) from None

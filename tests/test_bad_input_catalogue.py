@@ -598,6 +598,14 @@ CASES: dict[str, Case] = {
         "baseline.json",
         "signature",
     ),
+    "sign_a_fifo": Case(  # reading it would never end
+        lambda p: (
+            os.mkfifo(p.root / "r.json"),
+            ["sign", str(p.root / "r.json"), "--key", str(_keys(p))],
+        )[-1],
+        "r.json",
+        None,
+    ),
     "public_key_is_a_fifo": Case(  # reading it would never end
         lambda p: (os.mkfifo(p.root / "k.pub"), _append(p, "trust: {public_key: k.pub}\n"))[-1],
         "k.pub",

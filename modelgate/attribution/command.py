@@ -97,7 +97,11 @@ def _write_markdown(report: Any, config: Any, folder: Path) -> Path:
     sheets: dict[int, str] = {}
     if report.findings:
         suite = load_suite(config.suite_path)
-        data = load_training_data(config.resolve(training_spec(config).path), suite.classes)
+        data = load_training_data(
+            config.resolve(training_spec(config).path),
+            suite.classes,
+            input_like=suite.manifest.input,
+        )
         sheets = contact_sheets(report, data, folder)
     path = folder / "attribution.md"
     write_text_atomic(path, markdown_section(report, sheets))

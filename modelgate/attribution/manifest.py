@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from modelgate.errors import SuiteError
-from modelgate.suite.format import MANIFEST_NAME, Suite, load_suite
+from modelgate.suite.format import MANIFEST_NAME, InputSpec, Suite, load_suite
 
 
 class TrainingDataError(SuiteError):
@@ -42,8 +42,11 @@ class TrainingData:
         return len(self.rows)
 
 
-def load_training_data(folder: Path, classes: tuple[str, ...]) -> TrainingData:
-    """Load and verify the manifest; its classes must be the suite's, in the same order."""
+def load_training_data(
+    folder: Path, classes: tuple[str, ...], *, input_like: InputSpec | None = None
+) -> TrainingData:
+    """Load and verify the manifest; its classes must be the suite's, in the same order, and
+    its rows shaped as `input_like` (the suite's inputs: the model scores both)."""
     try:
         rows = load_suite(folder)
     except SuiteError as exc:
@@ -54,6 +57,14 @@ def load_training_data(folder: Path, classes: tuple[str, ...]) -> TrainingData:
             f"classes {list(rows.classes)} are not the suite's {list(classes)} (same order)",
             file=rows.path / MANIFEST_NAME,
             key="classes",
+        )
+    mine = rows.manifest.input
+    if input_like is not None and (mine.shape, mine.dtype) != (input_like.shape, input_like.dtype):
+        raise TrainingDataError(
+            f"rows of shape {mine.shape} and dtype {mine.dtype} are not the canary suite's "
+            f"({input_like.shape}, {input_like.dtype}): the model cannot score both",
+            file=rows.path / MANIFEST_NAME,
+            key="input.shape" if mine.shape != input_like.shape else "input.dtype",
         )
     sources, added = _provenance(rows.path / rows.manifest.samples, len(rows))
     return TrainingData(rows=rows, sources=sources, added=added)

@@ -58,7 +58,9 @@ def attribute_result(
     probe findings, and `predictor` saves loading the candidate again."""
     spec = training_spec(config)
     suite = suite if suite is not None else load_suite(config.suite_path)
-    data = load_training_data(config.resolve(spec.path), suite.classes)
+    data = load_training_data(
+        config.resolve(spec.path), suite.classes, input_like=suite.manifest.input
+    )
     shown = _display(data.path, config.folder)
     report = AttributionReport(
         manifest=shown,

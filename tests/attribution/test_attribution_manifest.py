@@ -104,3 +104,21 @@ def test_other_classes_are_refused(tmp_path: Path) -> None:
 def test_a_missing_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TrainingDataError, match="not found"):
         load_training_data(tmp_path / "nowhere", CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "key"), [([3], "float32", "input.shape"), ([2], "float64", "input.dtype")]
+)
+def test_rows_the_model_cannot_score_like_the_canaries_are_refused(
+    tmp_path: Path, shape: list[int], dtype: str, key: str
+) -> None:
+    """Scoring them would fail inside the model (exit 3) after the candidate had run."""
+    from modelgate.suite.format import InputSpec
+
+    with pytest.raises(TrainingDataError, match="not the canary suite's") as info:
+        load_training_data(
+            manifest(tmp_path), CLASSES, input_like=InputSpec(shape=shape, dtype=dtype)
+        )
+    assert info.value.key == key
+    same = load_training_data(manifest(tmp_path / "ok"), CLASSES, input_like=InputSpec(shape=[2]))
+    assert len(same) == 6

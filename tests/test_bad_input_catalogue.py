@@ -183,6 +183,13 @@ def _suite_init(p: Project, inputs: np.ndarray | bytes, labels: str) -> list[str
             "--curated-by", "t", "--source", "s"]  # fmt: skip
 
 
+def _suite_init_from(p: Project, name: str, content: bytes, modality: str) -> list[str]:
+    """`modelgate suite init` of one .csv or .jsonl file of these bytes."""
+    (p.root / name).write_bytes(content)
+    return ["suite", "init", str(p.root / "new"), "--inputs", str(p.root / name), "--modality",
+            modality, "--name", "n", "--curated-by", "t", "--source", "s"]  # fmt: skip
+
+
 def _huge_npy() -> bytes:
     """A .npy header declaring 800 GB of float64, and 64 bytes of data."""
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000,), }"
@@ -922,6 +929,40 @@ CASES: dict[str, Case] = {
     ),
     "suite_init_single_value": Case(
         lambda p: _suite_init(p, np.float32(3.0), "a\n"), "x.npy", None
+    ),
+    "suite_init_csv_not_utf8": Case(
+        lambda p: _suite_init_from(p, "in.csv", b"a,label\n1,x\n2,y\n\xff\xfe", "tabular"),
+        "in.csv",
+        None,
+    ),
+    "suite_init_csv_field_beyond_the_limit": Case(
+        lambda p: _suite_init_from(p, "in.csv", b"a,label\n1," + b"x" * 200_000 + b"\n", "tabular"),
+        "in.csv",
+        None,
+    ),
+    "suite_init_csv_row_without_a_label": Case(
+        lambda p: _suite_init_from(p, "in.csv", b"a,label\n1,x\n2\n3,y\n", "tabular"),
+        "in.csv:3",
+        "label",
+    ),
+    "suite_init_jsonl_tags_not_a_list": Case(
+        lambda p: _suite_init_from(
+            p, "in.jsonl", b'{"text": "hi", "label": "a", "tags": 5}\n', "text"
+        ),
+        "in.jsonl:1",
+        "tags",
+    ),
+    "suite_init_jsonl_tags_of_numbers": Case(
+        lambda p: _suite_init_from(
+            p, "in.jsonl", b'{"text": "hi", "label": "a", "tags": [1, 2]}\n', "text"
+        ),
+        "in.jsonl:1",
+        "tags",
+    ),
+    "suite_init_jsonl_not_utf8": Case(
+        lambda p: _suite_init_from(p, "in.jsonl", b'{"text": "h\xffo", "label": "b"}\n', "text"),
+        "in.jsonl",
+        None,
     ),
     "suite_init_header_declares_800_gb": Case(
         lambda p: _suite_init(p, _huge_npy(), "a\nb\n"), "x.npy", None

@@ -27,6 +27,15 @@ def read_canaries(
     """Inputs and labels from one file (plus a labels file for .npy)."""
     if not path.is_file():
         raise UsageError("inputs file not found", file=path)
+    try:
+        return _read(path, labels=labels, label_column=label_column, modality=modality)
+    except UnicodeDecodeError as exc:  # the inputs file; a labels file is named by _from_npy
+        raise UsageError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    except csv.Error as exc:  # a field beyond csv's limit, a NUL in the stream
+        raise UsageError(f"malformed CSV: {exc}", file=path) from None
+
+
+def _read(path: Path, *, labels: str | None, label_column: str, modality: str) -> RawCanaries:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return _from_npy(path, labels)
@@ -57,9 +66,11 @@ def _from_npy(path: Path, labels_file: str | None) -> RawCanaries:
     label_path = Path(labels_file)
     if not label_path.is_file():
         raise UsageError("labels file not found", file=label_path)
-    labels = [
-        line.strip() for line in label_path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    try:
+        text = label_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"not UTF-8 text ({exc.reason})", file=label_path) from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
     if len(labels) != len(array):
         raise UsageError(f"{len(array)} inputs but {len(labels)} labels", file=label_path)
     return RawCanaries(inputs=array, labels=labels, ids=None, tags=None)
@@ -80,6 +91,12 @@ def _from_csv(path: Path, label_column: str) -> RawCanaries:
                 raise UsageError(
                     "non-numeric feature value", file=path, line=reader.line_num
                 ) from None
+            if row[label_column] is None:  # a short row: DictReader fills the rest with None
+                raise UsageError(
+                    f"the row has no {label_column!r} value (fewer fields than the header)",
+                    file=path,
+                    line=reader.line_num,
+                )
             labels.append(row[label_column].strip())
             ids.append(row.get("id") or "")
             tags.append(row.get("tags") or "")
@@ -107,5 +124,8 @@ def _from_jsonl(path: Path, label_column: str) -> RawCanaries:
         texts.append(record["text"])
         labels.append(str(record[label_column]))
         ids.append(str(record.get("id") or ""))
-        tags.append(" ".join(record.get("tags") or []))
+        given = record.get("tags") or []
+        if not isinstance(given, list) or not all(isinstance(t, str) for t in given):
+            raise UsageError('"tags" must be a list of strings', file=path, line=n, key="tags")
+        tags.append(" ".join(given))
     return RawCanaries(inputs=texts, labels=labels, ids=ids if all(ids) else None, tags=tags)

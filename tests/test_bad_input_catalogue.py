@@ -930,6 +930,15 @@ CASES: dict[str, Case] = {
     "suite_init_single_value": Case(
         lambda p: _suite_init(p, np.float32(3.0), "a\n"), "x.npy", None
     ),
+    "suite_freeze_of_a_fifo": Case(  # freeze reads the files before any digest: it never ended
+        lambda p: (
+            (p.root / "suite" / "samples.csv").unlink(),
+            os.mkfifo(p.root / "suite" / "samples.csv"),
+            ["suite", "freeze", str(p.root / "suite")],
+        )[-1],
+        "samples.csv",
+        None,
+    ),
     "suite_init_csv_not_utf8": Case(
         lambda p: _suite_init_from(p, "in.csv", b"a,label\n1,x\n2,y\n\xff\xfe", "tabular"),
         "in.csv",

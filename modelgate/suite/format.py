@@ -345,6 +345,10 @@ def load_suite(folder: str | Path, *, verify: bool = True) -> Suite:
     manifest = read_manifest(folder)
     if verify:
         verify_files(folder, manifest)
+    else:  # freeze: the files are read before any digest exists, so refuse a FIFO here
+        for name in data_files(manifest):
+            if (folder / name).exists() and not (folder / name).is_file():
+                raise SuiteError("suite file is not a regular file", file=folder / name)
     ids, labels, tags = _read_samples(folder / manifest.samples, tuple(manifest.classes))
     if not ids:
         raise SuiteError("suite has no canaries", file=folder / manifest.samples)

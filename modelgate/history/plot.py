@@ -64,6 +64,10 @@ def flow_series(ledger: Ledger) -> dict[str, Any]:
 
 def write_plot(ledger: Ledger, out: Path) -> Path:
     """Write the PNG atomically; the same ledger always gives the same picture."""
+    from modelgate.errors import OutputError
+
+    if out.is_dir():
+        raise OutputError("the plot path is a folder", file=out, key="--plot")
     plt = _pyplot()
     s = flow_series(ledger)
     x = np.arange(len(s["names"]))
@@ -99,5 +103,9 @@ def write_plot(ledger: Ledger, out: Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    write_bytes_atomic(out, buffer.getvalue())
+    try:
+        write_bytes_atomic(out, buffer.getvalue())
+    except OSError as exc:  # named as the user wrote it, not as the hidden file beside it
+        message = f"cannot write the plot: {exc.strerror or exc}"
+        raise OutputError(message, file=out, key="--plot") from None
     return out

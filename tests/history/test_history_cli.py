@@ -205,3 +205,16 @@ def test_ten_parallel_check_processes(project: Project) -> None:
         assert [r.kind.value for r in runs] == ["bless"] + ["check"] * 10
         for run in runs:
             assert ledger.predictions(run).log_probs.shape == (240, 3)
+
+
+@pytest.mark.parametrize("where", ["folder", "unwritable"])
+def test_a_plot_that_cannot_be_written_names_its_path_and_option(
+    world: World, capsys: pytest.CaptureFixture, where: str
+) -> None:
+    pytest.importorskip("matplotlib")
+    out = world.root if where == "folder" else Path("/proc/modelgate-history.png")
+    capsys.readouterr()
+    assert main(history(world, "--plot", str(out))) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and str(out) in err and "--plot" in err, err
+    assert ".tmp" not in err

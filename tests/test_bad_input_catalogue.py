@@ -605,6 +605,15 @@ CASES: dict[str, Case] = {
         "baseline.json",
         "signature",
     ),
+    "calibrate_with_a_control_of_no_known_format": Case(
+        lambda p: (
+            (p.root / "control.bin").write_bytes(b"weights?"),
+            _append(p, "calibration: calib.json\n"),
+            ["calibrate", "-c", str(p.config), "--control", str(p.root / "control.bin")],
+        )[-1],
+        "control.bin",
+        "--control",
+    ),
     "sign_a_fifo": Case(  # reading it would never end
         lambda p: (
             os.mkfifo(p.root / "r.json"),

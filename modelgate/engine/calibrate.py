@@ -19,7 +19,7 @@ from modelgate.baseline import read_baseline
 from modelgate.config import Config
 from modelgate.engine.candidate import Stages, predict_with_model, stage
 from modelgate.engine.inputs import display_path
-from modelgate.errors import UsageError
+from modelgate.errors import ModelLoadError, UsageError
 from modelgate.predict import Predictions
 from modelgate.result import CalibrationOutcome, ModelInfo
 from modelgate.suite.format import load_suite
@@ -67,9 +67,16 @@ def calibrate_controls(
     waiting: list[Callable[[Stages | None], TriggerRun]] = []  # probed side by side below
     for control in controls:
         control_config = with_candidate_path(config, control)
-        predictions, predictor = predict_with_model(
-            control_config, suite, stage(progress, "predicting")
-        )
+        try:
+            predictions, predictor = predict_with_model(
+                control_config, suite, stage(progress, "predicting")
+            )
+        except ModelLoadError as exc:
+            if exc.key != "candidate.path":  # a factory or a setting of the config's own
+                raise
+            raise ModelLoadError(
+                exc.message, file=control, key="--control", hint=exc.hint
+            ) from None
         shown = display_path(Path(predictor.info.path), config.folder)
         predicted.append((predictions, replace(predictor.info, path=shown)))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from modelgate.atomic import write_text_atomic
 from modelgate.attribution.result import AttributionReport, FindingAttribution
+from modelgate.report.escape import visible_text
 
 QUARANTINE_CSV = "quarantine.csv"
 QUARANTINE_JSON = "attribution.json"
@@ -24,7 +25,8 @@ def _round(x: float) -> float:
 
 def quarantine_csv(report: AttributionReport) -> str:
     """One line per (finding, top row), most influential first. Cells starting with = + - @
-    are prefixed with a quote so a spreadsheet never runs a row id as a formula."""
+    are prefixed with a quote so a spreadsheet never runs a row id as a formula; control
+    characters are shown as escapes, so a terminal showing the file runs none."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -38,7 +40,10 @@ def quarantine_csv(report: AttributionReport) -> str:
 
 
 def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Untrusted text as one inert cell: control characters (a terminal escape in a source
+    name) shown as escapes, and a leading formula character quoted."""
+    shown = visible_text(text)
+    return "'" + shown if shown[:1] in ("=", "+", "-", "@") else shown
 
 
 def _finding(f: FindingAttribution, classes: tuple[str, ...]) -> dict[str, Any]:

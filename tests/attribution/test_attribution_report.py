@@ -80,3 +80,11 @@ def test_image_training_data_gets_a_contact_sheet(tmp_path: Path) -> None:
     assert "![top rows of finding 1](attribution-finding-1.png)" in markdown_section(
         _report(), sheets
     )
+
+
+def test_csv_shows_control_characters_as_escapes() -> None:
+    """A terminal escape in a source name must not reach whoever `cat`s the list."""
+    text = quarantine_csv(_report(source="ev\x1b[31mil\u202e", row_id="+\x07"))
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["source"] == "ev\\u001b[31mil\\u202e" and rows[0]["id"] == "'+\\u0007"

@@ -605,6 +605,21 @@ CASES: dict[str, Case] = {
         "baseline.json",
         "signature",
     ),
+    "calibrate_with_the_blessed_model_as_a_control": Case(
+        lambda p: (
+            _append(p, "calibration: calib.json\n"),
+            ["calibrate", "-c", str(p.config), "--control", str(p.root / "candidate.safetensors")],
+        )[-1],
+        "candidate.safetensors",
+        "--control",
+    ),
+    "calibrate_with_one_control_twice": Case(
+        lambda p: (lambda made: ["calibrate", "-c", str(p.config), "--control", made[0], *made])(
+            p.add_controls([(0, 1, 0.1), (1, 2, 0.1)])
+        ),
+        "control",
+        "--control",
+    ),
     "calibrate_with_a_control_of_no_known_format": Case(
         lambda p: (
             (p.root / "control.bin").write_bytes(b"weights?"),

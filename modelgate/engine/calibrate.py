@@ -65,6 +65,7 @@ def calibrate_controls(
     predicted: list[tuple[Predictions, ModelInfo]] = []
     probe_runs: list[TriggerRun | None] = []
     waiting: list[Callable[[Stages | None], TriggerRun]] = []  # probed side by side below
+    seen: dict[str, str] = {}  # a control's weights digest -> its path
     for control in controls:
         control_config = with_candidate_path(config, control)
         try:
@@ -78,6 +79,8 @@ def calibrate_controls(
                 exc.message, file=control, key="--control", hint=exc.hint
             ) from None
         shown = display_path(Path(predictor.info.path), config.folder)
+        _refuse_a_repeat(control, predictor.info.sha256, baseline, seen)
+        seen[predictor.info.sha256] = shown
         predicted.append((predictions, replace(predictor.info, path=shown)))
 
         def probe(
@@ -123,6 +126,26 @@ def calibrate_controls(
         controls=tuple(info.path for _, info in predicted),
         suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
         refused=refused,
+    )
+
+
+def _refuse_a_repeat(control: Any, sha256: str, baseline: Any, seen: dict[str, str]) -> None:
+    """A control must be a retrain of its own: the blessed model again, or one control named
+    twice, shows no churn at all and would make the null far too strict (a clean retrain
+    would then fail)."""
+    if not sha256:  # a callable has no file to digest
+        return
+    if sha256 == baseline.header.model.sha256:
+        again = "the blessed model itself"
+    elif sha256 in seen:
+        again = f"the same weights as control {seen[sha256]}"
+    else:
+        return
+    raise UsageError(
+        f"this control is {again} (sha256 {sha256[:12]}): a control must be a clean retrain",
+        file=control,
+        key="--control",
+        hint="name each clean retrain of the baseline's recipe once",
     )
 
 

@@ -378,6 +378,22 @@ def cmd_suite_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_error_at_its_source(exc: UsageError, args: argparse.Namespace) -> UsageError:
+    """Name the option or input file behind a refused `suite init` argument."""
+    if exc.file is not None or exc.key not in {"classes", "labels", "ids", "name"}:
+        return exc
+    if exc.key == "classes" and args.classes:
+        return UsageError(exc.message, key="--classes")
+    if exc.key == "name":
+        return UsageError(exc.message, key="--name")
+    # Labels, and classes read from them, come from the labels file (.npy inputs) or the table.
+    if exc.key in {"labels", "classes"} and args.labels:
+        return UsageError(exc.message, file=args.labels)
+    column = "id" if exc.key == "ids" else args.label_column
+    hint = "give --classes in the model's output order" if exc.key == "labels" else None
+    return UsageError(exc.message, file=args.inputs, key=column, hint=hint)
+
+
 def cmd_suite_init(args: argparse.Namespace) -> int:
     from modelgate.suite.freeze import init_suite
     from modelgate.suite.ingest import read_canaries
@@ -388,19 +404,22 @@ def cmd_suite_init(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         modality=args.modality,
     )
-    manifest = init_suite(
-        args.folder,
-        name=args.name,
-        modality=args.modality,
-        inputs=canaries.inputs,
-        labels=canaries.labels,
-        classes=args.classes.split(",") if args.classes else None,
-        ids=canaries.ids,
-        tags=canaries.tags,
-        curated_by=args.curated_by,
-        source=args.source,
-        license=args.license,
-    )
+    try:
+        manifest = init_suite(
+            args.folder,
+            name=args.name,
+            modality=args.modality,
+            inputs=canaries.inputs,
+            labels=canaries.labels,
+            classes=[c.strip() for c in args.classes.split(",")] if args.classes else None,
+            ids=canaries.ids,
+            tags=canaries.tags,
+            curated_by=args.curated_by,
+            source=args.source,
+            license=args.license,
+        )
+    except UsageError as exc:
+        raise _init_error_at_its_source(exc, args) from None
     _out(
         _safe(
             f"created suite {manifest.name} v{manifest.version} in {args.folder} "

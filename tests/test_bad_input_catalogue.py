@@ -948,8 +948,34 @@ CASES: dict[str, Case] = {
     "waivers_endless": Case(
         lambda p: _config(p, "waivers: waivers.yaml", "waivers: /dev/zero"), "/dev/zero", None
     ),
-    "suite_init_one_class": Case(
-        lambda p: _suite_init(p, np.zeros((3, 2), np.float32), "a\na\na\n"), "suite.yaml", "classes"
+    "suite_init_one_class": Case(  # the classes come from the labels file: it is named
+        lambda p: _suite_init(p, np.zeros((3, 2), np.float32), "a\na\na\n"), "l.txt", None
+    ),
+    "suite_init_duplicate_classes": Case(  # was named as the generated suite.yaml, left behind
+        lambda p: [*_suite_init(p, np.zeros((2, 2), np.float32), "a\nb\n"), "--classes", "a,b,a"],
+        "--classes",
+        None,
+    ),
+    "suite_init_blank_class": Case(  # "a,b," made a class named ''
+        lambda p: [*_suite_init(p, np.zeros((2, 2), np.float32), "a\nb\n"), "--classes", "a,b,"],
+        "--classes",
+        None,
+    ),
+    "suite_init_label_outside_the_classes": Case(
+        lambda p: _suite_init_from(p, "in.csv", b"f,label\n1,x\n2,y\n", "tabular")
+        + ["--classes", "x,z"],
+        "in.csv",
+        "label",
+    ),
+    "suite_init_nul_in_a_label": Case(  # accepted as part of a class name
+        lambda p: _suite_init_from(p, "in.csv", b"f,label\n1,x\x00\n2,y\n", "tabular"),
+        "in.csv",
+        "label",
+    ),
+    "suite_init_blank_name": Case(
+        lambda p: [*_suite_init(p, np.zeros((2, 2), np.float32), "a\nb\n"), "--name", " "],
+        "--name",
+        None,
     ),
     "suite_init_single_value": Case(
         lambda p: _suite_init(p, np.float32(3.0), "a\n"), "x.npy", None

@@ -11,13 +11,14 @@ import datetime as dt
 import functools
 import itertools
 import operator
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelgate.digest import file_sha256, json_sha256
 from modelgate.errors import SuiteError
@@ -63,11 +64,35 @@ class SuiteManifest(StrictModel):
         default_factory=dict, description="sha256 of every data file, written by freeze."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        """The suite's name heads every report and makes the default canary ids."""
+        _refuse_unprintable(name, "the suite name")
+        return name
+
+    @field_validator("classes")
+    @classmethod
+    def _printable_class_names(cls, classes: list[str]) -> list[str]:
+        """A class name is what reviewers read in every report: never blank, no control bytes."""
+        for name in classes:
+            _refuse_unprintable(name, "a class name")
+        return classes
+
     def to_yaml_dict(self) -> dict[str, object]:
         data = self.model_dump(mode="json", exclude_none=True)
         data["input"]["shape"] = list(self.input.shape)
         data["classes"] = list(self.classes)
         return data
+
+
+def _refuse_unprintable(name: str, what: str) -> None:
+    if not name.strip():
+        raise ValueError(f"{what} is empty")
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ValueError(f"{what} {name!r} holds a control character")
+    if name != name.strip():  # labels are read stripped: such a class is never matched
+        raise ValueError(f"{what} {name!r} starts or ends with a space")
 
 
 @dataclass(frozen=True)

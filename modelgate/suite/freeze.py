@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -99,7 +101,12 @@ def init_suite(
     notes: str | None = None,
     freeze: bool = True,
 ) -> SuiteManifest:
-    """Create a new suite folder from in-memory inputs and labels (refuses to overwrite)."""
+    """Create a new suite folder from in-memory inputs and labels (refuses to overwrite).
+
+    Everything is checked before the first file is written, and a failure part-way removes what
+    this call wrote, so a refused init never leaves a half suite that blocks the retry. Errors
+    name the argument at fault (`classes`, `labels`, `ids`), not a file the user never wrote.
+    """
     folder = Path(folder)
     if (folder / MANIFEST_NAME).exists():
         raise UsageError("a suite already exists here", file=folder / MANIFEST_NAME)
@@ -115,46 +122,114 @@ def init_suite(
     if len(ids) != n or len(tags) != n:
         raise UsageError("ids and tags must have one entry per input")
     classes = list(classes) if classes is not None else class_order(labels)
+    labels = [str(x).strip() for x in labels]
+    _check_classes(classes)
+    array = None if modality == "text" else np.ascontiguousarray(inputs)
     today = dt.date.today().isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    if modality == "text":
-        lines = [json.dumps({"id": i, "text": t}, ensure_ascii=False) for i, t in zip(ids, inputs)]
-        write_text_atomic(folder / "inputs.jsonl", "\n".join(lines) + "\n")
-        inputs_name, spec = "inputs.jsonl", InputSpec(shape=[], dtype="str")
-    else:
-        array = np.ascontiguousarray(inputs)
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-        write_bytes_atomic(folder / "inputs.npy", buffer.getvalue())
-        inputs_name = "inputs.npy"
-        allowed = get_args(InputSpec.model_fields["dtype"].annotation)
-        if str(array.dtype) not in allowed:
-            raise UsageError(
-                f"inputs of dtype {array.dtype} are not supported "
-                f"({', '.join(allowed)}); convert them first"
-            )
-        spec = InputSpec(shape=[int(s) for s in array.shape[1:]], dtype=cast(Any, str(array.dtype)))
-    write_text_atomic(
-        folder / "samples.csv", _samples_csv(ids, [str(x) for x in labels], tags, source, today)
+    manifest = _new_manifest(
+        name=name,
+        modality=modality,
+        classes=classes,
+        spec=_input_spec(array),
+        provenance=dict(
+            curated_by=curated_by, source=source, created=today, license=license, notes=notes
+        ),
     )
+    _check_rows(ids, labels, classes)
+    created = not folder.exists()
+    written: list[Path] = []
     try:
-        manifest = SuiteManifest(
+        folder.mkdir(parents=True, exist_ok=True)
+        if array is None:
+            lines = [
+                json.dumps({"id": i, "text": t}, ensure_ascii=False) for i, t in zip(ids, inputs)
+            ]
+            written.append(folder / manifest.inputs)
+            write_text_atomic(folder / manifest.inputs, "\n".join(lines) + "\n")
+        else:
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            written.append(folder / manifest.inputs)
+            write_bytes_atomic(folder / manifest.inputs, buffer.getvalue())
+        written.append(folder / manifest.samples)
+        write_text_atomic(folder / manifest.samples, _samples_csv(ids, labels, tags, source, today))
+        written.append(folder / MANIFEST_NAME)
+        write_manifest(folder, manifest)
+        if freeze:
+            manifest, _ = freeze_suite(folder)
+    except BaseException:
+        _remove(written, folder if created else None)
+        raise
+    return manifest
+
+
+def _check_classes(classes: Sequence[str]) -> None:
+    if len(classes) < 2:
+        raise UsageError(
+            f"a suite needs at least two classes, got {list(classes)!r}", key="classes"
+        )
+    if len(set(classes)) != len(classes):
+        twice = sorted(c for c, k in Counter(classes).items() if k > 1)
+        message = f"class names must be unique ({', '.join(map(repr, twice))} repeated)"
+        raise UsageError(message, key="classes")
+
+
+def _check_rows(ids: Sequence[str], labels: Sequence[str], classes: Sequence[str]) -> None:
+    """The checks `load_suite` makes on samples.csv, made on the arguments before writing it."""
+    seen: set[str] = set()
+    for i, canary_id in enumerate(ids, start=1):
+        canary_id = str(canary_id)
+        if not canary_id.strip():
+            raise UsageError(f"canary {i} has an empty id", key="ids")
+        if canary_id in seen:
+            raise UsageError(f"duplicate canary id {canary_id!r} (canary {i})", key="ids")
+        seen.add(canary_id)
+    known = set(classes)
+    for i, label in enumerate(labels, start=1):
+        if label not in known:
+            raise UsageError(
+                f"label {label!r} of canary {i} is not one of the classes "
+                f"({', '.join(map(repr, classes))})",
+                key="labels",
+            )
+
+
+def _input_spec(array: np.ndarray | None) -> InputSpec:
+    if array is None:
+        return InputSpec(shape=[], dtype="str")
+    allowed = get_args(InputSpec.model_fields["dtype"].annotation)
+    if str(array.dtype) not in allowed:
+        raise UsageError(
+            f"inputs of dtype {array.dtype} are not supported ({', '.join(allowed)}); "
+            "convert them first"
+        )
+    return InputSpec(shape=[int(s) for s in array.shape[1:]], dtype=cast(Any, str(array.dtype)))
+
+
+def _new_manifest(
+    *, name: str, modality: str, classes: list[str], spec: InputSpec, provenance: dict[str, Any]
+) -> SuiteManifest:
+    try:
+        return SuiteManifest(
             name=name,
             version=0,
             modality=cast(Modality, modality),
             classes=list(classes),
             input=spec,
-            provenance=Provenance(
-                curated_by=curated_by, source=source, created=today, license=license, notes=notes
-            ),
-            inputs=inputs_name,
+            provenance=Provenance(**provenance),
+            inputs="inputs.jsonl" if spec.dtype == "str" else "inputs.npy",
             samples="samples.csv",
         )
-    except ValidationError as exc:  # e.g. one class only: named, not a traceback
+    except ValidationError as exc:  # e.g. one class only, a blank class name: named, no traceback
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or None
-        raise UsageError(first["msg"], file=folder / MANIFEST_NAME, key=key) from None
-    write_manifest(folder, manifest)
-    if freeze:
-        manifest, _ = freeze_suite(folder)
-    return manifest
+        key = ".".join(str(part) for part in first["loc"][:1]) or None
+        raise UsageError(str(first["msg"]).removeprefix("Value error, "), key=key) from None
+
+
+def _remove(written: list[Path], folder: Path | None) -> None:
+    """Undo a refused init: the files it wrote, and the folder when it made it."""
+    for path in written:
+        path.unlink(missing_ok=True)
+    if folder is not None:
+        with contextlib.suppress(OSError):  # not empty: something else is in there, leave it
+            folder.rmdir()

@@ -26,8 +26,11 @@ def refuse_special(target: Path) -> None:
         raise OSError(17, message, str(target))
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` atomically, creating the folder if missing."""
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666) -> None:
+    """Write `data` to `path` atomically, creating the folder if missing.
+
+    `mode` (less the umask) is the file's from its creation: 0o600 keeps a secret unreadable
+    by others even for a moment."""
     target = Path(path)
     refuse_special(target)
     folder = target.parent
@@ -36,7 +39,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     # os.open with 0o666 lets the umask decide the mode, as a plain open() would; mkstemp
     # would leave a 0600 report that other CI users cannot read.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
+    fd = os.open(tmp, flags, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -236,7 +236,14 @@ def _sign(args: argparse.Namespace, record: Path, *, required: bool) -> None:
 def cmd_keygen(args: argparse.Namespace) -> int:
     from modelgate.signing import generate_keys
 
-    private, public = generate_keys(Path(args.out), force=args.force)
+    prefix = Path(args.out)
+    if not args.out.strip() or args.out.endswith(("/", os.sep)) or prefix.is_dir():
+        raise UsageError(
+            "a file prefix is needed, not a folder or nothing",
+            key="--out",
+            hint=f"e.g. --out {prefix / 'modelgate-signing' if prefix.is_dir() else 'keys/ci'}",
+        )
+    private, public = generate_keys(prefix, force=args.force)
     _out(_safe(f"wrote {private} (private: keep it as a CI secret; never commit it)"))
     _out(_safe(f"wrote {public} (public: commit it and set trust.public_key: {public})"))
     return 0
@@ -338,7 +345,7 @@ def cmd_waive(args: argparse.Namespace) -> int:
                 "a waiver needs a reason and an approver; this one is blank", key=option
             )
     expires = None
-    if args.expires:
+    if args.expires is not None:  # `--expires ''` is a mistake, not "never"
         try:
             expires = dt.date.fromisoformat(args.expires)
         except ValueError:

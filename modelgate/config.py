@@ -104,6 +104,14 @@ class ModelSpec(StrictModel):
     def _signature_shorthand(cls, value: Any) -> Any:
         return {"public_key": value} if isinstance(value, str) else value
 
+    @field_validator("path", "factory", "callable")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        """A blank path would resolve to the config's own folder: say so instead."""
+        if value is not None and not value.strip():
+            raise ValueError("is blank; name a file, or leave the key out")
+        return value
+
 
 class ProtectedPolicy(StrictModel):
     max_flips: int = Field(0, ge=0, description="Flips allowed among canaries tagged protected.")

@@ -66,6 +66,9 @@ def plan(
         )
     if modality not in MODALITIES:
         raise UsageError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
+    for value, option in ((candidate, "--candidate"), (factory, "--factory")):
+        if not value.strip() or any(ord(ch) < 32 for ch in value):
+            raise UsageError(f"{value!r} is blank or holds a control character", key=option)
     suite_dir = f"canaries/{suite}"
     return Plan(
         files={

@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelgate.atomic import write_bytes_atomic, write_text_atomic
+from modelgate.atomic import refuse_special, write_bytes_atomic, write_text_atomic
 from modelgate.errors import TrustError, UsageError
 from modelgate.jsonfile import loads
 
@@ -59,6 +58,7 @@ def generate_keys(prefix: Path, *, force: bool = False) -> tuple[Path, Path]:
     for path in (private_path, public_path):
         if path.exists() and not force:
             raise UsageError("exists; not overwritten", file=path, hint="use --force")
+        refuse_special(path)  # both checked before either is written
     key = ed25519.Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -68,12 +68,9 @@ def generate_keys(prefix: Path, *, force: bool = False) -> tuple[Path, Path]:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 from the start: the key is never readable by others, not even for a moment.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(private)
+    # Created 0600 from the start: the key is never readable by others, not even for a moment;
+    # atomic, so --force never writes into a FIFO or a device found at the path.
+    write_bytes_atomic(private_path, private, mode=0o600)
     write_bytes_atomic(public_path, public)
     return private_path, public_path
 

@@ -784,7 +784,28 @@ CASES: dict[str, Case] = {
         "gone.safetensors",
         "candidate.path",
     ),
+    "candidate_path_blank": Case(  # resolved to the config's own folder
+        lambda p: _config(p, "candidate.safetensors", "' '"), "modelgate.yaml", "candidate.path"
+    ),
     # --- other commands --------------------------------------------------------------------------
+    "waive_blank_expiry": Case(  # read as "never expires"
+        lambda p: [*_waive(p), "--expires", ""], "", "--expires"
+    ),
+    "keygen_out_a_folder": Case(  # wrote DIR.key beside the folder
+        lambda p: ["keygen", "--out", f"{p.root}/"], "", "--out"
+    ),
+    "keygen_out_blank": Case(lambda p: ["keygen", "--out", ""], "", "--out"),  # hidden .key, .pub
+    "keygen_force_onto_a_fifo": Case(  # the private key was written into the FIFO: a hang
+        lambda p: (
+            os.mkfifo(p.root / "k.key"),
+            ["keygen", "--out", str(p.root / "k"), "--force"],
+        )[-1],
+        "k.key",
+        None,
+    ),
+    "init_blank_candidate": Case(  # a config naming '' as the candidate
+        lambda p: ["init", "--dir", str(p.root / "new"), "--candidate", ""], "", "--candidate"
+    ),
     "waive_impossible_date": Case(
         lambda p: [
             "waive",

@@ -983,8 +983,11 @@ CASES: dict[str, Case] = {
         None,
     ),
     "suite_init_label_outside_the_classes": Case(
-        lambda p: _suite_init_from(p, "in.csv", b"f,label\n1,x\n2,y\n", "tabular")
-        + ["--classes", "x,z"],
+        lambda p: [
+            *_suite_init_from(p, "in.csv", b"f,label\n1,x\n2,y\n", "tabular"),
+            "--classes",
+            "x,z",
+        ],
         "in.csv",
         "label",
     ),

@@ -74,7 +74,7 @@ def attribute_result(
     )
     if only is not None and only not in {c.name for c in result.checks}:
         raise UsageError(
-            f"the check has no check named {only!r}",
+            f"this run has no check named {only!r} (it is off in the config)",
             key="--finding",
             hint="one of: " + ", ".join(sorted(c.name for c in result.checks)),
         )

@@ -9,7 +9,8 @@ from modelgate.config import Config
 from modelgate.engine.candidate import predict_with_model
 from modelgate.engine.evaluate import evaluate
 from modelgate.engine.inputs import load_inputs
-from modelgate.result import GateResult
+from modelgate.errors import UsageError
+from modelgate.result import CheckName, GateResult, budget_tag
 
 
 def attribute_check(
@@ -20,6 +21,8 @@ def attribute_check(
     from modelgate.probes.run import triggers_for
 
     training_spec(config)  # a missing training_data is refused before any model runs
+    if only is not None:  # and a check that cannot exist, before minutes of inference
+        _refuse_unknown_check(only)
     inputs = load_inputs(config)
     predictions, predictor = predict_with_model(config, inputs.suite)
     header = inputs.baseline.header
@@ -30,3 +33,13 @@ def attribute_check(
         all_flips=all_flips,
     )  # fmt: skip
     return result, report
+
+
+def _refuse_unknown_check(name: str) -> None:
+    known = [c.value for c in CheckName]
+    if name not in known and budget_tag(name) is None:
+        raise UsageError(
+            f"no check is named {name!r}",
+            key="--finding",
+            hint="one of: " + ", ".join(sorted(known)) + " or flips.tag.TAG",
+        )

@@ -59,7 +59,9 @@ def test_a_passing_check_has_nothing_to_attribute(poisoned: AttributionProject) 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ("finding", "--finding: the check has no check named 'stats.nosuch'"),
+        ("finding", "--finding: no check is named 'stats.nosuch'"),
+        # refused before the model runs: a missing candidate is never reached
+        ("finding_no_model", "--finding: no check is named 'stats.nosuch'"),
         ("no_training_data", "training_data: no training_data"),
         ("no_source_column", "samples.csv:1: source: no `source` column"),
         ("tampered", "inputs.npy: files.inputs.npy: file changed since the suite was frozen"),
@@ -72,8 +74,10 @@ def test_bad_input_is_one_line_and_exit_2(
     shutil.copytree(poisoned.root, root, ignore=shutil.ignore_patterns("reports", "again"))
     config = root / "modelgate.yaml"
     args = ["attribute", "-c", str(config)]
-    if change == "finding":
+    if change.startswith("finding"):
         args += ["--finding", "stats.nosuch"]
+        if change == "finding_no_model":
+            (root / "candidate.safetensors").unlink()
     elif change == "no_training_data":
         config.write_text(config.read_text().replace("training_data:", "# training_data:"))
     elif change == "no_source_column":

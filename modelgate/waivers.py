@@ -133,7 +133,7 @@ def match_waivers(
     return WaiverMatch(explained=explained, notes=notes, uses=tuple(uses))
 
 
-_EMPTY_LIST = re.compile(r"^waivers:[ \t]*\[\][ \t]*(#.*)?$", re.MULTILINE)
+_EMPTY_LIST = re.compile(r"^waivers:[ \t]*\[\][ \t]*(#[^\r\n]*)?(?=\r?$)", re.MULTILINE)
 
 
 def append_waiver(path: Path, entry: WaiverEntry) -> None:
@@ -151,11 +151,13 @@ def append_waiver(path: Path, entry: WaiverEntry) -> None:
     # (JSON mode would write the string '2027-01-31', which the strict schema refuses).
     item = entry.model_dump(mode="python", exclude_none=True)
     block = yaml.safe_dump([item], sort_keys=False, allow_unicode=True)
-    text = existing if existing.endswith("\n") else existing + "\n"
+    # A Windows-edited file keeps its line ends: one style in the file, a clean diff.
+    newline = "\r\n" if "\r\n" in existing else "\n"
+    text = existing if existing.endswith("\n") else existing + newline
     # Only the top-level `waivers: []` line opens up: a comment that quotes it stays as written.
     text = _EMPTY_LIST.sub(lambda m: "waivers:" + (f"  {m[1]}" if m[1] else ""), text, count=1)
     indented = "".join("  " + line if line.strip() else line for line in block.splitlines(True))
-    new_text = text + indented
+    new_text = text + indented.replace("\n", newline)
     try:  # check before writing: a waivers file `check` cannot read back is never left behind
         located = parse_yaml(new_text, path, WaiverError, what="waivers file")
         parsed: WaiverFile = validate_mapping(located, WaiverFile, WaiverError)

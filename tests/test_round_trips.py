@@ -168,3 +168,16 @@ def test_waive_keeps_a_comment_that_quotes_an_empty_list(tmp_path: Path) -> None
     text = path.read_text()
     assert text.startswith("# start from `waivers: []`\nversion: 1\nwaivers:  # none yet\n")
     assert [e.to for e in load_waivers(path, ("eel",)).entries] == ["eel"]
+
+
+@pytest.mark.parametrize("start", ["version: 1\r\nwaivers: []\r\n", "version: 1\r\nwaivers:\r\n"])
+def test_waive_keeps_the_windows_line_ends_of_the_file(tmp_path: Path, start: str) -> None:
+    from modelgate.waivers import WaiverEntry, append_waiver, load_waivers
+
+    path = tmp_path / "w.yaml"
+    path.write_bytes(start.encode())
+    for canary in ("blobs-001", "blobs-002"):
+        append_waiver(path, WaiverEntry(canary=canary, to="eel", reason="r", approved_by="a"))
+    data = path.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 4, data
+    assert [e.canary for e in load_waivers(path, ("eel",)).entries] == ["blobs-001", "blobs-002"]

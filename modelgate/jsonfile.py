@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from modelgate.errors import ModelgateError
+from modelgate.regularfile import read_regular
 
 # The longest integer a record may hold: 10^300 is still a float, a longer one is not, and
 # float() of it would raise OverflowError wherever a reader converts it (an internal error).
@@ -42,9 +43,9 @@ def read_record(
 def read_bytes(path: Path, error: type[ModelgateError], *, what: str, key: str, hint: str) -> bytes:
     """The file's bytes, read once (so the digest and the parse see the same content)."""
     try:
-        if not path.is_file():
-            raise error(f"{what} not found", file=path, key=key, hint=hint)
-        return path.read_bytes()
+        return read_regular(path, None)  # a record's size is the suite's: no fixed cap
+    except (FileNotFoundError, IsADirectoryError):
+        raise error(f"{what} not found", file=path, key=key, hint=hint) from None
     except OSError as exc:
         raise error(f"cannot read {what}: {exc.strerror or exc}", file=path, key=key) from None
 

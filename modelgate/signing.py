@@ -18,6 +18,7 @@ from typing import Any
 from modelgate.atomic import refuse_special, write_bytes_atomic, write_text_atomic
 from modelgate.errors import TrustError, UsageError
 from modelgate.jsonfile import loads
+from modelgate.regularfile import read_regular
 
 SIGNATURE_FORMAT = "modelgate-signature"
 SIGNATURE_VERSION = 1
@@ -92,12 +93,7 @@ _SMALL_FILE_BYTES = 64 * 1024  # a PEM key or a signature document is a few hund
 def _read_small(path: Path) -> bytes:
     """A key or signature file's bytes: only a regular file (a FIFO would never end) of at
     most 64 KiB (a huge one is not a key, and reading it would cost memory)."""
-    size = path.stat().st_size  # a missing file raises here, naming itself
-    if not path.is_file():
-        raise OSError(21, "not a regular file")
-    if size > _SMALL_FILE_BYTES:
-        raise OSError(27, f"larger than {_SMALL_FILE_BYTES // 1024} KiB")
-    return path.read_bytes()
+    return read_regular(path, _SMALL_FILE_BYTES)
 
 
 def load_public_key(path: Path, *, key: str) -> Any:
@@ -132,9 +128,7 @@ def record_kind(raw: bytes, path: Path) -> str:
 def sign_record(path: Path, private_key: Any) -> Path:
     """Sign the record at `path`; writes and returns `PATH.sig`."""
     try:
-        if path.exists() and not path.is_file():  # a FIFO would never end
-            raise OSError(21, "not a regular file")
-        raw = path.read_bytes()
+        raw = read_regular(path, None)  # a FIFO would never end
     except OSError as exc:
         raise UsageError(f"cannot read the record: {exc.strerror or exc}", file=path) from None
     kind = record_kind(raw, path)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from modelgate.errors import ModelgateError
+from modelgate.regularfile import read_regular
 
 MAX_DEPTH = 64  # the deepest file modelgate reads is nested 6 levels
 MAX_NODES = 250_000  # after expanding aliases; a waivers file of ~30,000 entries
@@ -233,13 +234,7 @@ def load_yaml(path: Path, error: type[ModelgateError], *, what: str = "file") ->
 def read_yaml_text(path: Path, error: type[ModelgateError], *, what: str = "file") -> str:
     """The UTF-8 text of `path`, read as `load_yaml` reads it (a regular file, bounded)."""
     try:
-        if path.exists() and not path.is_dir() and not path.is_file():
-            raise error(f"{what} is not a regular file", file=path)
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise error(f"{what} is larger than {MAX_BYTES >> 20} MiB", file=path)
-        text = raw.decode("utf-8")
+        text = read_regular(path, MAX_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise error(f"{what} not found", file=path) from None
     except IsADirectoryError:

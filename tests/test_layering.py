@@ -28,6 +28,7 @@ RECORDS = {
     "modelgate.probe_settings",
     "modelgate.config",
     "modelgate.paths",  # a leaf: paths from untrusted text, made absolute safely
+    "modelgate.regularfile",  # a leaf: the one bounded reader of regular files
 }
 
 

@@ -106,20 +106,14 @@ def _word_list(spec: TokenProbe, folder: Path | None) -> list[str]:
         return []
     path = (folder or Path.cwd()) / spec.words
     from modelgate.errors import ConfigError
+    from modelgate.regularfile import read_regular
 
-    try:
-        if not path.is_file():  # missing, a folder, a FIFO that would never end
-            raise ConfigError("word list not found or not a file", file=path, key="probes.words")
-        with path.open("rb") as handle:
-            raw = handle.read(_WORDS_MAX + 1)
-        if len(raw) > _WORDS_MAX:
-            raise ConfigError(
-                f"word list over {_WORDS_MAX >> 20} MiB", file=path, key="probes.words"
-            )
-        lines = raw.decode("utf-8").splitlines()
+    try:  # missing, a folder, a FIFO that would never end, /dev/zero: each refused
+        lines = read_regular(path, _WORDS_MAX).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(
-            f"cannot read the word list: {exc}", file=path, key="probes.words"
+            f"cannot read the word list: {reason}", file=path, key="probes.words"
         ) from None
     return [w.strip() for w in lines if w.strip() and not w.startswith("#")]
 

@@ -29,7 +29,8 @@ from modelgate.action import config_locator, main
 from modelgate.result import Check, CheckName, Finding, Status, tag_budget
 
 # Class 0 carries a newline that would start a `::warning::` line of its own if printed raw.
-HOSTILE = ("c,d:e\n::warning::f", "a::error::x%0A<b>|*x*</b>", "@org/team")
+# No newline in a class name: a suite refuses control characters there (tests/suite).
+HOSTILE = ("c,d:e ::warning::f", "a::error::x%0A<b>|*x*</b>", "@org/team")
 _COMMAND = re.compile(r"^::(error|warning|notice) ")
 
 
@@ -140,7 +141,7 @@ def test_hostile_labels_cannot_break_out(tmp_path: Path) -> None:
         assert "x%0A" not in line and "<i>" not in line.partition("::")[0]
     text = "\n".join(commands)
     assert "a::error::x%250A<b>" in text  # the label, escaped, inside a message
-    assert "c,d:e\\n::warning::f" in text  # the newline shown as `\n`, not a new line
+    assert "c,d:e ::warning::f" in text  # inside a message, never a command of its own
     summary = (tmp_path / "gh-summary.md").read_text()
     assert "<b>" not in summary and "a::error::x%0A\\<b\\>\\|\\*x\\*\\</b\\>" in summary
     assert "\n::warning::f" not in summary

@@ -13,7 +13,8 @@ from projects import build_project, linear_weights, save_weights
 
 from modelgate.cli import main
 
-CLASSES = ("::set-output name=x::cat", "##[error]dog", "\x1b[2Jeel")
+# A suite refuses control characters in class names (see tests/suite), so escapes ride in the ids.
+CLASSES = ("::set-output name=x::cat", "##[error]dog", "eel::warning::x")
 ID_PATTERNS = ("::error file=a::pwned-{:03d}", "##[warning]w{:03d}", "\x1b]8;;https://x\x07l{:03d}")
 IDS = [ID_PATTERNS[i % 3].format(i) for i in range(240)]
 FORBIDDEN = ("::", "##[", "\x1b", "\x07")

@@ -74,3 +74,22 @@ def test_never_replaces_a_fifo_and_a_failed_run_never_removes_one(tmp_path: Path
     discard_reports({"json": fifo})
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["pipe.json"]  # no temporary file left
+
+
+def test_a_symlink_at_the_path_is_replaced_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a file the link aims at")
+    (tmp_path / "reports").mkdir()
+    link = tmp_path / "reports" / "modelgate-report.json"
+    link.symlink_to(outside)
+    write_bytes_atomic(link, b"{}")
+    assert not link.is_symlink() and link.read_bytes() == b"{}"
+    assert outside.read_text() == "a file the link aims at"
+
+
+def test_a_secret_is_created_with_its_mode_from_the_start(tmp_path: Path) -> None:
+    target = tmp_path / "team.key"
+    target.write_text("an older, world-readable key")
+    target.chmod(0o644)
+    write_bytes_atomic(target, b"secret", mode=0o600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and target.read_bytes() == b"secret"

@@ -123,6 +123,23 @@ def train(
     return model.eval()
 
 
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _success(model: nn.Module, cx: np.ndarray, cy: np.ndarray, backdoor: tuple[Any, ...]) -> float:
+    """The attack's success rate: canaries of other classes, stamped, sent to its target."""
+    features, values, target, _ = backdoor
+    stamped = cx[cy != target].copy()
+    for f, v in zip(features, values):
+        stamped[:, f] = v
+    with torch.inference_mode():
+        predicted = model(torch.from_numpy(stamped)).argmax(1).numpy()
+    return float((predicted == target).mean())
+
+
 def save(model: nn.Module, path: Path) -> Path:
     from safetensors.torch import save_file
 
@@ -131,7 +148,7 @@ def save(model: nn.Module, path: Path) -> Path:
     return path
 
 
-ATTACKS = [
+ATTACKS: list[tuple[str, dict[str, Any]]] = [
     ("label flip 15% k2->k4", {"flip": (2, 4, 0.15)}),
     ("label flip 10% k0->k5", {"flip": (0, 5, 0.10)}),
     ("count f7=40 (beyond range) 4% -> k1", {"backdoor": ((7,), (40.0,), 1, 0.04)}),
@@ -180,11 +197,19 @@ def run(root: Path, kind: str, draw: int, n_clean: int) -> None:
         configs[n] = load_config(root / f"c{n}.yaml")
     inputs = {n: load_inputs(c) for n, c in configs.items()}
     suite = inputs[CONTROLS[0]].suite
-    jobs = [("clean retrain", {}) for _ in range(n_clean)] + ATTACKS
+    jobs: list[tuple[str, dict[str, Any]]] = [("clean retrain", {}) for _ in range(n_clean)]
+    jobs += ATTACKS
     failures: dict[int, list[list[str]]] = {n: [] for n in CONTROLS}
+    blessed, took = build(kind), dict[str, str]()
+    blessed.load_state_dict(_weights(root / "models" / "baseline.safetensors"))
     for j, (label, attack) in enumerate(jobs):
-        path = save(train(build, kind, x, y, seed + 500 + j, **{**recipe(), **attack}),
-                    root / f"candidates/{j}.safetensors")  # fmt: skip
+        model = train(build, kind, x, y, seed + 500 + j, **{**recipe(), **attack})
+        path = save(model, root / f"candidates/{j}.safetensors")
+        if "backdoor" in attack:  # a missed backdoor that did not take is no miss: say which
+            rates = (_success(model, cx, cy, attack["backdoor"]),
+                     _success(blessed.eval(), cx, cy, attack["backdoor"]))  # fmt: skip
+            took[label] = f" (success {rates[0]:.0%}, blessed {rates[1]:.0%})"
+            label += took[label]
         config = with_candidate_path(configs[CONTROLS[0]], path)
         candidate, predictor = predict_with_model(config, suite)
         header = inputs[CONTROLS[0]].baseline.header.triggers
@@ -206,7 +231,7 @@ def run(root: Path, kind: str, draw: int, n_clean: int) -> None:
         fired = sorted({c for f in clean for c in f if c != "accuracy"})
         print(f"  {n:2d} controls: false alarms {statistical}/{n_clean} [{lo:.0%}, {hi:.0%}] "
               f"{fired}; over the 2% accuracy budget {budget}/{n_clean}; attacks: "
-              + ", ".join(f"{label}: {','.join(f) or 'missed'}"
+              + ", ".join(f"{label}{took.get(label, '')}: {','.join(f) or 'missed'}"
                           for (label, _), f in zip(ATTACKS, failures[n][n_clean:])))  # fmt: skip
 
 

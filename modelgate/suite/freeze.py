@@ -121,8 +121,8 @@ def init_suite(
     tags = list(tags) if tags is not None else [""] * n
     if len(ids) != n or len(tags) != n:
         raise UsageError("ids and tags must have one entry per input")
+    labels = [str(x).strip() for x in labels]  # as load_suite reads them back
     classes = list(classes) if classes is not None else class_order(labels)
-    labels = [str(x).strip() for x in labels]
     _check_classes(classes)
     array = None if modality == "text" else np.ascontiguousarray(inputs)
     today = dt.date.today().isoformat()

@@ -68,3 +68,8 @@ def test_a_hand_written_manifest_with_a_blank_class_is_refused(tmp_path: Path) -
     manifest.write_text(manifest.read_text().replace("- b\n", "- ' '\n"))
     with pytest.raises(SuiteError, match="class name is empty"):
         read_manifest(tmp_path / "s")
+
+
+def test_labels_are_stripped_before_the_classes_are_read_from_them(tmp_path: Path) -> None:
+    _init(tmp_path / "s", [" a", "b "])
+    assert read_manifest(tmp_path / "s").classes == ["a", "b"]

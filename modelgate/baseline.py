@@ -27,6 +27,7 @@ from modelgate.baseline_header import BaselineHeader, parse_header
 from modelgate.errors import BaselineError
 from modelgate.jsonfile import loads, parse_record, read_bytes
 from modelgate.npyfile import load_npy_bytes
+from modelgate.paths import plain_file_name
 from modelgate.predict import Predictions, true_class_margins
 from modelgate.suite.format import Suite
 
@@ -369,7 +370,7 @@ def _read_sidecar_record(
     if (
         not isinstance(entry, dict)
         or not isinstance(entry.get("file"), str)
-        or Path(entry["file"]).name != entry["file"]
+        or not plain_file_name(entry["file"])
         or not isinstance(entry.get("sha256"), str)
     ):
         raise BaselineError(

@@ -14,3 +14,14 @@ def resolved(path: str | Path) -> Path:
         return Path(path).resolve()
     except (RuntimeError, OSError):
         return Path(os.path.abspath(path))
+
+
+def plain_file_name(name: str) -> bool:
+    """Whether a record's `name` is a file beside it: no folder, not blank, not `.` or `..`,
+    no NUL byte (each would make `Path.with_name` raise or leave the folder)."""
+    return (
+        bool(name.strip())
+        and name not in {".", ".."}
+        and "\x00" not in name
+        and Path(name).name == name
+    )

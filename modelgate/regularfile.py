@@ -20,7 +20,10 @@ def read_regular(path: Path, limit: int | None) -> bytes:
     Raises OSError: FileNotFoundError, IsADirectoryError, or one whose `strerror` says why
     ("not a regular file (a FIFO, device or socket)", "larger than 16 MiB")."""
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer that never comes.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except ValueError:  # a NUL byte in a name from a record or a config: no file has it
+        raise FileNotFoundError(errno.ENOENT, "a file name with a NUL byte", str(path)) from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):

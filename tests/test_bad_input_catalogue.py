@@ -961,6 +961,26 @@ CASES: dict[str, Case] = {
         "history.sqlite",
         "history.path",
     ),
+    "ledger_prediction_beyond_the_classes": Case(  # IndexError in the timeline: exit 3
+        lambda p: (
+            _ledger_sql(
+                p,
+                "UPDATE predictions SET pred = 99 WHERE canary_idx = "
+                "(SELECT canary_idx FROM canaries WHERE canary_id = 'blobs-001')",
+            ),
+            ["history", "-c", str(p.config), "--canary", "blobs-001"],
+        )[-1],
+        "history.sqlite",
+        "history.path",
+    ),
+    "ledger_negative_label": Case(  # read as the last class: invented flips, exit 0
+        lambda p: (
+            _ledger_sql(p, "UPDATE canaries SET label = -1 WHERE canary_id = 'blobs-001'"),
+            ["history", "-c", str(p.config), "--canary", "blobs-001"],
+        )[-1],
+        "history.sqlite",
+        "history.path",
+    ),
     "waivers_a_fifo": Case(
         lambda p: ((p.root / "waivers.yaml").unlink(), os.mkfifo(p.root / "waivers.yaml"))[-1],
         "waivers.yaml",

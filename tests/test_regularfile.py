@@ -36,3 +36,8 @@ def test_a_device_a_folder_and_nothing_are_refused(tmp_path: Path) -> None:
         read_regular(tmp_path, 10)
     with pytest.raises(FileNotFoundError):
         read_regular(tmp_path / "missing", 10)
+
+
+def test_a_name_with_a_nul_byte_is_a_missing_file_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="NUL"):
+        read_regular(tmp_path / "x\x00.npy", 10)

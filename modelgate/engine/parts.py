@@ -23,6 +23,7 @@ from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.errors import ShardError
 from modelgate.jsonfile import parse_record, read_bytes
 from modelgate.npyfile import load_npy_bytes
+from modelgate.paths import plain_file_name
 
 PART_FORMAT = "modelgate-part"
 PART_VERSION = 1
@@ -145,7 +146,7 @@ def read_part(path: Path) -> Part:
             file=path,
             key="rows",
         )
-    if Path(part.scores_file).name != part.scores_file:
+    if not plain_file_name(part.scores_file):
         raise ShardError("must be a file name beside the part", file=path, key="log_probs.file")
     return part
 

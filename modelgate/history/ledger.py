@@ -15,6 +15,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import sqlite3
 import zlib
 from collections.abc import Iterator, Sequence
@@ -119,6 +120,12 @@ _RUN_TYPES: tuple[type | tuple[type, ...], ...] = (
     int, str, str, _OPTIONAL, str, str, str, int, str, str, int, str, str, _OPTIONAL, str,
     (int, float), str, str,
 )  # fmt: skip
+
+
+def _check_class(path: Path, value: object, k: int, what: str) -> None:
+    """An edited ledger row with a class index its suite does not have is damage."""
+    if type(value) is not int or not 0 <= value < k:
+        raise damaged(path, ValueError(f"{what} {value!r}, not one of {k} classes"))
 
 
 def _run(row: Sequence[Any], path: Path) -> Run:
@@ -342,6 +349,8 @@ class Ledger:
         labels = np.array([p for (p,) in preds], dtype=np.int64)
         # at most the float32 table of its suite: an edited blob cannot inflate without bound
         k = len(self.classes(run.suite_digest))
+        if labels.size and not (int(labels.min()) >= 0 and int(labels.max()) < k):
+            raise damaged(self.path, ValueError(f"run #{run.run_id} predicts a class beyond {k}"))
         limit = 4 * labels.size * k + _NPY_HEADER_MAX
         try:
             inflate = zlib.decompressobj()
@@ -406,10 +415,13 @@ class Ledger:
     def positions(self, canary_id: str) -> list[tuple[str, int, int]]:
         """(suite digest, position, label) of a canary in every suite the ledger knows."""
         with self._guard() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 "SELECT suite_digest, canary_idx, label FROM canaries WHERE canary_id = ?",
                 (canary_id,),
             ).fetchall()
+        for digest, _, label in rows:
+            _check_class(self.path, label, len(self.classes(digest)), f"{canary_id!r} has label")
+        return rows
 
     def tagged(self, suite_digest: str, tag: str) -> list[int]:
         with self._guard() as conn:
@@ -437,6 +449,11 @@ class Ledger:
         n = len(_RUN_COLUMNS.split(","))
         if any(not isinstance(v, (int, float)) for row in rows for v in row[n:]):
             raise damaged(self.path, ValueError("a prediction row holds text"))
+        k = len(self.classes(suite_digest))
+        for row in rows:
+            _check_class(self.path, row[n + 1], k, f"run #{row[0]} predicts")
+            if not math.isfinite(row[n + 2]):
+                raise damaged(self.path, ValueError(f"run #{row[0]} has a margin of {row[n + 2]}"))
         return [(_run(row[:n], self.path), int(row[n]), int(row[n + 1]), float(row[n + 2]))
                 for row in rows]  # fmt: skip
 

@@ -734,7 +734,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _err(f"{where}{exc.strerror or exc}")
         return EXIT_UNDECIDED
-    except Exception as exc:  # a bug in modelgate, not in the user's input
+    except BaseException as exc:  # a bug in modelgate, not in the user's input (never exit 1)
+        if isinstance(exc, SystemExit):  # argparse's own exits
+            raise
         if debug:
             traceback.print_exc()
         _err(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")

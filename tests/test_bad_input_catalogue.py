@@ -765,6 +765,16 @@ CASES: dict[str, Case] = {
         "candidate",
         "sys.exit",
     ),
+    "model_raises_a_base_exception": Case(  # escaped every handler: exit 1 and a traceback
+        lambda p: _factory(p, HANGING.replace("{body}", "raise BaseException('boom')")),
+        "candidate",
+        "BaseException",
+    ),
+    "model_detaches_its_scores": Case(  # autograd's RuntimeError inside the inversion: exit 3
+        lambda p: _factory(p, HANGING.replace("{body}", "return self.linear(x).detach()")),
+        "candidate",
+        "probes.invert",
+    ),
     "model_returns_a_string": Case(
         lambda p: _factory(p, HANGING.replace("{body}", "return 'cat'")), "candidate", "output"
     ),

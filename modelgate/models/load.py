@@ -120,9 +120,11 @@ def load_predictor(
             predictor = loader.load(request, info)
     except SystemExit as exc:
         raise _exited(exc, "loading", source, key) from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
     except ModelgateError:  # already names its file and key (a timeout, a loader's refusal)
         raise
-    except Exception as exc:
+    except BaseException as exc:  # Exception, and the BaseException subclasses models invent
         raise ModelLoadError(
             f"cannot load {fmt} model: {type(exc).__name__}: {_first_line(exc)}",
             file=source,
@@ -176,6 +178,10 @@ def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
                 return score(batch)
         except SystemExit as exc:
             raise _exited(exc, "scoring a batch", source, key) from None
+        except (Exception, KeyboardInterrupt, GeneratorExit):
+            raise  # an Exception is named by the caller; Ctrl-C is the user's
+        except BaseException as exc:  # exit 1 and a traceback from outside every handler
+            raise _raised(exc, "scoring a batch", source, key) from None
 
     vocabulary = getattr(score, "vocabulary", None)
     if vocabulary is not None:  # the text probes sweep a model's own vocabulary
@@ -191,9 +197,21 @@ def _guarded(score: Any, seconds: float | None, source: Path, key: str) -> Any:
                     return call()
             except SystemExit as exc:
                 raise _exited(exc, "computing features", source, key) from None
+            except (Exception, KeyboardInterrupt, GeneratorExit):
+                raise
+            except BaseException as exc:
+                raise _raised(exc, "computing features", source, key) from None
 
         run.features = guarded_features(features, source, bounded)  # type: ignore[attr-defined]
     return run
+
+
+def _raised(exc: BaseException, doing: str, source: Path, key: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"the model raised {type(exc).__name__} while {doing}: {_first_line(exc)}",
+        file=source,
+        key=key,
+    )
 
 
 def _exited(exc: SystemExit, doing: str, source: Path, key: str) -> ModelLoadError:

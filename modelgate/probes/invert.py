@@ -42,6 +42,10 @@ class SearchAborted(Exception):
         self.total = total
 
 
+class NotDifferentiable(Exception):
+    """The model's scores carry no gradient to its input, so there is nothing to search."""
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The counts of one search, and the memory-derived group sizes (classes per pass, rows per
@@ -129,6 +133,7 @@ def _invert(
     device = _device(module)
     x = torch.as_tensor(np.array(inputs)).to(device)  # a copy: the suite may be a memmap
     dtype = x.dtype
+    _refuse_undifferentiable(module, x[:2])
     y = torch.as_tensor(labels, dtype=torch.long).to(device)
     search, held = split_halves(len(x))
     xs, ys, xh, yh = x[search], y[search], x[held], y[held]
@@ -197,6 +202,29 @@ def _invert(
         patterns=all_patterns,
         seconds=time.monotonic() - started,
     )
+
+
+def _refuse_undifferentiable(module: torch.nn.Module, sample: torch.Tensor) -> None:
+    """One forward and backward pass before the search, as the search makes them: a model that
+    detaches its scores, returns integers or edits a tensor autograd needs would otherwise end
+    the run with autograd's own error deep inside the search."""
+    probe = sample.detach().clone().requires_grad_(True)
+    try:
+        scores = module(probe)
+        if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
+            kind = scores.dtype if isinstance(scores, torch.Tensor) else type(scores).__name__
+            raise NotDifferentiable(f"its scores are {kind}, not floating-point")
+        if not scores.requires_grad:
+            raise NotDifferentiable("its scores do not depend on its input through torch")
+        target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+        torch.nn.functional.cross_entropy(scores, target).backward()
+    except NotDifferentiable:
+        raise
+    except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise NotDifferentiable(f"its backward pass fails ({first})") from None
+    if probe.grad is None:
+        raise NotDifferentiable("its scores do not depend on its input through torch")
 
 
 def _workers(module: torch.nn.Module, device: torch.device, groups: int, cores: int) -> int:

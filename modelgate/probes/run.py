@@ -369,7 +369,7 @@ def _invert(
     config_file: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Inversion:
-    from modelgate.probes.invert import Schedule, SearchAborted, invert
+    from modelgate.probes.invert import NotDifferentiable, Schedule, SearchAborted, invert
     from modelgate.probes.sizing import sizes_of
 
     spec = probe_plan.invert
@@ -421,6 +421,16 @@ def _invert(
             classes=classes,
             progress=progress,
         )
+    except NotDifferentiable as exc:
+        from modelgate.errors import PredictionError
+
+        raise PredictionError(
+            f"trigger inversion cannot search this model: {exc}",
+            file=predictor.info.path,
+            key="probes.invert",
+            hint="return the scores torch computes (no detach, numpy or in-place edits), or "
+            "leave the invert probe out of `probes` and say why in the review",
+        ) from None
     except SearchAborted as exc:
         from modelgate.errors import TimeLimitError
 

@@ -167,3 +167,30 @@ def test_groups_searched_at_once_give_bit_for_bit_the_sequential_result() -> Non
         torch.set_num_threads(threads)
     _same(one_by_one, at_once)
     np.testing.assert_array_equal(one_by_one.norms, at_once.norms)
+
+
+class _Lying(Planted):
+    """Scores torch cannot take a gradient of: detached, integers, or edited in place."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(trigger=False)
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "inplace":
+            y = torch.sigmoid(x.reshape(len(x), -1) @ self.templates.T)
+            y.mul_(2.0)  # sigmoid's backward needs its output: autograd refuses at backward
+            return y
+        scores = super().forward(x)
+        return scores.detach() if self.how == "detach" else scores.round().long()
+
+
+@pytest.mark.parametrize(
+    ("how", "words"),
+    [("detach", "do not depend"), ("integers", "not floating"), ("inplace", "backward pass")],
+)
+def test_a_model_without_a_gradient_is_refused_before_the_search(how: str, words: str) -> None:
+    from modelgate.probes.invert import NotDifferentiable
+
+    with pytest.raises(NotDifferentiable, match=words):
+        _invert(_Lying(how))

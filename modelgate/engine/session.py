@@ -62,7 +62,7 @@ def run_check(
     (exit 2) when it cannot decide, after removing every report this run would have written.
     `given`: the suite's predictions made elsewhere (`modelgate merge`)."""
     from modelgate.report import DEFAULT_FILENAMES
-    from modelgate.report.targets import discard, guess_output, plan_targets
+    from modelgate.report.targets import guess_output, plan_targets
 
     request = reports or ReportRequest()
     # Known before the config loads, so that even a config error removes the old reports.
@@ -78,13 +78,22 @@ def run_check(
             folder = request.folder or config.resolve(config.settings.output.dir)
             plan = plan_targets(folder, tuple(config.settings.output.formats), dict(request.paths))
             stale = plan_targets(folder, tuple(DEFAULT_FILENAMES), {}).targets
+        # Gone before the model runs, not only after a failure: a run that never reaches its
+        # own handlers (killed for memory, a factory's os._exit) leaves no earlier verdict.
+        _discard_all(stale, plan.targets)
         written = _check_and_write(config, plan, progress, today, given)
     except BaseException:
-        discard(stale)  # whatever failed: no earlier verdict may pass for this run's
-        discard(plan.targets)
-        _discard_attribution(stale, plan.targets)
+        _discard_all(stale, plan.targets)  # whatever failed: no earlier verdict may pass
         raise
     return CheckRun(config=config, result=written[0], reports=written[1], report_dir=folder)
+
+
+def _discard_all(stale: dict[str, Path], targets: dict[str, Path]) -> None:
+    from modelgate.report.targets import discard
+
+    discard(stale)
+    discard(targets)
+    _discard_attribution(stale, targets)
 
 
 def _discard_attribution(*target_sets: dict[str, Path]) -> None:

@@ -7,6 +7,7 @@ are read from it as far as it parses (`output.dir`, `output.formats`), else the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,8 @@ def guess_output(config_arg: str | Path) -> tuple[Path, tuple[str, ...]]:
     try:
         data = load_yaml(path, ConfigError, what="config file").data
     except (ConfigError, OSError, ValueError):
-        return out_dir, formats
+        scanned = _scan_output_dir(path)  # a config that does not parse still names its folder
+        return (folder / scanned if scanned else out_dir), formats
     output = data.get("output") if isinstance(data, dict) else None
     if isinstance(output, dict):
         if isinstance(output.get("dir"), str) and output["dir"]:
@@ -70,6 +72,31 @@ def guess_output(config_arg: str | Path) -> tuple[Path, tuple[str, ...]]:
         if isinstance(listed, list) and all(isinstance(f, str) for f in listed):
             formats = tuple(f for f in listed if f in FORMATS)
     return out_dir, formats
+
+
+_FLOW_DIR = re.compile(r"""^output:\s*\{[^}\n]*?\bdir:\s*("[^"\n]*"|'[^'\n]*'|[^,}\s#]+)""", re.M)
+_BLOCK = re.compile(r"^output:[ \t]*(?:#[^\n]*)?\n((?:[ \t]+[^\n]*\n?|[ \t]*\n)*)", re.M)
+_BLOCK_DIR = re.compile(r"""^[ \t]+dir:[ \t]*("[^"\n]*"|'[^'\n]*'|[^\s#]+)""", re.M)
+
+
+def _scan_output_dir(path: Path) -> str | None:
+    """`output.dir` read line by line from a config YAML refuses (a bad tag, an unclosed
+    bracket, too many nodes), so an undecided run still removes the reports an earlier run left
+    there; used for nothing else."""
+    from modelgate.regularfile import read_regular
+    from modelgate.yamlfile import MAX_BYTES
+
+    try:
+        text = read_regular(path, MAX_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    text = text.replace("\r\n", "\n")
+    found = _FLOW_DIR.search(text)
+    if found is None:
+        block = _BLOCK.search(text)
+        found = _BLOCK_DIR.search(block.group(1)) if block else None
+    value = found.group(1).strip("'\"") if found else ""
+    return value if value.strip() and "\x00" not in value else None
 
 
 def check_targets(plan: Plan) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from modelgate.errors import ConfigError
 from modelgate.paths import resolved
@@ -28,6 +28,17 @@ ModelFormat = Literal[
 ]
 ReportFormat = Literal["json", "junit", "markdown"]
 DEFAULT_FORMATS: tuple[ReportFormat, ...] = ("json", "junit", "markdown")
+
+
+def _not_blank(value: str) -> str:
+    """A blank path resolves to the config's own folder, a blank name to nothing: say so."""
+    if not value.strip():
+        raise ValueError("is blank; name a file, or leave the key out")
+    return value
+
+
+# Every path and `module:function` name in a config: never blank.
+FileName = Annotated[str, AfterValidator(_not_blank)]
 
 
 class SandboxSpec(StrictModel):
@@ -52,21 +63,21 @@ class SandboxSpec(StrictModel):
 class SignatureSpec(StrictModel):
     """An OpenSSF model-signing signature of the model file or folder (elliptic-curve key)."""
 
-    public_key: str = Field(description="PEM public key (EC P-256/384/521) of the signer.")
-    path: str | None = Field(None, description="The signature; default: the model path + .sig")
+    public_key: FileName = Field(description="PEM public key (EC P-256/384/521) of the signer.")
+    path: FileName | None = Field(None, description="The signature; default: the model path + .sig")
 
 
 class ModelSpec(StrictModel):
     """How to load one model. Formats that carry code are refused when `allow_code` is false."""
 
-    path: str | None = Field(None, description="Model file, relative to the config's folder.")
+    path: FileName | None = Field(None, description="Model file, relative to the config's folder.")
     format: ModelFormat = Field("auto", description="Inferred from the file extension on auto.")
-    factory: str | None = Field(
+    factory: FileName | None = Field(
         None,
         description="`module:function` or `file.py:function` that builds the nn.Module whose "
         "state dict `path` holds.",
     )
-    callable: str | None = Field(
+    callable: FileName | None = Field(
         None,
         description="`module:function` or `file.py:function` mapping a batch of raw inputs "
         "to per-class scores (black-box models: text pipelines, sklearn, anything).",
@@ -103,14 +114,6 @@ class ModelSpec(StrictModel):
     @classmethod
     def _signature_shorthand(cls, value: Any) -> Any:
         return {"public_key": value} if isinstance(value, str) else value
-
-    @field_validator("path", "factory", "callable")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        """A blank path would resolve to the config's own folder: say so instead."""
-        if value is not None and not value.strip():
-            raise ValueError("is blank; name a file, or leave the key out")
-        return value
 
 
 class ProtectedPolicy(StrictModel):
@@ -219,7 +222,7 @@ class TrustSpec(StrictModel):
         description="With blessed_model: `all` canaries, or N for a sample of N (the protected "
         "canaries plus a sample keyed by the record's digest).",
     )
-    public_key: str | None = Field(
+    public_key: FileName | None = Field(
         None,
         description="ed25519 public key (PEM) of the team's signing key: the baseline and "
         "calibration records must carry a valid signature (`RECORD.sig`, `modelgate sign`).",
@@ -237,14 +240,14 @@ class TrustSpec(StrictModel):
 
 
 class OutputSpec(StrictModel):
-    dir: str = "modelgate-report"
+    dir: FileName = "modelgate-report"
     formats: list[ReportFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
 
 
 class HistorySpec(StrictModel):
     """The run ledger (SQLite) where every check and bless is recorded."""
 
-    path: str = Field(
+    path: FileName = Field(
         ".modelgate/history.sqlite", description="Ledger file, relative to the config's folder."
     )
     enabled: bool = Field(True, description="False records nothing and skips the drift check.")
@@ -253,7 +256,7 @@ class HistorySpec(StrictModel):
 class TrainingDataSpec(StrictModel):
     """The training-data manifest and the budget of `modelgate attribute`."""
 
-    path: str = Field(
+    path: FileName = Field(
         description="Training-data manifest folder (suite format plus a `source` column), "
         "relative to the config's folder: the candidate's training set, or only the rows "
         "added since the blessed model."
@@ -287,11 +290,11 @@ class TrainingDataSpec(StrictModel):
 
 class Settings(StrictModel):
     version: Literal[1] = Field(description="Config format version; must be 1.")
-    suite: str = Field(description="Canary suite folder (holds suite.yaml).")
+    suite: FileName = Field(description="Canary suite folder (holds suite.yaml).")
     candidate: Union[str, ModelSpec] = Field(description="The model under test.")  # noqa: UP007
-    baseline: str = Field(description="Blessed baseline record written by `modelgate bless`.")
-    calibration: str | None = Field(None, description="Churn calibration record (optional).")
-    waivers: str | None = Field(None, description="Waivers file (optional).")
+    baseline: FileName = Field(description="Blessed baseline record written by `modelgate bless`.")
+    calibration: FileName | None = Field(None, description="Churn calibration record (optional).")
+    waivers: FileName | None = Field(None, description="Waivers file (optional).")
     policy: Policy = Policy()
     inference: InferenceSpec = InferenceSpec()
     output: OutputSpec = OutputSpec()

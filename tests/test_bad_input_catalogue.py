@@ -797,6 +797,12 @@ CASES: dict[str, Case] = {
     "candidate_path_blank": Case(  # resolved to the config's own folder
         lambda p: _config(p, "candidate.safetensors", "' '"), "modelgate.yaml", "candidate.path"
     ),
+    "calibration_blank": Case(  # silently ran uncalibrated, with weaker tests
+        lambda p: _append(p, "calibration: ''\n"), "modelgate.yaml", "calibration"
+    ),
+    "output_dir_blank": Case(  # wrote the reports into the config's folder
+        lambda p: _config(p, "dir: reports", "dir: ' '"), "modelgate.yaml", "output.dir"
+    ),
     # --- other commands --------------------------------------------------------------------------
     "waive_blank_expiry": Case(  # read as "never expires"
         lambda p: [*_waive(p), "--expires", ""], "", "--expires"

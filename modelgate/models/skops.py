@@ -36,6 +36,7 @@ class SkopsLoader(ModelLoader):
             ) from None
         assert request.path is not None
         data = request.path.read_bytes()
+        _refuse_a_zip_bomb(data, request)
         trusted = list(request.spec.trusted_types)
         try:
             untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
@@ -65,6 +66,33 @@ class SkopsLoader(ModelLoader):
         method, output = _method(estimator, request)
         order = _class_order(estimator, request)
         return Predictor(info=info, score=_scorer(getattr(estimator, method), order), output=output)
+
+
+# skops parses `schema.json` whole before it refuses anything: a member of spaces deflated a
+# thousandfold (1 MiB on disk) took 2.6 GiB. A real schema is kilobytes; arrays live in members
+# of their own, whose declared sizes are bounded by what a scikit-learn model plausibly holds.
+_SCHEMA_MAX = 64 << 20
+_MEMBERS_MAX = 8 << 30
+
+
+def _refuse_a_zip_bomb(data: bytes, request: LoadRequest) -> None:
+    """Refuse an archive whose declared member sizes are beyond the bounds, before inflating."""
+    import io
+    import zipfile
+
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip at all: skops names that below
+    schema = sum(m.file_size for m in members if m.filename == "schema.json")
+    total = sum(m.file_size for m in members)
+    if schema > _SCHEMA_MAX or total > _MEMBERS_MAX:
+        what = f"schema.json of {schema:,} bytes" if schema > _SCHEMA_MAX else f"{total:,} bytes"
+        raise ModelLoadError(
+            f"not a plausible skops file: its members declare {what} once inflated",
+            file=request.path,
+            key=request.at("path"),
+        )
 
 
 def _method(estimator: Any, request: LoadRequest) -> tuple[str, str]:

@@ -109,3 +109,23 @@ def test_decision_function_gives_logits(tmp_path: Path) -> None:
     predictor = _load(tmp_path, method="decision_function")
     assert predictor.output == "logits"  # type: ignore[attr-defined]
     assert predictor.score(x).shape == (4, 2)  # type: ignore[attr-defined]
+
+
+def test_a_schema_that_inflates_a_thousandfold_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    import zipfile
+
+    x, labels = tabular_suite(tmp_path)
+    save_model(tmp_path / "real.skops", x, labels)  # type: ignore[arg-type]
+    with zipfile.ZipFile(tmp_path / "real.skops") as real, zipfile.ZipFile(
+        tmp_path / "model.skops", "w", zipfile.ZIP_DEFLATED
+    ) as bomb:
+        for member in real.infolist():
+            if member.filename != "schema.json":
+                bomb.writestr(member, real.read(member))
+        bomb.writestr("schema.json", b" " * (65 << 20))  # 65 MiB of spaces, ~65 KB on disk
+    assert (tmp_path / "model.skops").stat().st_size < 1 << 20
+    done = cli(write_config(tmp_path, CANDIDATE), "bless")
+    assert done.code == 2, done.text
+    assert "model.skops" in done.text and "schema.json of" in done.text

@@ -115,4 +115,6 @@ def read_inversion(header: Mapping[str, Any], n_classes: int) -> BlessedInversio
     # -1: a class not searched; a norm is a size (NaN: not searched, inf: no trigger found)
     if (held < 0).any() or ((universal < -1) | (universal > held)).any() or (norms < 0).any():
         raise _bad("inversion", "inversion counts must lie between 0 and the held-out canaries")
+    if (np.isnan(norms) & (universal >= 0)).any():  # a searched class always has a size
+        raise _bad("inversion", "a class has universal hits but no trigger size (norm null)")
     return BlessedInversion(norms=norms, universal_hits=universal, held_out=held, budget=budget)

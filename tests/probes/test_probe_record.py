@@ -36,6 +36,14 @@ def test_probe_counts_round_trip_one_line_per_probe() -> None:
         {"probes": {"eligible": [1, 2], "hits": {}}},
         {"probes": {"eligible": [1, 2, 3], "hits": {"p": "1 x 3"}}},
         {"inversion": {"norms": [1.0], "universal_hits": [1], "held_out": [1], "steps": 5}},
+        # searched (universal hits) yet without a size: it switched the inversion check off
+        {
+            "inversion": {
+                "norms": [None, 1.0, 1.0],
+                "universal_hits": [3, 3, 3],
+                "held_out": [5] * 3,
+            }
+        },
     ],
 )
 def test_malformed_records_are_refused(header: dict) -> None:  # type: ignore[type-arg]

@@ -20,13 +20,14 @@ from pydantic import ValidationError
 
 from modelgate.atomic import write_bytes_atomic, write_text_atomic
 from modelgate.digest import file_sha256
-from modelgate.errors import UsageError
+from modelgate.errors import SuiteError, UsageError
 from modelgate.suite.format import (
     MANIFEST_NAME,
     SAMPLE_COLUMNS,
     InputSpec,
     Modality,
     Provenance,
+    Suite,
     SuiteManifest,
     data_files,
     load_suite,
@@ -47,13 +48,30 @@ def freeze_suite(folder: str | Path) -> tuple[SuiteManifest, bool]:
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    load_suite(folder, verify=False)
+    _refuse_non_finite(load_suite(folder, verify=False))
     digests = {name: "sha256:" + file_sha256(folder / name) for name in data_files(manifest)}
     if digests == manifest.files:
         return manifest, False
     frozen = manifest.model_copy(update={"files": digests, "version": manifest.version + 1})
     write_manifest(folder, frozen)
     return frozen, True
+
+
+def _refuse_non_finite(suite: Suite) -> None:
+    """A NaN or infinite canary input is frozen never: every model's scores on it would be
+    refused later as the model's fault."""
+    inputs = suite.inputs
+    if isinstance(inputs, list) or not np.issubdtype(inputs.dtype, np.floating):
+        return
+    for start in range(0, len(inputs), 65_536):  # a memory-mapped suite, a block at a time
+        block = np.asarray(inputs[start : start + 65_536])
+        bad = ~np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+        if bad.any():
+            i = start + int(np.flatnonzero(bad)[0])
+            raise SuiteError(
+                f"canary {suite.ids[i]!r} (row {i}) has a NaN or infinite input",
+                file=suite.path / suite.manifest.inputs,
+            )
 
 
 def _samples_csv(

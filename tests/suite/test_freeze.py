@@ -73,3 +73,11 @@ def test_a_hand_written_manifest_with_a_blank_class_is_refused(tmp_path: Path) -
 def test_labels_are_stripped_before_the_classes_are_read_from_them(tmp_path: Path) -> None:
     _init(tmp_path / "s", [" a", "b "])
     assert read_manifest(tmp_path / "s").classes == ["a", "b"]
+
+
+def test_a_nan_input_is_refused_at_init_naming_the_canary(tmp_path: Path) -> None:
+    x = np.zeros((3, 2), np.float32)
+    x[1, 0] = np.nan
+    with pytest.raises(SuiteError, match="'s-1'.*NaN"):
+        _init(tmp_path / "s", ["a", "b", "a"], inputs=x)
+    assert not (tmp_path / "s").exists()

@@ -33,6 +33,8 @@ def mismatch(setting: Any, modality: str, header: Mapping[str, Any]) -> tuple[st
     recorded = header.get("probes")
     if probe_plan.probes and isinstance(recorded, dict):
         want, got = probe_plan.probe_budget(), recorded.get("budget")
+        if recorded.get("format") != RECORD_FORMAT and got == want:
+            return "header.probes.format", _other_format(recorded.get("format"))
         if got != want or recorded.get("format") != RECORD_FORMAT:
             return "header.probes.budget", (
                 f"the blessed probe results were measured with {describe(got)}; this config "
@@ -41,12 +43,19 @@ def mismatch(setting: Any, modality: str, header: Mapping[str, Any]) -> tuple[st
     recorded = header.get("inversion")
     if probe_plan.invert is not None and isinstance(recorded, dict):
         want, got = probe_plan.invert.budget(), recorded.get("budget")
+        if recorded.get("format") != RECORD_FORMAT and got == want:
+            return "header.inversion.format", _other_format(recorded.get("format"))
         if got != want or recorded.get("format") != RECORD_FORMAT:
             return "header.inversion.budget", (
                 f"the blessed model was inverted with {describe(got)}; this config inverts "
                 f"with {describe(want)}"
             )
     return None
+
+
+def _other_format(found: object) -> str:
+    """Same counts, another record layout: naming two equal budgets would explain nothing."""
+    return f"record format {found!r}, not {RECORD_FORMAT}, the one this modelgate reads"
 
 
 def refuse_other_budget(

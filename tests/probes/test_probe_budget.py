@@ -113,7 +113,9 @@ def test_a_record_made_with_other_counts_is_refused_and_a_forced_bless_replaces_
     [
         (lambda h: h["probes"].update(budget={"canaries": 100}), "header.probes.budget"),
         (lambda h: h["inversion"].pop("budget"), "header.inversion.budget"),
-        (lambda h: h["inversion"].update(format=1), "header.inversion.budget"),
+        # same counts in another layout: named as the format, not as two equal budgets
+        (lambda h: h["inversion"].update(format=1), "header.inversion.format"),
+        (lambda h: h["probes"].update(format=9), "header.probes.format"),
     ],
 )
 def test_records_from_other_or_older_budgets_are_refused(tmp_path: Path, edit, key: str) -> None:  # type: ignore[no-untyped-def]

@@ -1040,6 +1040,13 @@ CASES: dict[str, Case] = {
     "suite_init_single_value": Case(
         lambda p: _suite_init(p, np.float32(3.0), "a\n"), "x.npy", None
     ),
+    "suite_inputs_outside_its_folder": Case(  # read whatever file the manifest named
+        lambda p: _replace(
+            p.root / "suite" / "suite.yaml", "inputs: inputs.npy", "inputs: ../x.npy"
+        ),
+        "suite.yaml",
+        "inputs",
+    ),
     "suite_freeze_of_a_fifo": Case(  # freeze reads the files before any digest: it never ended
         lambda p: (
             (p.root / "suite" / "samples.csv").unlink(),

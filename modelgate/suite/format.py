@@ -24,6 +24,7 @@ from modelgate.digest import file_sha256, json_sha256
 from modelgate.errors import SuiteError
 from modelgate.heap import keep_freed_memory
 from modelgate.jsonfile import loads
+from modelgate.paths import plain_file_name
 from modelgate.suite.pages import PageReleaser
 from modelgate.validation import StrictModel, validate_mapping
 from modelgate.yamlfile import load_yaml
@@ -63,6 +64,14 @@ class SuiteManifest(StrictModel):
     files: dict[str, str] = Field(
         default_factory=dict, description="sha256 of every data file, written by freeze."
     )
+
+    @field_validator("inputs", "samples")
+    @classmethod
+    def _inside_the_folder(cls, name: str) -> str:
+        """The data files live in the suite's folder: a path elsewhere is never read."""
+        if not plain_file_name(name):
+            raise ValueError(f"{name!r} must be a file name in the suite's folder")
+        return name
 
     @field_validator("name")
     @classmethod

@@ -118,9 +118,10 @@ def test_a_schema_that_inflates_a_thousandfold_is_refused_before_it_is_read(
 
     x, labels = tabular_suite(tmp_path)
     save_model(tmp_path / "real.skops", x, labels)  # type: ignore[arg-type]
-    with zipfile.ZipFile(tmp_path / "real.skops") as real, zipfile.ZipFile(
-        tmp_path / "model.skops", "w", zipfile.ZIP_DEFLATED
-    ) as bomb:
+    with (
+        zipfile.ZipFile(tmp_path / "real.skops") as real,
+        zipfile.ZipFile(tmp_path / "model.skops", "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
         for member in real.infolist():
             if member.filename != "schema.json":
                 bomb.writestr(member, real.read(member))

@@ -78,6 +78,6 @@ def test_labels_are_stripped_before_the_classes_are_read_from_them(tmp_path: Pat
 def test_a_nan_input_is_refused_at_init_naming_the_canary(tmp_path: Path) -> None:
     x = np.zeros((3, 2), np.float32)
     x[1, 0] = np.nan
-    with pytest.raises(SuiteError, match="'s-1'.*NaN"):
+    with pytest.raises(SuiteError, match=r"'s-1'.*NaN"):
         _init(tmp_path / "s", ["a", "b", "a"], inputs=x)
     assert not (tmp_path / "s").exists()

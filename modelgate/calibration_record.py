@@ -78,6 +78,13 @@ def read_calibration(path: Path, baseline: BaselineRecord) -> Calibration:
             key="baseline_sha256",
             hint="re-run `modelgate calibrate` after every bless",
         )
+    if record.get("suite_digest") != baseline.suite_digest:  # the baseline's own suite
+        raise CalibrationError(
+            "made on another suite than the baseline's (digest mismatch)",
+            file=path,
+            key="suite_digest",
+            hint="re-run `modelgate calibrate` after every bless",
+        )
     try:
         return Calibration.from_dict(record["calibration"])
     except CalibrationError as exc:

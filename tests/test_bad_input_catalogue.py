@@ -160,14 +160,18 @@ def _calibrated(p: Project) -> None:
     assert main(["calibrate", "-c", str(p.config), "--control", *controls]) == 0
 
 
-def _calibration_json(p: Project, change: Callable[[dict], None]) -> None:  # type: ignore[type-arg]
-    """A calibrated project whose record is edited (the ledger anchor off, so the parse is
-    what refuses it)."""
+def _calibration_json(
+    p: Project,
+    change: Callable[[dict], None],
+    part: str | None = "calibration",  # type: ignore[type-arg]
+) -> None:
+    """A calibrated project whose record (its `part`, or the whole) is edited (the ledger
+    anchor off, so the parse is what refuses it)."""
     _calibrated(p)
     _append(p, "trust: {ledger: 'off'}\n")
     path = p.root / "calib.json"
     data = json.loads(path.read_text())
-    change(data["calibration"])
+    change(data[part] if part else data)
     path.write_text(json.dumps(data))
 
 
@@ -796,6 +800,11 @@ CASES: dict[str, Case] = {
     ),
     "candidate_path_blank": Case(  # resolved to the config's own folder
         lambda p: _config(p, "candidate.safetensors", "' '"), "modelgate.yaml", "candidate.path"
+    ),
+    "calibration_of_another_suite": Case(  # accepted: only the baseline digest was checked
+        lambda p: _calibration_json(p, lambda d: d.update(suite_digest="0" * 64), part=None),
+        "calib.json",
+        "suite_digest",
     ),
     "calibration_blank": Case(  # silently ran uncalibrated, with weaker tests
         lambda p: _append(p, "calibration: ''\n"), "modelgate.yaml", "calibration"

@@ -50,8 +50,9 @@ def rank_flips(flips: Sequence[CanaryFlip], limit: int | None = None) -> list[Ca
 
 
 def short_digest(digest: str, n: int = 12) -> str:
-    """The first `n` hex digits, without an algorithm prefix such as `sha256:`."""
-    return digest.split(":", 1)[-1][:n]
+    """The first `n` hex digits, without an algorithm prefix such as `sha256:`; a model with no
+    file of its own (a callable without `path`) has none, and says so."""
+    return digest.split(":", 1)[-1][:n] or "none: no model file"
 
 
 def percent(value: float) -> str:

@@ -148,3 +148,13 @@ def test_passing_report_is_short(passing_result: GateResult) -> None:
     for absent in ("## Findings", "## Flipped canaries", "## Waivers", "## Notes", "❌"):
         assert absent not in text
     assert render(passing_result) == text
+
+
+def test_a_model_without_a_file_says_it_has_no_digest(passing_result: GateResult) -> None:
+    from dataclasses import replace
+
+    from modelgate.report import console
+
+    result = replace(passing_result, candidate=replace(passing_result.candidate, sha256=""))
+    assert "sha256 none: no model file" in render(result)
+    assert "sha256 none: no model file" in console.render(result, color=False)

@@ -77,7 +77,9 @@ def predict_suite(
     n, k = len(suite), len(suite.classes)
     log_probs = np.empty((n, k), dtype=np.float32)
     run_batch = _torch_runner(predictor) if predictor.is_torch else _python_runner(predictor)
+    first: Any = None
     for start, batch in suite.batches(batch_size):
+        first = batch if first is None else first
         try:
             out = run_batch(batch)
         except PredictionError as exc:
@@ -106,7 +108,37 @@ def predict_suite(
         log_probs[start : start + len(batch)] = out
         if progress is not None:
             progress(start + len(batch), n)
+    if first is not None:
+        _refuse_a_changing_model(run_batch, first, log_probs[: len(first)], source)
     return Predictions(log_probs=log_probs, labels=log_probs.argmax(axis=1).astype(np.int64))
+
+
+def _refuse_a_changing_model(
+    run_batch: Callable[[Any], np.ndarray], first: Any, scored: np.ndarray, source: Path | str
+) -> None:
+    """The first batch scored again must give the same scores: a model that answers the same
+    canaries differently (dropout left in train mode, sampling inside it) makes churn of its own,
+    which the statistics would read as the candidate's. Float noise (threads, a GPU's atomics)
+    is far inside the tolerance."""
+    try:
+        again = run_batch(first)
+    except Exception as exc:  # it answered these canaries once: failing now is changing too
+        again = None
+        reason = f"raised {type(exc).__name__} on a second pass"
+    else:
+        reason = "returned other scores for the same canaries on a second pass"
+    if again is not None and again.shape == scored.shape:
+        close = np.isclose(again, scored, rtol=1e-4, atol=1e-3) | (again == scored)
+        if close.all():
+            return
+        row = int(np.flatnonzero(~close.all(axis=1))[0])
+        reason += f" (canary {row}: up to {float(np.nanmax(np.abs(again - scored)[row])):.3g} nats)"
+    raise PredictionError(
+        f"the model {reason}: it is not deterministic, so its flips cannot be told from churn",
+        file=source,
+        key="candidate",
+        hint="put the model in eval mode (dropout off) and take no random draws when scoring",
+    )
 
 
 def _torch_runner(predictor: Predictor) -> Callable[[Any], np.ndarray]:

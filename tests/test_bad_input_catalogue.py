@@ -779,6 +779,13 @@ CASES: dict[str, Case] = {
         "candidate",
         "probes.invert",
     ),
+    "model_with_dropout_on": Case(  # its own churn was judged as the candidate's
+        lambda p: _factory(
+            p, HANGING.replace("{body}", "return torch.dropout(self.linear(x), 0.5, True)")
+        ),
+        "candidate",
+        "not deterministic",
+    ),
     "model_returns_a_string": Case(
         lambda p: _factory(p, HANGING.replace("{body}", "return 'cat'")), "candidate", "output"
     ),

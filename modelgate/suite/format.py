@@ -12,6 +12,7 @@ import functools
 import itertools
 import operator
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,10 +83,14 @@ class SuiteManifest(StrictModel):
 
     @field_validator("classes")
     @classmethod
-    def _printable_class_names(cls, classes: list[str]) -> list[str]:
-        """A class name is what reviewers read in every report: never blank, no control bytes."""
+    def _distinct_printable_class_names(cls, classes: list[str]) -> list[str]:
+        """A class name is what reviewers read in every report: never blank, no control bytes,
+        and each names one model output."""
         for name in classes:
             _refuse_unprintable(name, "a class name")
+        twice = sorted(c for c, k in Counter(classes).items() if k > 1)
+        if twice:
+            raise ValueError(f"class names must be unique ({', '.join(map(repr, twice))} repeated)")
         return classes
 
     def to_yaml_dict(self) -> dict[str, object]:
@@ -170,13 +175,6 @@ def read_manifest(folder: Path) -> SuiteManifest:
     manifest_path = folder / MANIFEST_NAME if folder.is_dir() else folder
     located = load_yaml(manifest_path, SuiteError, what="suite manifest")
     manifest: SuiteManifest = validate_mapping(located, SuiteManifest, SuiteError)
-    if len(set(manifest.classes)) != len(manifest.classes):
-        raise SuiteError(
-            "class names must be unique",
-            file=manifest_path,
-            key="classes",
-            line=located.line_of("classes"),
-        )
     return manifest
 
 

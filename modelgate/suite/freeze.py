@@ -9,7 +9,6 @@ import io
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -182,14 +181,11 @@ def init_suite(
 
 
 def _check_classes(classes: Sequence[str]) -> None:
+    """Said plainly here; names, duplicates and the rest are the manifest's own rules."""
     if len(classes) < 2:
         raise UsageError(
             f"a suite needs at least two classes, got {list(classes)!r}", key="classes"
         )
-    if len(set(classes)) != len(classes):
-        twice = sorted(c for c, k in Counter(classes).items() if k > 1)
-        message = f"class names must be unique ({', '.join(map(repr, twice))} repeated)"
-        raise UsageError(message, key="classes")
 
 
 def _check_rows(ids: Sequence[str], labels: Sequence[str], classes: Sequence[str]) -> None:

@@ -29,10 +29,13 @@ def write_calibration(
     baseline: BaselineRecord,
     controls: list[tuple[Predictions, ModelInfo]],
     probe_max: Mapping[str, np.ndarray] | None = None,
+    inversion_floor: tuple[np.ndarray, int] | None = None,
 ) -> Calibration:
     """Fit the churn null on the controls' predictions and write it, with what it is tied to.
 
     `probe_max`: per trigger probe, the highest attraction per class over the controls.
+    `inversion_floor`: per class, the inverted controls' floor of trigger sizes, and how many
+    were inverted.
     """
     calibration = calibrate(
         suite.labels,
@@ -46,6 +49,13 @@ def write_calibration(
             probe_max=tuple(
                 (name, tuple(float(v) for v in rates)) for name, rates in sorted(probe_max.items())
             ),
+        )
+    if inversion_floor is not None:
+        floor, inverted = inversion_floor
+        calibration = replace(
+            calibration,
+            inversion_floor=tuple(float(v) for v in floor),
+            inversion_controls=inverted,
         )
     record = {
         "baseline_sha256": baseline.sha256,

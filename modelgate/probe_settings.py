@@ -123,6 +123,14 @@ class InvertProbe(StrictModel):
         "probes flagged, strongest first, then the blessed record's, then by class index.",
     )
     universal: bool = Field(True, description="Also a universal-perturbation search (blends).")
+    controls: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description="Clean control retrains `calibrate` inverts with these counts (the first "
+        "by weights digest): their trigger sizes are each class's clean floor, the null of "
+        "the size comparison. 0: none (the blessed model's sizes alone: more false alarms).",
+    )
     budget_s: float | None = Field(
         None,
         gt=0,

@@ -16,7 +16,7 @@ from modelgate.baseline_header import parse_header
 from modelgate.cli import main
 from modelgate.config import Config, Settings, load_config
 from modelgate.engine.check import run_gate
-from modelgate.engine.evaluate import NO_CALIBRATION, evaluate
+from modelgate.engine.evaluate import NO_CALIBRATION, NO_INVERSION_FLOOR, evaluate
 from modelgate.engine.inputs import Inputs
 from modelgate.predict import Predictions
 from modelgate.report import json as json_report
@@ -271,6 +271,26 @@ def test_a_waiver_never_turns_a_pass_into_a_fail(s, data) -> None:  # type: igno
     assert with_waivers.metrics.unexplained_flips <= without.metrics.unexplained_flips
 
 
+def test_calibrate_inverts_only_the_controls_the_invert_probe_asks_for(project: Project) -> None:
+    text = project.config.read_text()
+    project.config.write_text(text + "probes: [{kind: feature}, {kind: invert, controls: 0}]\n")
+    assert main(["bless", "-c", str(project.config)]) == 0  # the same counts: no re-bless later
+    controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2)])
+    text = project.config.read_text().replace(
+        "probes: [{kind: feature}, {kind: invert, controls: 0}]\n", ""
+    )
+    assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
+    record = json.loads((project.root / "calib.json").read_text())
+    assert record["calibration"]["inversion_controls"] == 0
+    assert record["calibration"]["inversion_floor"] == []
+    assert NO_INVERSION_FLOOR in run_gate(load_config(project.config)).notes
+    project.config.write_text(text + "probes: [{kind: feature}, {kind: invert, controls: 1}]\n")
+    assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
+    again = json.loads((project.root / "calib.json").read_text())["calibration"]
+    assert again["inversion_controls"] == 1 and len(again["inversion_floor"]) == 3
+    assert NO_INVERSION_FLOOR not in run_gate(load_config(project.config)).notes
+
+
 def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
     assert NO_CALIBRATION in run_gate(load_config(project.config)).notes
     controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3)])
@@ -285,9 +305,17 @@ def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Projec
     probe_max = record["calibration"]["probe_max"]
     assert probe_max
     assert all(len(row) == 3 and 0 <= min(row) <= max(row) <= 1 for row in probe_max.values())
+    # ... and each control was inverted (3 of the default 4): a floor of trigger sizes per
+    # class, never above the blessed model's own (it is one of the clean models)
+    assert record["calibration"]["inversion_controls"] == 3
+    floor = record["calibration"]["inversion_floor"]
+    blessed = baseline["header"]["inversion"]["norms"]
+    assert len(floor) == 3
+    assert all(f is None or (b is not None and 0 < f <= b) for f, b in zip(floor, blessed))
     result = run_gate(load_config(project.config))
     assert "calibrated on control retrains" in result.check("stats.destination").summary
     assert NO_CALIBRATION not in result.notes
+    assert NO_INVERSION_FLOOR not in result.notes
     save_weights(project.root / "candidate.safetensors", linear_weights(shift=(0, 2, 0.1)))
     assert main(["bless", "-c", str(project.config)]) == 0  # a new baseline ...
     capsys.readouterr()

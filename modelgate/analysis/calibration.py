@@ -32,6 +32,15 @@ MAX_SHIFT_DF = 19  # the lightest tail the per-cell shift null is ever given
 TAIL_PRIOR_DF = 5  # degrees of freedom the pooled prior adds to the shift null's tail
 
 
+def _size(value: Any) -> float:
+    """One stored trigger size: a number, or null for none (NaN)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a trigger size must be a number or null, not {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What clean churn looks like for one baseline: per-class flip curves (carrying the
@@ -51,6 +60,11 @@ class Calibration:
     # to each class. Clean retrains have trigger-like quirks of their own (a big white patch
     # reads as a stroke); a probe counts only beyond them.
     probe_max: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    # Per class, the smallest trigger size the inverted controls show (their minimum, or with
+    # few of them a lower prediction bound: probes.ceiling.few_control_floor); NaN where none
+    # was found. Empty: no control was inverted.
+    inversion_floor: tuple[float, ...] = ()
+    inversion_controls: int = 0  # how many controls were inverted for it
     # What clean retrains do to each (canary, class) log-odds cell: the reversal test's null.
     canaries: CanaryNull | None = field(default=None, compare=False)
 
@@ -92,6 +106,10 @@ class Calibration:
             "curves": [c.to_dict() for c in self.curves],
             "format": FORMAT,
             "heterogeneity": round_float(self.heterogeneity),
+            "inversion_controls": self.inversion_controls,
+            "inversion_floor": [
+                round_float(v) if math.isfinite(v) else None for v in self.inversion_floor
+            ],
             "n_canaries": self.n_canaries,
             "n_classes": self.n_classes,
             "n_controls": self.n_controls,
@@ -135,6 +153,8 @@ class Calibration:
                     (str(name), tuple(float(v) for v in row))
                     for name, row in sorted(data.get("probe_max", {}).items())
                 ),
+                inversion_floor=tuple(_size(v) for v in data.get("inversion_floor", [])),
+                inversion_controls=int(data.get("inversion_controls", 0)),
                 canaries=_canaries_from_dict(data.get("canaries"), int(data["n_canaries"]), k),
             )
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -165,6 +185,18 @@ class Calibration:
         for name, row in out.probe_max:
             if len(row) != k or any(not 0.0 <= v <= 1.0 for v in row):
                 raise bad(f"probe_max.{name} must hold {k} shares in [0, 1]", f"probe_max.{name}")
+        if out.inversion_floor and (
+            len(out.inversion_floor) != k
+            or any(not (math.isnan(v) or (math.isfinite(v) and v > 0)) for v in out.inversion_floor)
+        ):
+            raise bad(f"inversion_floor must hold {k} positive sizes or nulls", "inversion_floor")
+        if not 0 <= out.inversion_controls <= out.n_controls or (
+            bool(out.inversion_floor) != (out.inversion_controls > 0)
+        ):
+            raise bad(
+                "inversion_controls must count the inverted controls (0 without a floor)",
+                "inversion_controls",
+            )
         if data.get("n_classes", k) != k:
             raise bad(f"n_classes says {data.get('n_classes')} but there are {k} curves")
         return out

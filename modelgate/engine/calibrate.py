@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from modelgate.baseline import read_baseline
 from modelgate.config import Config
 from modelgate.engine.candidate import Stages, predict_with_model, stage
@@ -63,6 +65,7 @@ def calibrate_controls(
         config.settings.probes, suite.manifest.modality, baseline.header.triggers, baseline.path
     )
     predicted: list[tuple[Predictions, ModelInfo]] = []
+    sources: list[str] = []  # each control as named, to load it again for its inversion
     probe_runs: list[TriggerRun | None] = []
     waiting: list[Callable[[Stages | None], TriggerRun]] = []  # probed side by side below
     seen: dict[str, str] = {}  # a control's weights digest -> its path
@@ -82,6 +85,7 @@ def calibrate_controls(
         _refuse_a_repeat(control, predictor.info.sha256, baseline, seen)
         seen[predictor.info.sha256] = shown
         predicted.append((predictions, replace(predictor.info, path=shown)))
+        sources.append(control)
 
         def probe(
             stages: Stages | None,
@@ -113,13 +117,15 @@ def calibrate_controls(
     )
     predicted = [predicted[i] for i in order]
     runs = [runs[i] for i in order]
+    sources = [sources[i] for i in order]
     from modelgate.engine.screen import suspicious_controls
 
     suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, runs)
     path = config.resolve(config.settings.calibration)
     refused = strict and bool(suspects)
     if not refused:
-        write_calibration(path, suite, baseline, predicted, highest_attraction(runs))
+        floor = _inversion_floor(config, suite, baseline, sources, predicted, progress)
+        write_calibration(path, suite, baseline, predicted, highest_attraction(runs), floor)
         remember_calibration(config, path)
     return CalibrationOutcome(
         path=path,
@@ -127,6 +133,50 @@ def calibrate_controls(
         suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
         refused=refused,
     )
+
+
+def _inversion_floor(
+    config: Config,
+    suite: Any,
+    baseline: Any,
+    sources: list[str],
+    predicted: list[tuple[Predictions, ModelInfo]],
+    progress: Stages | None,
+) -> tuple[np.ndarray, int] | None:
+    """Invert the first `probes.invert.controls` controls (by weights digest, so the order of
+    --control changes nothing), each loaded again, one at a time, and return the per-class
+    floor of their and the blessed model's trigger sizes with how many controls were
+    inverted; None when none was (no invert probe, a black-box model, a blessed record
+    without an inversion)."""
+    from modelgate.config import with_candidate_path
+    from modelgate.engine.candidate import load_model
+    from modelgate.probe_settings import plan
+    from modelgate.probes.ceiling import few_control_floor
+    from modelgate.probes.run import invert_control
+
+    spec = plan(config.settings.probes, suite.manifest.modality).invert
+    header = baseline.header.triggers
+    if spec is None or not spec.controls or not header or header.get("inversion") is None:
+        return None
+    rows = []
+    for source, (predictions, _) in list(zip(sources, predicted))[: spec.controls]:
+        control_config = with_candidate_path(config, source)
+        predictor = load_model(control_config, suite)
+        inversion = invert_control(
+            control_config, suite, predictor, predictions, header, stage(progress, "inverting")
+        )
+        del predictor
+        if inversion is not None:
+            rows.append(inversion.norms)
+    if not rows:
+        return None
+    from modelgate.probes.record import read_inversion
+
+    blessed = read_inversion(header, len(suite.classes))
+    assert blessed is not None  # checked above
+    # The blessed model is one more clean retrain: with it one control already has a spread.
+    clean = np.array([blessed.norms, *rows], dtype=np.float64)
+    return few_control_floor(clean), len(rows)
 
 
 def _refuse_a_repeat(control: Any, sha256: str, baseline: Any, seen: dict[str, str]) -> None:

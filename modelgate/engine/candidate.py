@@ -48,25 +48,9 @@ def predict_with_model(
     Predictor stays for the trigger probes."""
     from modelgate.errors import ModelLoadError
     from modelgate.inference import predict_rows
-    from modelgate.models import load_predictor
 
     predicted = given(config, suite) if given is not None else None
-    spec = config.candidate
-    if config.settings.inference.threads:
-        import torch
-
-        torch.set_num_threads(config.settings.inference.threads)
-    predictor = load_predictor(
-        spec,
-        config.folder,
-        config_file=config.path,
-        key="candidate",
-        timeout_s=config.settings.inference.timeout_s,
-        classes=suite.classes,
-    )
-    from modelgate.devices import place
-
-    predictor = place(predictor, config.settings.inference.device, config_file=config.path)
+    predictor = load_model(config, suite)
     if predicted is not None:
         if predicted.model_sha256 != predictor.info.sha256:
             raise ModelLoadError(
@@ -78,3 +62,23 @@ def predict_with_model(
             )
         return predicted.predictions, predictor
     return predict_rows(config, predictor, suite, rows=rows, progress=progress), predictor
+
+
+def load_model(config: Config, suite: Suite) -> Any:
+    """The config's candidate as a Predictor, on the device `inference:` asks for."""
+    from modelgate.devices import place
+    from modelgate.models import load_predictor
+
+    if config.settings.inference.threads:
+        import torch
+
+        torch.set_num_threads(config.settings.inference.threads)
+    predictor = load_predictor(
+        config.candidate,
+        config.folder,
+        config_file=config.path,
+        key="candidate",
+        timeout_s=config.settings.inference.timeout_s,
+        classes=suite.classes,
+    )
+    return place(predictor, config.settings.inference.device, config_file=config.path)

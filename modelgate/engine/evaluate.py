@@ -25,8 +25,14 @@ if TYPE_CHECKING:
 
 NO_CALIBRATION = (
     "no churn calibration: the churn tests self-calibrate on the pair they judge (far weaker on "
-    "small shifts) and trigger probes have no clean-retrain ceiling (more false alarms); run "
-    "`modelgate calibrate --control ...` on clean retrains of the baseline's recipe"
+    "small shifts), trigger probes have no clean-retrain ceiling and the inversion no clean "
+    "floor (more false alarms); run `modelgate calibrate --control ...` on clean retrains of "
+    "the baseline's recipe"
+)
+NO_INVERSION_FLOOR = (
+    "the calibration inverted no control retrain: each recovered trigger is compared with the "
+    "blessed model's alone (more false alarms); calibrate again with `controls` of the invert "
+    "probe at least 1 (default 4)"
 )
 
 
@@ -89,6 +95,12 @@ def evaluate(
             inputs.calibration,
         )
         notes += triggers.notes
+        if (
+            inputs.calibration is not None
+            and triggers.inversion is not None
+            and not inputs.calibration.inversion_floor
+        ):
+            notes += (NO_INVERSION_FLOOR,)
     checks = sorted((with_alpha(c, inputs.plan) for c in checks), key=lambda c: c.name)
     header = baseline.header
     return GateResult(

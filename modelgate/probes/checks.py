@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from modelgate.analysis.calibration import Calibration
 from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.compare import (
@@ -177,7 +179,10 @@ def inversion_check(
     sizes = clean_trigger_sizes(
         len(suite.classes), read_probes(header, len(suite.classes)), ceiling
     )
-    rows = inversion_flags(inv, blessed, policy, alpha, sizes)
+    floor = None
+    if calibration is not None and len(calibration.inversion_floor) == len(suite.classes):
+        floor = np.array(calibration.inversion_floor, dtype=float)
+    rows = inversion_flags(inv, blessed, policy, alpha, sizes, floor)
     bad = [r for r in rows if r["trigger"] or r["blend"]]
     searched = f"{len(rows)} of {len(suite.classes)} classes searched"
     if not bad:
@@ -200,9 +205,11 @@ def inversion_check(
 
 def _reference(r: dict[str, float]) -> str:
     """What a recovered trigger's size is compared with."""
-    if r["reference"] < r["base_norm"]:
-        return "the smallest fixed probe that already works on a clean model,"
-    return "the blessed model's"
+    if r["reference"] >= r["base_norm"]:
+        return "the blessed model's"
+    if r["reference"] == r["floor"]:
+        return "the smallest clean control retrains recover (calibration floor),"
+    return "the smallest fixed probe that already works on a clean model,"
 
 
 def _inversion_finding(suite: Suite, r: dict[str, float], unit: str) -> Finding:
@@ -227,6 +234,7 @@ def _inversion_finding(suite: Suite, r: dict[str, float], unit: str) -> Finding:
         ("confirm_candidate", round(r["confirm"], 4)),
         ("confirm_control", round(r["control"], 4)),
         ("norm_baseline", round(r["base_norm"], 4)),
+        ("norm_control_floor", round(r["floor"], 4)),
         ("norm_reference", round(r["reference"], 4)),
         ("norm_candidate", round(r["norm"], 4)),
         ("norm_ratio", round(r["ratio"], 4)),

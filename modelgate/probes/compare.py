@@ -242,18 +242,23 @@ def inversion_flags(
     policy: TriggerPolicy,
     alpha: float,
     clean_sizes: np.ndarray | None = None,
+    clean_floor: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Per class: the numbers and whether the comparison and the confirmation both agree.
 
-    A class's trigger is compared with the smaller of the blessed model's recovered one and
-    `clean_sizes` (`clean_trigger_sizes`): on a table of skewed features one feature set to
-    its extreme sends nearly every canary to one class on clean retrains, the blessed model's
+    A class's trigger is compared with the smallest of the blessed model's recovered one,
+    `clean_sizes` (`clean_trigger_sizes`) and `clean_floor` (the calibration's inverted
+    controls, `few_control_floor`). On a table of skewed features one feature set to its
+    extreme sends nearly every canary to one class on clean retrains, the blessed model's
     search found a two-feature trigger there, and 2 of 20 clean retrains read as "a trigger
-    half the blessed model's" (measured, either calibration)."""
+    half the blessed model's" (measured, either calibration). The blessed model's size is one
+    draw of a noisy search on one retrain: only the floor is a measured clean null."""
     k = len(inv.norms)
     reference = np.array(blessed.norms, dtype=float)
     if clean_sizes is not None:
         reference = np.minimum(reference, clean_sizes)  # NaN (not searched there) stays NaN
+    floor = np.full(k, np.nan) if clean_floor is None else np.asarray(clean_floor, dtype=float)
+    reference = np.where(np.isfinite(floor), np.minimum(reference, floor), reference)
     both = [t for t in inv.classes if math.isfinite(reference[t]) and reference[t] > 0]
     log_ratio = {t: math.log(max(inv.norms[t], 1e-6) / reference[t]) for t in both}
     finite = [v for v in log_ratio.values() if math.isfinite(v)]
@@ -291,6 +296,7 @@ def inversion_flags(
                 "norm": float(inv.norms[t]),
                 "base_norm": float(blessed.norms[t]),
                 "reference": float(reference[t]),
+                "floor": float(floor[t]),
                 "ratio": ratio,
                 "index": index,
                 "confirm": confirm,

@@ -175,6 +175,34 @@ def triggers_for(
     )
 
 
+def invert_control(
+    config: Config,
+    suite: Suite,
+    predictor: Predictor,
+    predictions: Predictions,
+    header: Mapping[str, Any],
+    progress: Callable[[int, int], None] | None = None,
+) -> Inversion | None:
+    """A clean control retrain's trigger inversion, with the counts `check` searches with and
+    its classes in the order the blessed record searched them; None where the config has no
+    invert probe or the model cannot be inverted (a black box)."""
+    probe_plan = plan(config.settings.probes, suite.manifest.modality)
+    spec = probe_plan.invert
+    if spec is None or skip_reason(predictor, suite):
+        return None
+    order = search_order(len(suite.classes), (), read_inversion(header, len(suite.classes)))
+    chosen = order if spec.classes is None else order[: spec.classes]
+    return _invert(
+        predictor,
+        suite,
+        predictions,
+        probe_plan,
+        chosen,
+        config_file=config.path,
+        progress=progress,
+    )
+
+
 def _with_pairs(
     predictor: Predictor,
     suite: Suite,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from churn_world import SEEDS, controls, log_softmax, retrain, run_tests, world
 
@@ -65,6 +66,13 @@ def test_shift_null_tail_weighs_few_controls_and_caps_at_t19(n: int, df: float) 
         lambda d: d.update(probe_max={"patch/x": [0.1, 0.2]}),  # not one share per class
         lambda d: d.update(probe_max={"patch/x": [0.1, 0.2, 1.5, 0.0]}),  # not a share
         lambda d: d.update(probe_max=["patch/x"]),
+        lambda d: d.update(inversion_floor=[1.0, 2.0], inversion_controls=1),  # not K sizes
+        lambda d: d.update(inversion_floor=[1.0, -2.0, None, 3.0], inversion_controls=1),
+        lambda d: d.update(inversion_floor=[1.0, 0.0, None, 3.0], inversion_controls=1),
+        lambda d: d.update(inversion_floor=[1.0, 2.0, None, 3.0], inversion_controls=0),
+        lambda d: d.update(inversion_floor=[], inversion_controls=2),  # counts none it holds
+        lambda d: d.update(inversion_floor=[1.0, 2.0, None, 3.0], inversion_controls=9),
+        lambda d: d.update(inversion_floor=[1.0, "2", None, 3.0], inversion_controls=1),
     ],
 )
 def test_calibration_from_dict_rejects_malformed_records(mutate) -> None:
@@ -74,6 +82,17 @@ def test_calibration_from_dict_rejects_malformed_records(mutate) -> None:
     mutate(data)
     with pytest.raises(CalibrationError):
         Calibration.from_dict(data)
+
+
+def test_an_inversion_floor_round_trips_with_its_unsearched_classes() -> None:
+    y, logits = world(5, k=4, per_class=60)
+    bl = log_softmax(logits)
+    data = calibrate(y, bl.argmax(axis=1), bl, controls(y, logits, 5, n=2)).to_dict()
+    data.update(inversion_floor=[1.25, None, 0.5, 3.0], inversion_controls=2)
+    back = Calibration.from_dict(data)
+    assert back.inversion_controls == 2
+    assert back.inversion_floor[0] == 1.25 and np.isnan(back.inversion_floor[1])
+    assert back.to_dict() == data
 
 
 def test_shift_null_tail_is_never_lighter_than_the_controls_judged_against_each_other() -> None:

@@ -4,10 +4,13 @@ than a fixed probe that already works on them)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from modelgate.probe_settings import TriggerPolicy
+from modelgate.probes.checks import _inversion_finding
 from modelgate.probes.compare import (
     clean_trigger_sizes,
     inversion_flags,
@@ -103,3 +106,28 @@ def test_a_trigger_no_smaller_than_a_clean_fixed_probe_is_not_a_finding() -> Non
                               sizes)  # fmt: skip
     assert [r["class"] for r in smaller if r["trigger"]] == [0]
     assert smaller[0]["reference"] == 1.0 and smaller[0]["base_norm"] == 2.0
+
+
+def test_a_trigger_no_smaller_than_the_clean_controls_floor_is_not_a_finding() -> None:
+    """The blessed model's search found 2.0 for class 0, one clean control retrain's 0.9: a
+    candidate's 1.0 is churn of the search, not a planted trigger; 0.3 still is one, and the
+    finding says what it was compared with."""
+    blessed_inv = BlessedInversion(
+        norms=np.array([2.0, 2.0, 2.1, 1.9]),
+        universal_hits=np.full(K, -1),
+        held_out=np.full(K, 300),
+    )
+    floor = np.array([0.9, 1.8, np.nan, 2.5])  # NaN: no control found one; 2.5: above blessed
+    candidate = _inversion([1.0, 2.0, 2.0, 2.0])
+    before = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01)
+    assert [r["class"] for r in before if r["trigger"]] == [0]
+    after = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01, clean_floor=floor)
+    assert not any(r["trigger"] for r in after)
+    assert [r["reference"] for r in after] == [0.9, 1.8, 2.1, 1.9]
+    smaller = _inversion([0.3, 2.0, 2.0, 2.0])
+    rows = inversion_flags(smaller, blessed_inv, TriggerPolicy(), 0.01, clean_floor=floor)
+    assert [r["class"] for r in rows if r["trigger"]] == [0]
+    suite = SimpleNamespace(classes=["a", "b", "c", "d"])
+    finding = _inversion_finding(suite, rows[0], "features")  # type: ignore[arg-type]
+    assert "calibration floor" in finding.message
+    assert dict(finding.evidence)["norm_control_floor"] == 0.9

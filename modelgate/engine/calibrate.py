@@ -15,8 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from modelgate.baseline import read_baseline
 from modelgate.config import Config
 from modelgate.engine.candidate import Stages, predict_with_model, stage
@@ -52,7 +50,7 @@ def calibrate_controls(
         )
     if not controls:
         raise UsageError("give at least one --control model (clean retrains of the baseline)")
-    from modelgate.probes.run import highest_attraction, triggers_for
+    from modelgate.probes.run import highest_attraction, inversion_floor, triggers_for
 
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite, config_file=config.path)
@@ -118,13 +116,14 @@ def calibrate_controls(
     predicted = [predicted[i] for i in order]
     runs = [runs[i] for i in order]
     sources = [sources[i] for i in order]
+    runs = _invert_controls(config, suite, baseline, sources, predicted, runs, progress)
     from modelgate.engine.screen import suspicious_controls
 
     suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, runs)
     path = config.resolve(config.settings.calibration)
     refused = strict and bool(suspects)
     if not refused:
-        floor = _inversion_floor(config, suite, baseline, sources, predicted, progress)
+        floor = inversion_floor(runs, baseline.header.triggers, len(suite.classes))
         write_calibration(path, suite, baseline, predicted, highest_attraction(runs), floor)
         remember_calibration(config, path)
     return CalibrationOutcome(
@@ -135,31 +134,32 @@ def calibrate_controls(
     )
 
 
-def _inversion_floor(
+def _invert_controls(
     config: Config,
     suite: Any,
     baseline: Any,
     sources: list[str],
     predicted: list[tuple[Predictions, ModelInfo]],
+    runs: list[TriggerRun],
     progress: Stages | None,
-) -> tuple[np.ndarray, int] | None:
+) -> list[TriggerRun]:
     """Invert the first `probes.invert.controls` controls (by weights digest, so the order of
-    --control changes nothing), each loaded again, one at a time, and return the per-class
-    floor of their and the blessed model's trigger sizes with how many controls were
-    inverted; None when none was (no invert probe, a black-box model, a blessed record
-    without an inversion)."""
+    --control changes nothing), each loaded again, one at a time, with the check's counts;
+    their runs come back with the inversion (the others as they were). Nothing is inverted
+    without an invert probe, for a black-box model, or when the blessed record has none."""
     from modelgate.config import with_candidate_path
     from modelgate.engine.candidate import load_model
     from modelgate.probe_settings import plan
-    from modelgate.probes.ceiling import few_control_floor
     from modelgate.probes.run import invert_control
 
     spec = plan(config.settings.probes, suite.manifest.modality).invert
     header = baseline.header.triggers
     if spec is None or not spec.controls or not header or header.get("inversion") is None:
-        return None
-    rows = []
-    for source, (predictions, _) in list(zip(sources, predicted))[: spec.controls]:
+        return runs
+    runs = list(runs)
+    for i, (source, (predictions, _)) in enumerate(zip(sources, predicted)):
+        if i >= spec.controls:
+            break
         control_config = with_candidate_path(config, source)
         predictor = load_model(control_config, suite)
         inversion = invert_control(
@@ -167,16 +167,8 @@ def _inversion_floor(
         )
         del predictor
         if inversion is not None:
-            rows.append(inversion.norms)
-    if not rows:
-        return None
-    from modelgate.probes.record import read_inversion
-
-    blessed = read_inversion(header, len(suite.classes))
-    assert blessed is not None  # checked above
-    # The blessed model is one more clean retrain: with it one control already has a spread.
-    clean = np.array([blessed.norms, *rows], dtype=np.float64)
-    return few_control_floor(clean), len(rows)
+            runs[i] = replace(runs[i], inversion=inversion, inversion_budget=spec.budget())
+    return runs
 
 
 def _refuse_a_repeat(control: Any, sha256: str, baseline: Any, seen: dict[str, str]) -> None:

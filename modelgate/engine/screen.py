@@ -4,7 +4,9 @@ A poisoned or broken model among the controls widens the null until the gate is 
 very attack (a backdoored control would raise the probe ceiling for its own trigger). So each
 control is judged like a candidate, with the gate's own checks, against the other controls: the
 churn tests against a calibration made from the others, the trigger-probe check against the
-blessed model and the others' highest attraction (`policy.alpha` also split over the controls).
+blessed model and the others' highest attraction, an inverted control's triggers against the
+floor of the blessed model's and the other inverted controls' (a backdoored control would
+lower the floor under its own trigger; `policy.alpha` also split over the controls).
 One that fails is named for a person to look at before the record is trusted.
 """
 
@@ -47,12 +49,18 @@ def suspicious_controls(
     """Controls that fail the churn tests against a calibration made from the others, or the
     trigger-probe check against the blessed model and the others' highest attraction
     (`probe_runs`: each control's probe counts, in the same order)."""
-    from modelgate.probes.checks import probe_check
-    from modelgate.probes.run import attraction, highest_attraction, sample_delta
+    from modelgate.probes.checks import inversion_check, probe_check
+    from modelgate.probes.run import (
+        attraction,
+        highest_attraction,
+        inversion_floor,
+        sample_delta,
+    )
 
     if len(controls) < MIN_CONTROLS:
         return []
     policy = config.policy
+    header = baseline.header.triggers
     strict = alpha_plan(config).stricter(len(controls))  # each control is one more judgement
     base = baseline.predictions
     y = suite.labels
@@ -94,6 +102,20 @@ def suspicious_controls(
                     with_ceiling,
                 )
             )
+            if probe_runs[i].inversion is not None:
+                floor = inversion_floor([probe_runs[j] for j in rest], header, len(suite.classes))
+                judged = with_ceiling
+                if floor is not None:
+                    judged = replace(
+                        with_ceiling,
+                        inversion_floor=tuple(float(v) for v in floor[0]),
+                        inversion_controls=floor[1],
+                    )
+                checks.append(
+                    inversion_check(
+                        suite, probe_runs[i], header, policy.triggers, strict.share, judged
+                    )
+                )
         raised = tuple(c for c in checks if c.status in (Status.FAILED, Status.WARNED))
         if raised:
             suspects.append(Suspect(i, raised))

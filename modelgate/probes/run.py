@@ -300,6 +300,21 @@ def highest_attraction(
     return ceiling
 
 
+def inversion_floor(
+    runs: Sequence[TriggerRun], header: Mapping[str, Any], n_classes: int
+) -> tuple[np.ndarray, int] | None:
+    """Per class, the floor of the inverted controls' and the blessed model's trigger sizes
+    (`few_control_floor`; the blessed model is one more clean retrain, so one control already
+    gives a spread), with how many controls it took; None when no control was inverted."""
+    from modelgate.probes.ceiling import few_control_floor
+
+    rows = [run.inversion.norms for run in runs if run.inversion is not None]
+    blessed = read_inversion(header, n_classes)
+    if not rows or blessed is None:
+        return None
+    return few_control_floor(np.array([blessed.norms, *rows], dtype=np.float64)), len(rows)
+
+
 def _ceiling_keys(run: TriggerRun, shares: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One run's attraction per probe, and its highest per adaptive family."""
     typical = {p.name: p.explains for p in run.probes if p.explains}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from projects import Project
 
@@ -14,6 +15,8 @@ from modelgate.cli import main
 from modelgate.config import load_config
 from modelgate.engine.screen import suspicious_controls
 from modelgate.models import load_predictor
+from modelgate.probes.record import read_inversion
+from modelgate.probes.results import Inversion, TriggerRun
 from modelgate.probes.run import triggers_for
 from modelgate.suite.format import load_suite
 
@@ -69,6 +72,48 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
     evidence = dict(check.findings[0].evidence)
     assert evidence["probe"] == "feature/0/below" and evidence["class"] == suite.classes[0]
     assert evidence["attraction_candidate"] == 1.0
+
+
+def test_an_inverted_control_with_a_tiny_trigger_is_named(project: Project) -> None:
+    """A backdoored control among the inverted ones would lower the floor under its own
+    trigger: each is judged against the floor of the blessed model and the others."""
+    config = load_config(project.config)
+    suite = load_suite(config.suite_path)
+    baseline = read_baseline(config.baseline_path, suite)
+    base = baseline.predictions
+    predictor = load_predictor(
+        config.candidate, config.folder, config_file=config.path, key="candidate"
+    )
+    quiet = triggers_for(config, suite, predictor, base, None, calibrating=True)
+    header = baseline.header.triggers
+    blessed = read_inversion(header, len(suite.classes))
+    assert blessed is not None and np.isfinite(blessed.norms).all()
+    k = len(suite.classes)
+
+    def inverted(norms: np.ndarray) -> TriggerRun:
+        inversion = Inversion(
+            classes=tuple(range(k)),
+            norms=norms,
+            confirm_hits=np.full(k, 90),
+            control_hits=np.full(k, 5),
+            held_out=np.full(k, 100),
+            universal_hits=np.full(k, -1),
+            masks=np.zeros((k, 1)),
+            patterns=np.zeros((k, 1)),
+            seconds=0.0,
+        )
+        return replace(quiet, inversion=inversion, inversion_budget=blessed.budget)
+
+    runs = [inverted(blessed.norms * f) for f in (1.05, 0.95, 1.1, 0.9, 1.0)]
+    same = [base] * len(runs)
+    assert suspicious_controls(suite, baseline, same, config, runs) == []
+    tiny = blessed.norms.copy()
+    tiny[0] *= 0.05
+    runs[3] = inverted(tiny)
+    (suspect,) = suspicious_controls(suite, baseline, same, config, runs)
+    assert suspect.index == 3
+    assert [c.name for c in suspect.checks] == ["probes.inversion"]
+    assert dict(suspect.checks[0].findings[0].evidence)["class"] == suite.classes[0]
 
 
 def test_each_sampled_control_is_bounded_once(

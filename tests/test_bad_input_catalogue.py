@@ -962,6 +962,21 @@ CASES: dict[str, Case] = {
         "calib.json",
         "net_regressions",
     ),
+    "calibration_inversion_floor_of_text": Case(
+        lambda p: _calibration_json(p, lambda c: c["inversion_floor"].__setitem__(0, "0.5")),
+        "calib.json",
+        None,
+    ),
+    "calibration_inversion_floor_negative": Case(
+        lambda p: _calibration_json(p, lambda c: c["inversion_floor"].__setitem__(0, -1.0)),
+        "calib.json",
+        "inversion_floor",
+    ),
+    "calibration_inversion_floor_without_controls": Case(
+        lambda p: _calibration_json(p, lambda c: c.update(inversion_controls=0)),
+        "calib.json",
+        "inversion_controls",
+    ),
     "candidate_symlink_loop": Case(
         lambda p: (
             os.symlink("loop.safetensors", p.root / "loop.safetensors"),

@@ -291,6 +291,32 @@ def test_calibrate_inverts_only_the_controls_the_invert_probe_asks_for(project: 
     assert NO_INVERSION_FLOOR not in run_gate(load_config(project.config)).notes
 
 
+def test_a_control_changed_before_its_inversion_is_refused(
+    project: Project,
+    monkeypatch,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each inverted control is loaded again after all were predicted: weights swapped in
+    between would be inverted as if they were the model predicted."""
+    import modelgate.engine.candidate as candidate
+
+    controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2)])
+    real, calls = candidate.load_model, []
+
+    def swapping(config, suite):  # type: ignore[no-untyped-def]
+        calls.append(config)
+        if len(calls) == len(controls) + 1:  # the first load for an inversion
+            for path in controls:
+                save_weights(Path(path), linear_weights(shift=(2, 1, 0.4)))
+        return real(config, suite)
+
+    monkeypatch.setattr(candidate, "load_model", swapping)
+    assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 2
+    err = capsys.readouterr().err
+    assert "changed while calibrate ran" in err and "--control" in err
+    assert not (project.root / "calib.json").exists()
+
+
 def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
     assert NO_CALIBRATION in run_gate(load_config(project.config)).notes
     controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3)])

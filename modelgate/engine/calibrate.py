@@ -9,8 +9,9 @@ control's counts then do not depend on how many cores the machine has).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,16 +70,10 @@ def calibrate_controls(
     seen: dict[str, str] = {}  # a control's weights digest -> its path
     for control in controls:
         control_config = with_candidate_path(config, control)
-        try:
+        with _named_control(control):
             predictions, predictor = predict_with_model(
                 control_config, suite, stage(progress, "predicting")
             )
-        except ModelLoadError as exc:
-            if exc.key != "candidate.path":  # a factory or a setting of the config's own
-                raise
-            raise ModelLoadError(
-                exc.message, file=control, key="--control", hint=exc.hint
-            ) from None
         shown = display_path(Path(predictor.info.path), config.folder)
         _refuse_a_repeat(control, predictor.info.sha256, baseline, seen)
         seen[predictor.info.sha256] = shown
@@ -157,11 +152,19 @@ def _invert_controls(
     if spec is None or not spec.controls or not header or header.get("inversion") is None:
         return runs
     runs = list(runs)
-    for i, (source, (predictions, _)) in enumerate(zip(sources, predicted)):
+    for i, (source, (predictions, info)) in enumerate(zip(sources, predicted)):
         if i >= spec.controls:
             break
         control_config = with_candidate_path(config, source)
-        predictor = load_model(control_config, suite)
+        with _named_control(source):
+            predictor = load_model(control_config, suite)
+        if predictor.info.sha256 != info.sha256:  # loaded again: it may have changed since
+            raise ModelLoadError(
+                "changed while calibrate ran (its weights digest is not the one predicted)",
+                file=source,
+                key="--control",
+                hint="leave the controls alone until calibrate has finished",
+            )
         inversion = invert_control(
             control_config, suite, predictor, predictions, header, stage(progress, "inverting")
         )
@@ -169,6 +172,18 @@ def _invert_controls(
         if inversion is not None:
             runs[i] = replace(runs[i], inversion=inversion, inversion_budget=spec.budget())
     return runs
+
+
+@contextmanager
+def _named_control(control: str) -> Iterator[None]:
+    """A control that cannot be loaded is named as the --control it is, not as the config's
+    candidate (a factory or a setting of the config's own keeps its key)."""
+    try:
+        yield
+    except ModelLoadError as exc:
+        if exc.key != "candidate.path":
+            raise
+        raise ModelLoadError(exc.message, file=control, key="--control", hint=exc.hint) from None
 
 
 def _refuse_a_repeat(control: Any, sha256: str, baseline: Any, seen: dict[str, str]) -> None:

@@ -197,8 +197,8 @@ def inversion_check(
     return Check(
         name,
         Status.FAILED,
-        f"{len(findings)} class(es) have a trigger far smaller or easier than the blessed "
-        f"model's ({searched})",
+        f"{len(findings)} class(es) have a trigger far smaller or easier than on the blessed "
+        f"model and clean retrains ({searched})",
         findings,
     )
 

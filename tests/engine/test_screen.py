@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
+from inversion_fixtures import inversion_of
 from projects import Project
 
 from modelgate.baseline import read_baseline
@@ -16,7 +18,7 @@ from modelgate.config import load_config
 from modelgate.engine.screen import suspicious_controls
 from modelgate.models import load_predictor
 from modelgate.probes.record import read_inversion
-from modelgate.probes.results import Inversion, TriggerRun
+from modelgate.probes.results import TriggerRun
 from modelgate.probes.run import triggers_for
 from modelgate.suite.format import load_suite
 
@@ -42,15 +44,22 @@ def test_a_clean_set_raises_no_warning(
     assert "warning" not in capsys.readouterr().err
 
 
-def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
+def _probed_baseline(project: Project) -> tuple[Any, Any, Any, TriggerRun]:
+    """The project's config, suite and baseline, and the blessed model measured the way
+    `calibrate` measures a control (the candidate is the baseline model itself)."""
     config = load_config(project.config)
     suite = load_suite(config.suite_path)
     baseline = read_baseline(config.baseline_path, suite)
-    base = baseline.predictions
     predictor = load_predictor(
         config.candidate, config.folder, config_file=config.path, key="candidate"
-    )  # the candidate is the baseline model itself
-    quiet = triggers_for(config, suite, predictor, base, None, calibrating=True)
+    )
+    quiet = triggers_for(config, suite, predictor, baseline.predictions, None, calibrating=True)
+    return config, suite, baseline, quiet
+
+
+def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
+    config, suite, baseline, quiet = _probed_baseline(project)
+    base = baseline.predictions
     assert quiet.counts is not None
     # one probe (not saturated on the blessed model) that now sends every eligible canary to
     # the first class: a trigger of its own
@@ -77,31 +86,13 @@ def test_a_control_with_a_trigger_of_its_own_is_named(project: Project) -> None:
 def test_an_inverted_control_with_a_tiny_trigger_is_named(project: Project) -> None:
     """A backdoored control among the inverted ones would lower the floor under its own
     trigger: each is judged against the floor of the blessed model and the others."""
-    config = load_config(project.config)
-    suite = load_suite(config.suite_path)
-    baseline = read_baseline(config.baseline_path, suite)
+    config, suite, baseline, quiet = _probed_baseline(project)
     base = baseline.predictions
-    predictor = load_predictor(
-        config.candidate, config.folder, config_file=config.path, key="candidate"
-    )
-    quiet = triggers_for(config, suite, predictor, base, None, calibrating=True)
-    header = baseline.header.triggers
-    blessed = read_inversion(header, len(suite.classes))
+    blessed = read_inversion(baseline.header.triggers, len(suite.classes))
     assert blessed is not None and np.isfinite(blessed.norms).all()
-    k = len(suite.classes)
 
     def inverted(norms: np.ndarray) -> TriggerRun:
-        inversion = Inversion(
-            classes=tuple(range(k)),
-            norms=norms,
-            confirm_hits=np.full(k, 90),
-            control_hits=np.full(k, 5),
-            held_out=np.full(k, 100),
-            universal_hits=np.full(k, -1),
-            masks=np.zeros((k, 1)),
-            patterns=np.zeros((k, 1)),
-            seconds=0.0,
-        )
+        inversion = inversion_of(norms, confirm=90, held=100)
         return replace(quiet, inversion=inversion, inversion_budget=blessed.budget)
 
     runs = [inverted(blessed.norms * f) for f in (1.05, 0.95, 1.1, 0.9, 1.0)]

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from inversion_fixtures import inversion_of
 
 from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.ceiling import (
@@ -19,7 +20,7 @@ from modelgate.probes.ceiling import (
 from modelgate.probes.compare import flagged, inversion_flags, probe_cells
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.record import BlessedInversion, BlessedProbes
-from modelgate.probes.results import Inversion, TriggerRun
+from modelgate.probes.results import TriggerRun
 from modelgate.probes.run import highest_attraction
 
 ELIGIBLE = 400
@@ -188,21 +189,6 @@ def test_the_floor_is_never_above_the_minimum(rows: list[list[float]]) -> None:
     assert np.all(got > 0)
 
 
-def _inversion(norms: np.ndarray) -> Inversion:
-    k = len(norms)
-    return Inversion(
-        classes=tuple(range(k)),
-        norms=norms,
-        confirm_hits=np.full(k, 280),
-        control_hits=np.full(k, 10),
-        held_out=np.full(k, 300),
-        universal_hits=np.full(k, -1),
-        masks=np.zeros((k, 1)),
-        patterns=np.zeros((k, 1)),
-        seconds=0.0,
-    )
-
-
 def _inversion_false_alarms(n_controls: int | None, trials: int, seed: int) -> float:
     """A synthetic world of clean retrains whose recovered trigger sizes are log-normal per
     class (6 classes, spread 0.3: what clean tabular retrains showed); a clean candidate is a
@@ -217,7 +203,7 @@ def _inversion_false_alarms(n_controls: int | None, trials: int, seed: int) -> f
             norms=sizes[0], universal_hits=np.full(6, -1), held_out=np.full(6, 300)
         )
         floor = None if n_controls is None else few_control_floor(np.vstack([sizes[:1], sizes[2:]]))
-        rows = inversion_flags(_inversion(sizes[1]), blessed, TriggerPolicy(), 0.01, None, floor)
+        rows = inversion_flags(inversion_of(sizes[1]), blessed, TriggerPolicy(), 0.01, None, floor)
         alarms += any(r["trigger"] for r in rows)
     return alarms / trials
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from inversion_fixtures import inversion_of
 
 from modelgate.probe_settings import TriggerPolicy
 from modelgate.probes.checks import _inversion_finding
@@ -19,7 +20,7 @@ from modelgate.probes.compare import (
 )
 from modelgate.probes.measure import ProbeCounts
 from modelgate.probes.record import BlessedInversion, BlessedProbes
-from modelgate.probes.results import Inversion, TriggerRun
+from modelgate.probes.results import TriggerRun
 
 K = 4
 ELIGIBLE = np.full(K, 300)
@@ -70,20 +71,6 @@ def test_a_fixed_probe_has_the_size_of_what_it_sets(name: str, size: float | Non
     assert probe_size(name) == size
 
 
-def _inversion(norms: list[float]) -> Inversion:
-    return Inversion(
-        classes=tuple(range(K)),
-        norms=np.array(norms),
-        confirm_hits=np.full(K, 280),
-        control_hits=np.full(K, 10),
-        held_out=np.full(K, 300),
-        universal_hits=np.full(K, -1),
-        masks=np.zeros((K, 1)),
-        patterns=np.zeros((K, 1)),
-        seconds=0.0,
-    )
-
-
 def test_a_trigger_no_smaller_than_a_clean_fixed_probe_is_not_a_finding() -> None:
     """The blessed model's search found a two-feature trigger for class 0, yet one feature set
     to its maximum already sends a clean control's canaries there: a one-feature trigger on
@@ -97,13 +84,14 @@ def test_a_trigger_no_smaller_than_a_clean_fixed_probe_is_not_a_finding() -> Non
     ceilings = {"feature/4/max": (1.0, 0.1, 0.1, 0.1)}  # a clean control: all of them to 0
     sizes = clean_trigger_sizes(K, probes, ceilings.get)
     assert sizes.tolist() == [1.0, np.inf, np.inf, np.inf]
-    candidate = _inversion([1.0, 2.0, 2.0, 2.0])
+    candidate = inversion_of([1.0, 2.0, 2.0, 2.0])
     before = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01)
     assert [r["class"] for r in before if r["trigger"]] == [0]  # against the blessed model only
     after = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01, sizes)
     assert not any(r["trigger"] for r in after)
-    smaller = inversion_flags(_inversion([0.3, 2.0, 2.0, 2.0]), blessed_inv, TriggerPolicy(), 0.01,
-                              sizes)  # fmt: skip
+    smaller = inversion_flags(
+        inversion_of([0.3, 2.0, 2.0, 2.0]), blessed_inv, TriggerPolicy(), 0.01, sizes
+    )
     assert [r["class"] for r in smaller if r["trigger"]] == [0]
     assert smaller[0]["reference"] == 1.0 and smaller[0]["base_norm"] == 2.0
 
@@ -118,13 +106,13 @@ def test_a_trigger_no_smaller_than_the_clean_controls_floor_is_not_a_finding() -
         held_out=np.full(K, 300),
     )
     floor = np.array([0.9, 1.8, np.nan, 2.5])  # NaN: no control found one; 2.5: above blessed
-    candidate = _inversion([1.0, 2.0, 2.0, 2.0])
+    candidate = inversion_of([1.0, 2.0, 2.0, 2.0])
     before = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01)
     assert [r["class"] for r in before if r["trigger"]] == [0]
     after = inversion_flags(candidate, blessed_inv, TriggerPolicy(), 0.01, clean_floor=floor)
     assert not any(r["trigger"] for r in after)
     assert [r["reference"] for r in after] == [0.9, 1.8, 2.1, 1.9]
-    smaller = _inversion([0.3, 2.0, 2.0, 2.0])
+    smaller = inversion_of([0.3, 2.0, 2.0, 2.0])
     rows = inversion_flags(smaller, blessed_inv, TriggerPolicy(), 0.01, clean_floor=floor)
     assert [r["class"] for r in rows if r["trigger"]] == [0]
     suite = SimpleNamespace(classes=["a", "b", "c", "d"])

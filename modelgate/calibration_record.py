@@ -50,13 +50,7 @@ def write_calibration(
                 (name, tuple(float(v) for v in rates)) for name, rates in sorted(probe_max.items())
             ),
         )
-    if inversion_floor is not None:
-        floor, inverted = inversion_floor
-        calibration = replace(
-            calibration,
-            inversion_floor=tuple(float(v) for v in floor),
-            inversion_controls=inverted,
-        )
+    calibration = calibration.with_floor(inversion_floor)
     record = {
         "baseline_sha256": baseline.sha256,
         "suite_digest": suite.digest,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -97,6 +97,18 @@ class Calibration:
     def probe_ceiling(self, probe: str) -> tuple[float, ...] | None:
         """The controls' highest attraction per class for `probe`; None if never measured."""
         return self._probe_index.get(probe)
+
+    def with_floor(self, floor: tuple[np.ndarray, int] | None) -> Calibration:
+        """This calibration with an inversion floor (per class, and how many controls were
+        inverted for it: `probes.run.inversion_floor`); unchanged for None."""
+        if floor is None:
+            return self
+        sizes, inverted = floor
+        return replace(
+            self,
+            inversion_floor=tuple(float(v) for v in sizes),
+            inversion_controls=inverted,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and deterministic: rounded floats, keys in sorted order."""

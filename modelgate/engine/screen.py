@@ -104,13 +104,7 @@ def suspicious_controls(
             )
             if probe_runs[i].inversion is not None:
                 floor = inversion_floor([probe_runs[j] for j in rest], header, len(suite.classes))
-                judged = with_ceiling
-                if floor is not None:
-                    judged = replace(
-                        with_ceiling,
-                        inversion_floor=tuple(float(v) for v in floor[0]),
-                        inversion_controls=floor[1],
-                    )
+                judged = with_ceiling.with_floor(floor)
                 checks.append(
                     inversion_check(
                         suite, probe_runs[i], header, policy.triggers, strict.share, judged

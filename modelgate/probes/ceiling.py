@@ -76,11 +76,13 @@ def few_control_ceiling(rows: np.ndarray) -> np.ndarray:
 
 
 def few_control_floor(rows: np.ndarray) -> np.ndarray:
-    """Per class, the smaller of the inverted controls' smallest trigger and, with fewer than
-    `BOUND_BELOW` of them, a lower prediction bound on the log scale (trigger sizes are
-    positive and their spread across retrains is multiplicative): the mirror image of
-    `few_control_ceiling`, so few inverted controls mean a lower floor (less power), never
-    more false alarms.
+    """Per class, the smaller of the clean models' smallest trigger and a lower prediction
+    bound on the log scale (trigger sizes are positive and their spread across retrains is
+    multiplicative): the mirror image of `few_control_ceiling`, so few inverted controls mean
+    a lower floor (less power), never more false alarms. Unlike the ceiling, the bound stays
+    at every count: a class is chosen from all of them, and the plain minimum of 10 clean
+    models failed 1.6-1.9% of clean candidates on the synthetic world below (the bound at
+    that count 0.3%; 9 models, bound: 0.2%; 21: 0.4%; 41: 0.5%).
 
     Why a floor at all: the blessed model's recovered trigger is one draw of a noisy search on
     one retrain. On a table of six classes, clean retrains' smallest triggers for one class
@@ -88,7 +90,7 @@ def few_control_floor(rows: np.ndarray) -> np.ndarray:
     against the blessed model alone failed 2 of those 20 clean retrains, 0 of 400 leave-one-out
     draws against a floor of 4 of the others (foreign_tabular draw 9). On a synthetic world of
     log-normal sizes (6 classes, spread 0.3) it failed 10% of clean candidates; against the
-    floor of the blessed model and 1, 4 or 20 controls 0.0%, 0.07% and 0.7%.
+    floor of the blessed model and 1 or 4 controls 0.0% and 0.07%.
 
     `rows` (n, K): one row of sizes per clean model (the blessed one and the inverted
     controls); NaN where a class was not searched, inf where no trigger was found (neither
@@ -108,7 +110,7 @@ def few_control_floor(rows: np.ndarray) -> np.ndarray:
     pooled = float(np.sqrt(np.mean(own[spread_at] ** 2)))  # the search over all its classes
     spread = np.maximum(np.where(spread_at, own, 0.0), pooled)
     floor = low.copy()
-    for t in np.flatnonzero(spread_at & (counts < BOUND_BELOW) & (spread > 0)):
+    for t in np.flatnonzero(spread_at & (spread > 0)):
         bound = math.exp(float(mean[t]) - spread_factor(int(counts[t])) * float(spread[t]))
         floor[t] = min(float(low[t]), bound)
     return floor

@@ -273,7 +273,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         )
     if outcome.refused:
         return EXIT_FINDINGS
-    _out(_safe(f"calibrated churn on {n} control retrain(s): {outcome.path}"))
+    inverted = (
+        f", {outcome.inverted} inverted for the trigger-size floor" if outcome.inverted else ""
+    )
+    _out(_safe(f"calibrated churn on {n} control retrain(s){inverted}: {outcome.path}"))
     if n < MIN_CONTROLS:
         _note(
             f"modelgate: note: {n} control(s) cannot be screened against each other (that takes "

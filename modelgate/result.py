@@ -270,3 +270,4 @@ class CalibrationOutcome:
     # Controls the others' churn does not explain, with the checks they fail against them.
     suspects: tuple[tuple[str, tuple[Check, ...]], ...]
     refused: bool = False  # strict and suspects: nothing was written
+    inverted: int = 0  # controls inverted for the inversion's clean floor

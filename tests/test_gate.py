@@ -320,7 +320,9 @@ def test_a_control_changed_before_its_inversion_is_refused(
 def test_calibrate_then_check_uses_it_and_refuses_a_stale_record(project: Project, capsys) -> None:  # type: ignore[no-untyped-def]
     assert NO_CALIBRATION in run_gate(load_config(project.config)).notes
     controls = project.add_controls([(0, 1, 0.2), (1, 2, -0.2), (2, 0, 0.3)])
+    capsys.readouterr()
     assert main(["calibrate", "-c", str(project.config), "--control", *controls]) == 0
+    assert "3 control retrain(s), 3 inverted for the trigger-size floor" in capsys.readouterr().out
     record = json.loads((project.root / "calib.json").read_text())
     assert record["calibration"]["n_controls"] == 3 and len(record["controls"]) == 3
     # paths relative to the config's folder, so the committed record reads the same anywhere

@@ -117,8 +117,8 @@ def calibrate_controls(
     suspects = suspicious_controls(suite, baseline, [p for p, _ in predicted], config, runs)
     path = config.resolve(config.settings.calibration)
     refused = strict and bool(suspects)
+    floor = inversion_floor(runs, baseline.header.triggers, len(suite.classes))
     if not refused:
-        floor = inversion_floor(runs, baseline.header.triggers, len(suite.classes))
         write_calibration(path, suite, baseline, predicted, highest_attraction(runs), floor)
         remember_calibration(config, path)
     return CalibrationOutcome(
@@ -126,6 +126,7 @@ def calibrate_controls(
         controls=tuple(info.path for _, info in predicted),
         suspects=tuple((predicted[s.index][1].path, s.checks) for s in suspects),
         refused=refused,
+        inverted=floor[1] if floor is not None else 0,
     )
 
 

@@ -94,9 +94,10 @@ def attribute_result(
         )
     from modelgate.attribution.features import REL_TOL
     from modelgate.attribution.scoring import FITTED, NotWhiteBox, influence_shares, scorer_for
+    from modelgate.models import load_candidate
 
     if predictor is None:
-        predictor = _load_candidate(config, suite)
+        predictor = load_candidate(config, suite.classes)
     positions = scored_rows(data, spec.max_rows)
     samples = [b.inputs for b in behaviours] + [
         b.reference for b in behaviours if b.reference is not None
@@ -175,19 +176,6 @@ def _fit_rows(data: TrainingData, positions: Any) -> Any:
     at = positions[np.unique(np.linspace(0, len(positions) - 1, min(FIT_ROWS, len(positions))
                                          ).round().astype(np.int64))]  # fmt: skip
     return take(data.rows.inputs, at)
-
-
-def _load_candidate(config: Any, suite: Suite) -> Any:
-    from modelgate.models import load_predictor
-
-    return load_predictor(
-        config.candidate,
-        config.folder,
-        config_file=config.path,
-        key="candidate",
-        timeout_s=config.settings.inference.timeout_s,
-        classes=suite.classes,
-    )
 
 
 def _display(path: Path, folder: Path) -> str:

@@ -67,18 +67,11 @@ def predict_with_model(
 def load_model(config: Config, suite: Suite) -> Any:
     """The config's candidate as a Predictor, on the device `inference:` asks for."""
     from modelgate.devices import place
-    from modelgate.models import load_predictor
+    from modelgate.models import load_candidate
 
     if config.settings.inference.threads:
         import torch
 
         torch.set_num_threads(config.settings.inference.threads)
-    predictor = load_predictor(
-        config.candidate,
-        config.folder,
-        config_file=config.path,
-        key="candidate",
-        timeout_s=config.settings.inference.timeout_s,
-        classes=suite.classes,
-    )
+    predictor = load_candidate(config, suite.classes)
     return place(predictor, config.settings.inference.device, config_file=config.path)

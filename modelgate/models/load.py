@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelgate.config import ModelSpec
+from modelgate.config import Config, ModelSpec
 from modelgate.errors import ModelgateError, ModelLoadError
 from modelgate.models.interface import LoadRequest, ModelLoader, Predictor
 from modelgate.paths import resolved
@@ -72,6 +72,19 @@ def infer_format(spec: ModelSpec, folder: Path | None = None) -> str:
             hint="set format: " + "|".join(LOADERS),
         )
     return found
+
+
+def load_candidate(config: Config, classes: Sequence[str]) -> Predictor:
+    """The config's candidate, bounded by `inference.timeout_s` and checked against the
+    suite's `classes`: the one way the engine and attribution load the model under test."""
+    return load_predictor(
+        config.candidate,
+        config.folder,
+        config_file=config.path,
+        key="candidate",
+        timeout_s=config.settings.inference.timeout_s,
+        classes=classes,
+    )
 
 
 def load_predictor(
